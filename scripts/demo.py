@@ -1,0 +1,108 @@
+"""`make demo`: start the embedded server, render seed 000's four-reference example through the API.
+
+The references shipped in assets/demo are uploaded with DashScope's own temporary-upload flow
+(getPolicy, then the OSS-style form POST) and referenced as oss:// URLs, exactly as the
+official SDK does for local files. The result is saved to out/demo.mp4.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets" / "demo"
+KEY = "sk-demo"
+PROMPT = ('Character2 sits on a chair by the window, holding character3, and plays a soothing American country '
+          'folk song next to character4. Character1 says to Character2: "that sounds great"')
+FILES = ["role1.mp4", "role2.mp4", "object3.png", "background4.png"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def upload(client: httpx.Client, base: str, path: Path, model: str) -> str:
+    policy = client.get(f"{base}/api/v1/uploads", params={"action": "getPolicy", "model": model})
+    policy.raise_for_status()
+    d = policy.json()["data"]
+    key = f"{d['upload_dir']}/{path.name}"
+    form = {"OSSAccessKeyId": d["oss_access_key_id"], "Signature": d["signature"], "policy": d["policy"],
+            "key": key, "x-oss-object-acl": d["x_oss_object_acl"],
+            "x-oss-forbid-overwrite": d["x_oss_forbid_overwrite"], "success_action_status": "200"}
+    with path.open("rb") as f:
+        r = httpx.post(d["upload_host"], data=form, files={"file": (path.name, f)}, timeout=60)
+    r.raise_for_status()
+    return f"oss://{key}"
+
+
+def main() -> int:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    data_dir = ROOT / ".data" / "demo"
+    env = dict(os.environ, OPENR2V_API_KEYS=f"{KEY}:intl")
+    server = subprocess.Popen([sys.executable, "-m", "openr2v.cli", "serve", "--port", str(port),
+                               "--data-dir", str(data_dir), "--log-level", "warning"], env=env)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                print("the server did not start", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        model = "wan2.6-r2v-flash"
+        with httpx.Client(headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as c:
+            urls = [upload(c, base, ASSETS / name, model) for name in FILES]
+            body = {"model": model, "input": {"prompt": PROMPT, "reference_urls": urls},
+                    "parameters": {"size": "1280*720", "duration": 10, "audio": True, "shot_type": "multi",
+                                   "watermark": True}}
+            r = c.post(f"{base}/api/v1/services/aigc/video-generation/video-synthesis", json=body,
+                       headers={"X-DashScope-Async": "enable", "X-DashScope-OssResourceResolve": "enable"})
+            if r.status_code != 200:
+                print(f"submit failed: {r.status_code} {r.text}", file=sys.stderr)
+                return 1
+            task_id = r.json()["output"]["task_id"]
+            print(f"task {task_id} submitted")
+            t0 = time.time()
+            while True:
+                task = c.get(f"{base}/api/v1/tasks/{task_id}").json()
+                status = task["output"]["task_status"]
+                if status in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
+                    break
+                time.sleep(0.5)
+            if status != "SUCCEEDED":
+                print(f"task ended {status}: {json.dumps(task['output'])}", file=sys.stderr)
+                return 1
+            out = ROOT / "out" / "demo.mp4"
+            out.parent.mkdir(exist_ok=True)
+            video = c.get(task["output"]["video_url"])
+            video.raise_for_status()
+            out.write_bytes(video.content)
+            print(f"rendered in {time.time() - t0:.1f}s: {out}")
+            print("usage:", json.dumps(task["usage"]))
+            return 0
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

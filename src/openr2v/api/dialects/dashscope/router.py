@@ -1,0 +1,159 @@
+"""DashScope native endpoints under /api/v1 (seeds 000 and 001)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
+from openr2v.errors import AccessDenied, InvalidParameter, InvalidURL, OpenR2VError
+from openr2v.spec.request import source_scheme
+from openr2v.spec.task import Status
+
+from .protocol import ErrorBody, TaskResponse
+from .translate import format_task, parse_submit
+
+__all__ = ["router"]
+
+DIALECT = "dashscope"
+
+
+def error_response(e: OpenR2VError, request_id: str) -> Response:
+    headers = {"x-request-id": request_id}
+    if e.http_status >= 500:
+        # A retried submit after a 5xx could create a second task: the v2 SDK honours this header.
+        headers["x-should-retry"] = "false"
+    return JSONResponse({"request_id": request_id, "code": e.code, "message": e.message},
+                        status_code=e.http_status, headers=headers)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 429, 500)
+}
+router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), responses=ERRORS,
+                   tags=["dashscope"])
+
+
+def _ok(request: Request, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse({"request_id": request.state.request_id, **body})
+
+
+@router.post("/services/aigc/video-generation/video-synthesis", response_model=TaskResponse)
+async def submit(request: Request) -> JSONResponse:
+    who = principal(request)
+    if request.headers.get("x-dashscope-async", "").strip().lower() != "enable":
+        raise AccessDenied("current user api does not support synchronous calls")
+    rt = runtime(request)
+    body = await read_body(request)
+    req, _spec = await asyncio.to_thread(parse_submit, body, rt.settings.region)
+    resolve = request.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
+    sources = [(r.field, r.source) for r in req.references]
+    sources += [(f"{r.field.rsplit('.', 1)[0]}.reference_voice", r.voice) for r in req.references if r.voice]
+    sources += [("first_frame", req.first_frame)] if req.first_frame else []
+    for field, src in sources:
+        _check_reference(rt, who.owner, field, src, resolve)  # type: ignore[arg-type]
+    task = await asyncio.to_thread(rt.service.submit, who.owner, who.region, DIALECT, req,
+                                   request.state.request_id)
+    return _ok(request, {"output": {"task_id": task.id, "task_status": task.status.value}})
+
+
+def _check_reference(rt: Any, owner: str, field: str, source: str, resolve: bool) -> None:
+    from openr2v.media.fetch import check_url_host
+
+    scheme = source_scheme(source)
+    if scheme == "oss":
+        if not resolve:
+            raise InvalidURL(f"{field}: oss:// URLs need the header X-DashScope-OssResourceResolve: enable.",
+                             param=field)
+        row = rt.store.get_upload(source.removeprefix("oss://"))
+        if row is None or row.owner != owner:
+            raise InvalidURL(f"{field}: {source[:200]} does not name an upload of this API key.", param=field)
+    elif scheme in ("http", "https") and not rt.settings.allow_private_urls:
+        check_url_host(source, field)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskResponse)
+@router.get("/tasks/{task_id}/", include_in_schema=False)
+async def get_task(task_id: str, request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    task = await asyncio.to_thread(rt.service.get, who.owner, task_id)
+    return _ok(request, format_task(task, rt.service.video_path(task, public_base(request))))
+
+
+@router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
+@router.post("/tasks/{task_id}/cancel/", include_in_schema=False)
+async def cancel_task(task_id: str, request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    await asyncio.to_thread(rt.service.cancel, who.owner, task_id)
+    return _ok(request, {})
+
+
+def _parse_list_time(value: str | None, name: str) -> float | None:
+    if not value:
+        return None
+    for fmt in ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    raise InvalidParameter(f"{name} {value!r} must be formatted YYYYMMDDhhmmss.", param=name)
+
+
+def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    if value in (None, ""):
+        return default
+    if not value.isdigit() or not lo <= int(value) <= hi:
+        raise InvalidParameter(f"{name} must be an integer from {lo} to {hi}.", param=name)
+    return int(value)
+
+
+@router.get("/tasks")
+@router.get("/tasks/", include_in_schema=False)
+async def list_tasks(request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    q = request.query_params
+    status = q.get("status") or None
+    if status is not None and status.upper() not in Status.__members__:
+        raise InvalidParameter(f"status {status!r} is not one of {', '.join(Status.__members__)}.",
+                               param="status")
+    page_no = _int_param(q.get("page_no"), "page_no", 1, 1, 1_000_000)
+    page_size = _int_param(q.get("page_size"), "page_size", 10, 1, 100)
+    tasks, total = await asyncio.to_thread(
+        rt.service.list, who.owner, start=_parse_list_time(q.get("start_time"), "start_time"),
+        end=_parse_list_time(q.get("end_time"), "end_time"), model=q.get("model_name") or None,
+        status=status.upper() if status else None, page_no=page_no, page_size=page_size)
+    base = public_base(request)
+    data, jobs = [], []
+    for t in tasks:
+        item = {
+            "task_id": t.id,
+            "request_id": t.request_id,
+            "model_name": t.model,
+            "status": t.status.value,
+            "region": t.region,
+            "gmt_create": int(t.submit_time * 1000),
+            "start_time": int(t.scheduled_time * 1000) if t.scheduled_time else None,
+            "end_time": int(t.end_time * 1000) if t.end_time else None,
+        }
+        output = format_task(t, rt.service.video_path(t, base))["output"]
+        data.append(item)
+        # The 2.x SDK reads ``tasks`` with string timestamps; 1.x and the real API use ``data``.
+        jobs.append(output)
+    pages = (total + page_size - 1) // page_size
+    return _ok(request, {"data": data, "tasks": jobs, "total": total, "total_page": pages, "page_no": page_no,
+                         "page_size": page_size})
+
+
+@router.get("/openr2v/ledger", tags=["openr2v"])
+async def ledger(request: Request) -> JSONResponse:
+    """openr2v extension: this key's billed totals (succeeded tasks only)."""
+    who = principal(request)
+    totals = await asyncio.to_thread(runtime(request).store.ledger_total, who.owner)
+    return _ok(request, {"output": totals})

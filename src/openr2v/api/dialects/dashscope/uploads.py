@@ -1,0 +1,123 @@
+"""Temporary uploads as DashScope does them: a signed POST policy, then an OSS-style form POST.
+
+``GET /api/v1/uploads?action=getPolicy&model=M`` returns a policy bound to the caller's key
+and an ``upload_dir``; the client POSTs the file to ``upload_host`` (our ``/oss-upload``) with
+no Authorization, only the signed policy; it then references the file as ``oss://<key>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+
+from openr2v.api.common import dialect_route, principal, public_base, runtime
+from openr2v.errors import AccessDenied, InvalidParameter
+from openr2v.spec.models import get_model
+
+from .router import error_response
+
+__all__ = ["oss_router", "router"]
+
+router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["dashscope"])
+oss_router = APIRouter(route_class=dialect_route(error_response), tags=["dashscope"])
+
+POLICY_SECONDS = 300
+
+
+def _sign(secret: bytes, policy: str) -> str:
+    return base64.b64encode(hmac.new(secret, policy.encode(), hashlib.sha256).digest()).decode()
+
+
+@router.get("/uploads")
+@router.get("/uploads/", include_in_schema=False)
+async def get_policy(request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    action = request.query_params.get("action")
+    if action != "getPolicy":
+        raise InvalidParameter(f"action {action!r} is not supported; use action=getPolicy.", param="action")
+    model = request.query_params.get("model") or ""
+    if not model:
+        raise InvalidParameter("model is required to get an upload policy.", param="model")
+    if get_model(model) is None:
+        raise InvalidParameter(f"Model not exist: {model!r}.", param="model")
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    upload_dir = f"dashscope-instant/{who.owner}/{day}/{uuid.uuid4()}"
+    max_bytes = rt.settings.max_upload_bytes
+    expires = int(time.time()) + POLICY_SECONDS
+    policy_doc = {
+        "expiration": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "conditions": [["content-length-range", 0, max_bytes], ["starts-with", "$key", upload_dir]],
+        "owner": who.owner,
+        "expires": expires,
+    }
+    policy = base64.b64encode(json.dumps(policy_doc, separators=(",", ":")).encode()).decode()
+    return JSONResponse({"request_id": request.state.request_id, "data": {
+        "policy": policy,
+        "signature": _sign(rt.secret, policy),
+        "upload_dir": upload_dir,
+        "upload_host": f"{public_base(request)}/oss-upload",
+        "expire_in_seconds": str(POLICY_SECONDS),
+        "max_file_size_mb": str(max_bytes // (1024 * 1024)),
+        "capacity_limit_mb": str(max_bytes // (1024 * 1024) * 10),
+        "oss_access_key_id": "openr2v",
+        "x_oss_object_acl": "private",
+        "x_oss_forbid_overwrite": "true",
+    }})
+
+
+@oss_router.post("/oss-upload", include_in_schema=True)
+async def oss_upload(request: Request) -> Response:
+    rt = runtime(request)
+    form = await request.form(max_files=1, max_fields=20, max_part_size=1024 * 1024)
+    policy = str(form.get("policy") or "")
+    signature = str(form.get("Signature") or "")
+    key = str(form.get("key") or "")
+    file = form.get("file")
+    if not policy or not hmac.compare_digest(_sign(rt.secret, policy), signature):
+        raise AccessDenied("The request signature we calculated does not match the signature you provided.")
+    doc = json.loads(base64.b64decode(policy))
+    if doc["expires"] < time.time():
+        raise AccessDenied("Invalid according to Policy: Policy expired.")
+    prefix = doc["conditions"][1][2]
+    if not key.startswith(prefix + "/") or ".." in key.split("/") or len(key) > 480:
+        raise AccessDenied("Invalid according to Policy: Policy Condition failed: [\"starts-with\", \"$key\"].")
+    if not isinstance(file, UploadFile):
+        raise InvalidParameter("The form has no file field.", param="file")
+    max_bytes = int(doc["conditions"][0][2])
+    size = await asyncio.to_thread(_store, rt, key, file, max_bytes)
+    content_type = str(form.get("x-oss-content-type") or "") or None
+    now = time.time()
+    rt.store.add_upload(key, doc["owner"], size, content_type, now, now + rt.settings.upload_ttl_seconds)
+    return Response(status_code=200)
+
+
+def _store(rt: object, key: str, file: UploadFile, max_bytes: int) -> int:
+    storage = rt.storage  # type: ignore[attr-defined]
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=storage.root, delete=False) as tmp:
+        try:
+            while chunk := file.file.read(1024 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InvalidParameter(f"The file exceeds the upload limit of {max_bytes} bytes.",
+                                           param="file")
+                tmp.write(chunk)
+            tmp.close()
+            storage.put(f"uploads/{key}", Path(tmp.name))
+        finally:
+            os.unlink(tmp.name)
+    return size

@@ -1,0 +1,67 @@
+"""The engine interface: one render call per task, fed resolved local files.
+
+Worker events an engine may emit: ``progress(percent)``; it polls ``cancelled()`` between
+stages and raises ``openr2v.errors.Canceled`` when it returns True.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from openr2v.media.probe import MediaInfo
+from openr2v.spec.request import GenerationRequest
+
+__all__ = ["Engine", "RenderJob", "RenderResult", "ResolvedReference", "ProgressFn", "CancelledFn"]
+
+ProgressFn = Callable[[int], None]
+CancelledFn = Callable[[], bool]
+
+
+@dataclass
+class ResolvedReference:
+    """A reference fetched to a local file and probed."""
+
+    label: str  # what the prompt calls it: character2, Image 1, Video 2
+    kind: str  # image | video
+    path: Path
+    info: MediaInfo
+    voice_path: Path | None = None
+    voice_info: MediaInfo | None = None
+
+
+@dataclass
+class RenderJob:
+    task_id: str
+    request: GenerationRequest
+    references: list[ResolvedReference]
+    width: int
+    height: int
+    duration: int  # seconds; frames = duration * fps exactly
+    fps: int
+    audio: bool
+    watermark: bool
+    seed: int
+    workdir: Path
+    first_frame: ResolvedReference | None = None
+    soundtrack: Path | None = None
+    plan: dict[str, Any] | None = None
+
+
+@dataclass
+class RenderResult:
+    path: Path
+    width: int
+    height: int
+    fps: int
+    frames: int
+    has_audio: bool
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: str
+
+    def render(self, job: RenderJob, progress: ProgressFn, cancelled: CancelledFn) -> RenderResult: ...

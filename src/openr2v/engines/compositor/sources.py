@@ -1,0 +1,88 @@
+"""Pictures from references: stills fitted to a box, video frames resampled to the output rate."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageOps
+
+from openr2v.errors import UnsupportedFileFormat
+from openr2v.media.probe import open_container
+
+__all__ = ["cover_box", "fit_still", "load_still", "video_frames"]
+
+
+def load_still(path: Path) -> Image.Image:
+    """An image upright (EXIF orientation applied), as RGBA if it has transparency, else RGB."""
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+        return img.convert("RGBA" if has_alpha else "RGB")
+
+
+def cover_box(src_w: int, src_h: int, w: int, h: int) -> tuple[float, float, float, float]:
+    """The centred crop of a src_w x src_h picture that has the aspect of w x h (for cover-fit)."""
+    scale = max(w / src_w, h / src_h)
+    cw, ch = w / scale, h / scale
+    left, top = (src_w - cw) / 2, (src_h - ch) / 2
+    return left, top, left + cw, top + ch
+
+
+def fit_still(img: Image.Image, w: int, h: int, *, contain: bool = False) -> Image.Image:
+    """Resize to exactly w x h: cover (crop the overflow) or, with ``contain``, pad with transparency."""
+    if not contain:
+        return img.resize((w, h), Image.Resampling.LANCZOS, box=cover_box(img.width, img.height, w, h))
+    scale = min(w / img.width, h / img.height)
+    inner = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                       Image.Resampling.LANCZOS)
+    canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    canvas.paste(inner, ((w - inner.width) // 2, (h - inner.height) // 2))
+    return canvas
+
+
+def video_frames(path: Path, w: int, h: int, fps: int, max_frames: int, *, label: str) -> Iterator[np.ndarray]:
+    """Up to ``max_frames`` RGB frames cover-fitted to w x h, one per output frame time (k / fps).
+
+    Each output time shows the latest source frame at or before it, so any source rate maps
+    onto the output rate without changing the motion's speed; a held frame is yielded again
+    as the same object. Yields at least one frame or raises ``UnsupportedFileFormat``.
+    """
+    count = 0
+    last: np.ndarray | None = None
+    t = 0.0
+    try:
+        with open_container(path, field=label) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = float(stream.average_rate or stream.guessed_rate or fps)
+            for i, frame in enumerate(container.decode(stream)):
+                t = frame.time if frame.time is not None else i / rate
+                # Slots whose time is before this frame keep the previous frame.
+                while last is not None and count < max_frames and count / fps < t - 1e-6:
+                    yield last
+                    count += 1
+                if count >= max_frames:
+                    return
+                last = _cover(frame, w, h)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise UnsupportedFileFormat(f"{label}: the video cannot be decoded ({exc}).", param=label) from None
+    if last is None:
+        raise UnsupportedFileFormat(f"{label}: the video has no decodable frames.", param=label)
+    # The last frame holds for its own duration (one source frame period), and at least once.
+    end = t + 1 / rate
+    while count < max_frames and (count == 0 or count / fps < end - 1e-6):
+        yield last
+        count += 1
+
+
+def _cover(frame: av.VideoFrame, w: int, h: int) -> np.ndarray:
+    """Scale with swscale so the frame covers w x h, then crop the centre."""
+    scale = max(w / frame.width, h / frame.height)
+    sw, sh = max(w, math.ceil(frame.width * scale)), max(h, math.ceil(frame.height * scale))
+    rgb = frame.reformat(width=sw, height=sh, format="rgb24", interpolation="AREA").to_ndarray()
+    x, y = (sw - w) // 2, (sh - h) // 2
+    return np.ascontiguousarray(rgb[y:y + h, x:x + w])

@@ -1,0 +1,69 @@
+"""SQLAlchemy tables of the task store. Alembic migrations (openr2v/migrations) create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "LedgerRow", "TaskRow", "UploadRow"]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    region: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    dialect: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    request_json: Mapped[str] = mapped_column(Text)
+    submit_time: Mapped[float] = mapped_column(Float, index=True)
+    scheduled_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    end_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    code: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    output_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    usage_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    orig_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actual_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    plan_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    request_id: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    extra_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_tasks_owner_submit", "owner", "submit_time"),)
+
+
+class LedgerRow(Base):
+    """Billed seconds per succeeded task; written in the same transaction as SUCCEEDED."""
+
+    __tablename__ = "ledger"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String(64))
+    input_seconds: Mapped[float] = mapped_column(Float)
+    output_seconds: Mapped[float] = mapped_column(Float)
+    billed_seconds: Mapped[float] = mapped_column(Float)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class UploadRow(Base):
+    """An object uploaded through the getPolicy flow, addressable as oss://<key>."""
+
+    __tablename__ = "uploads"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -1,0 +1,177 @@
+"""The task state machine, apart from HTTP and from the worker.
+
+    submit ──► PENDING ──claim──► RUNNING ──► SUCCEEDED | FAILED
+                  │                  │
+                  └──cancel──► CANCELED   (a crash: RUNNING ─► PENDING again, up to max_attempts)
+
+Clock, store, storage and queue are passed in, so the machine is tested against fakes and
+real adapters alike. Nothing here knows a dialect.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from openr2v.errors import NotFound, Throttled, UnsupportedOperation
+from openr2v.spec.request import GenerationRequest
+from openr2v.spec.task import Status, Task
+from openr2v.storage import LocalStorage
+from openr2v.tasks.limits import RateLimiter
+from openr2v.tasks.store import LedgerEntry, TaskStore
+
+__all__ = ["Queue", "ServiceConfig", "TaskService"]
+
+log = logging.getLogger("openr2v.tasks")
+
+
+class Queue(Protocol):
+    def notify(self, task_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    retention_seconds: int = 24 * 3600
+    url_ttl_seconds: int = 24 * 3600
+    max_concurrent_tasks: int = 50
+    submit_rate_per_second: float = 20.0
+    submit_burst: int = 40
+    max_attempts: int = 2
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class TaskService:
+    def __init__(self, store: TaskStore, storage: LocalStorage, queue: Queue, config: ServiceConfig,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.storage = storage
+        self.queue = queue
+        self.config = config
+        self.clock = clock
+        self.rate = RateLimiter(config.submit_rate_per_second, config.submit_burst, clock)
+
+    # -- client side ------------------------------------------------------------------------
+
+    def submit(self, owner: str, region: str, dialect: str, request: GenerationRequest,
+               request_id: str) -> Task:
+        if not self.rate.allow(owner):
+            raise Throttled("Requests rate limit exceeded, please try again later.")
+        cap = self.config.max_concurrent_tasks
+        if cap > 0 and self.store.count_active(owner) >= cap:
+            raise Throttled(f"Too many tasks in progress: at most {cap} tasks may be PENDING or RUNNING per "
+                            f"API key; wait for some to finish.")
+        now = self.clock()
+        task = Task(id=new_id(), owner=owner, region=region, model=request.model, dialect=dialect,
+                    request=request, submit_time=now, request_id=request_id,
+                    expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
+                    actual_prompt=request.prompt)
+        self.store.create(task)
+        self.queue.notify(task.id)
+        return task
+
+    def get(self, owner: str, task_id: str) -> Task:
+        """The task, or an UNKNOWN placeholder if it expired or never existed.
+
+        Another key's task raises NotFound: a key sees only its own tasks.
+        """
+        task = self.store.get(task_id)
+        if task is None:
+            return self.unknown(task_id)
+        if task.owner != owner:
+            raise NotFound(f"Task {task_id} not found.")
+        if task.expires_at <= self.clock():
+            self._expire([task])
+            return self.unknown(task_id)
+        return task
+
+    def unknown(self, task_id: str) -> Task:
+        return Task(id=task_id, owner="", region="", model="", dialect="",
+                    request=GenerationRequest(model=""), status=Status.UNKNOWN)
+
+    def cancel(self, owner: str, task_id: str) -> Task:
+        task = self.get(owner, task_id)
+        if task.status == Status.UNKNOWN:
+            raise NotFound(f"Task {task_id} not found.")
+        if task.status != Status.PENDING or not self.store.finish(
+                task_id, Status.CANCELED, self.clock(), from_status=(Status.PENDING,), code="Canceled",
+                message="The task was canceled by its owner."):
+            raise UnsupportedOperation(
+                f"Failed to cancel the task, please confirm if the task is in PENDING status "
+                f"(task {task_id} is {self.store.get(task_id).status.value}).")  # type: ignore[union-attr]
+        return self.get(owner, task_id)
+
+    def list(self, owner: str, **filters: object) -> tuple[list[Task], int]:
+        return self.store.list(owner, now=self.clock(), **filters)  # type: ignore[arg-type]
+
+    def video_path(self, task: Task, base_url: str) -> str | None:
+        """A signed URL of the output, expiring at the task's retention or the URL TTL."""
+        if task.status != Status.SUCCEEDED or not task.output_key:
+            return None
+        expires = int(min(task.expires_at, (task.end_time or self.clock()) + self.config.url_ttl_seconds))
+        return base_url.rstrip("/") + self.storage.signed_path(task.output_key, expires)
+
+    # -- worker side ------------------------------------------------------------------------
+
+    def claim(self, task_id: str) -> Task | None:
+        return self.store.claim(task_id, self.clock())
+
+    def progress(self, task_id: str, percent: int) -> None:
+        self.store.set_progress(task_id, max(0, min(99, int(percent))))
+
+    def is_canceled(self, task_id: str) -> bool:
+        task = self.store.get(task_id)
+        return task is None or task.status == Status.CANCELED
+
+    def succeed(self, task_id: str, output_key: str, usage: dict[str, object], ledger: LedgerEntry) -> bool:
+        return self.store.finish(task_id, Status.SUCCEEDED, self.clock(), from_status=(Status.RUNNING,),
+                                 output_key=output_key, usage=usage, ledger=ledger)
+
+    def fail(self, task_id: str, code: str, message: str) -> bool:
+        return self.store.finish(task_id, Status.FAILED, self.clock(),
+                                 from_status=(Status.RUNNING, Status.PENDING), code=code, message=message)
+
+    def mark_canceled(self, task_id: str) -> bool:
+        return self.store.finish(task_id, Status.CANCELED, self.clock(), from_status=(Status.RUNNING,),
+                                 code="Canceled", message="The task was canceled.")
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """At start-up: tasks a crash left RUNNING go back to PENDING, or fail once out of attempts."""
+        for task_id in self.store.running_ids():
+            task = self.store.get(task_id)
+            if task is None:
+                continue
+            if task.attempts < self.config.max_attempts and self.store.requeue(task_id):
+                log.warning("re-queued task %s left RUNNING by a crash (attempt %d)", task_id, task.attempts)
+            else:
+                self.store.finish(task_id, Status.FAILED, self.clock(), from_status=(Status.RUNNING,),
+                                  code="InternalError",
+                                  message=f"The worker rendering this task stopped {task.attempts} times "
+                                          f"(server crash or restart); giving up.")
+        for task_id in self.store.pending_ids(limit=100000):
+            self.queue.notify(task_id)
+
+    def purge(self) -> int:
+        """Delete expired tasks, their outputs and expired uploads."""
+        now = self.clock()
+        gone = self.store.expired(now)
+        self._expire(gone)
+        keys = self.store.expired_uploads(now)
+        for key in keys:
+            self.storage.delete(f"uploads/{key}")
+        self.store.delete_uploads(keys)
+        return len(gone)
+
+    def _expire(self, tasks: list[Task]) -> None:
+        for t in tasks:
+            if t.output_key:
+                self.storage.delete(t.output_key)
+        self.store.delete([t.id for t in tasks])

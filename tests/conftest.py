@@ -1,0 +1,200 @@
+"""Shared fixtures: generated reference media, a static file server, and live openr2v servers."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from openr2v.api.app import create_app
+from openr2v.config import Settings
+from tests import mediagen
+
+KEY = "sk-test"
+OTHER_KEY = "sk-other"
+CN_KEY = "sk-cn"
+API_KEYS = f"{KEY}:intl,{OTHER_KEY}:intl,{CN_KEY}:cn"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- reference media --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small, valid references of every kind the contract accepts."""
+    d = tmp_path_factory.mktemp("media")
+    mediagen.make_video(d / "person1.mp4", 480, 640, 2.5, audio=True, seed=1, pitch_hz=120)
+    mediagen.make_video(d / "person2.mp4", 480, 640, 3.0, audio=True, seed=2, pitch_hz=220)
+    mediagen.make_video(d / "silent.mov", 400, 400, 2.0, audio=False, seed=3)
+    mediagen.make_image(d / "object.png", 600, 600, "png", seed=4)
+    mediagen.make_image(d / "background.jpg", 1280, 720, "jpeg", seed=5)
+    mediagen.make_image(d / "face.webp", 512, 512, "webp", seed=6)
+    mediagen.make_image(d / "frame.bmp", 800, 600, "bmp", seed=7)
+    mediagen.make_image(d / "tiny.png", 200, 200, "png", seed=8)  # below the 360 px minimum
+    mediagen.make_audio(d / "voice.wav", 3.0, "wav", pitch_hz=180)
+    mediagen.make_audio(d / "voice.mp3", 3.0, "mp3", pitch_hz=140)
+    (d / "notanimage.png").write_bytes(b"this is plain text, not a PNG\n" * 10)
+    return d
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="session")
+def file_server(media_dir: Path) -> Iterator[str]:
+    """Serves media_dir over HTTP on 127.0.0.1; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(media_dir))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+# -- live servers -----------------------------------------------------------------------------
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    app: object
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api/v1"
+
+    def client(self, key: str = KEY) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    def wait(self, task_id: str, key: str = KEY, timeout: float = 120) -> dict:
+        deadline = time.time() + timeout
+        with self.client(key) as c:
+            while time.time() < deadline:
+                body = c.get(f"/api/v1/tasks/{task_id}").json()
+                if body["output"]["task_status"] in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
+                    return body
+                time.sleep(0.2)
+        raise TimeoutError(f"task {task_id} did not finish in {timeout}s")
+
+
+def test_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(data_dir=data_dir, api_keys=API_KEYS, region="intl", workers=2,
+                                     allow_private_urls=True, x264_preset="ultrafast")
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def run_server(settings: Settings) -> Iterator[LiveServer]:
+    """Our ASGI app under uvicorn on a free port, in a thread."""
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        time.sleep(0.05)
+    else:
+        raise RuntimeError("server did not become healthy")
+    try:
+        yield LiveServer(url=url, settings=settings, app=app)
+    finally:
+        server.should_exit = True
+        t.join(15)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One shared server for tests that only add tasks of their own."""
+    with run_server(test_settings(tmp_path_factory.mktemp("srv"))) as s:
+        yield s
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[object]:
+    """A factory for a private server with its own settings (closed after the test)."""
+    stack = contextlib.ExitStack()
+
+    def make(**overrides: object) -> LiveServer:
+        sub = tmp_path / f"srv{len(stack._exit_callbacks)}"
+        return stack.enter_context(run_server(test_settings(sub, **overrides)))
+
+    with stack:
+        yield make
+
+
+@pytest.fixture
+def ci_required() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+# -- output checks ----------------------------------------------------------------------------
+
+
+@dataclass
+class VideoFacts:
+    codec: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    pix_fmt: str
+    audio_codec: str | None
+    sample_rate: int | None
+    faststart: bool
+
+
+def video_facts(data: bytes | Path) -> VideoFacts:
+    """What an MP4 really holds, read with PyAV (frames counted by decoding)."""
+    import io
+
+    import av
+
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    with av.open(io.BytesIO(raw)) as c:
+        v = c.streams.video[0]
+        a = c.streams.audio[0] if c.streams.audio else None
+        frames = sum(1 for _ in c.decode(video=0))
+        facts = VideoFacts(codec=v.codec_context.name, width=v.codec_context.width, height=v.codec_context.height,
+                           fps=float(v.average_rate), frames=frames, pix_fmt=v.codec_context.pix_fmt,
+                           audio_codec=a.codec_context.name if a else None,
+                           sample_rate=a.codec_context.sample_rate if a else None,
+                           faststart=raw.find(b"moov") < raw.find(b"mdat"))
+    return facts
+
+
+def assert_contract_mp4(data: bytes | Path, width: int, height: int, seconds: int, audio: bool) -> VideoFacts:
+    f = video_facts(data)
+    assert (f.codec, f.width, f.height, f.pix_fmt) == ("h264", width, height, "yuv420p"), f
+    assert f.fps == 30 and f.frames == seconds * 30, f
+    assert f.faststart, "moov must precede mdat (faststart)"
+    if audio:
+        assert (f.audio_codec, f.sample_rate) == ("aac", 48000), f
+    else:
+        assert f.audio_codec is None, f
+    return f
