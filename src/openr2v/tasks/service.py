@@ -11,6 +11,7 @@ real adapters alike. Nothing here knows a dialect.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from openr2v.errors import NotFound, Throttled, UnsupportedOperation
+from openr2v.spec.prompt import plan_prompt, plan_to_prompt
 from openr2v.spec.request import GenerationRequest
 from openr2v.spec.task import Status, Task
 from openr2v.storage import LocalStorage
@@ -68,10 +70,15 @@ class TaskService:
             raise Throttled(f"Too many tasks in progress: at most {cap} tasks may be PENDING or RUNNING per "
                             f"API key; wait for some to finish.")
         now = self.clock()
+        if request.seed is None:  # "the system generates a random seed": recorded, so the task can be replayed
+            request = request.model_copy(update={"seed": secrets.randbelow(2**31)})
+        plan = plan_prompt(request.prompt, [r.label for r in request.references], request.duration,
+                           request.shot_type, request.seed or 0)
+        actual = plan_to_prompt(plan) if request.prompt_extend else request.prompt
         task = Task(id=new_id(), owner=owner, region=region, model=request.model, dialect=dialect,
                     request=request, submit_time=now, request_id=request_id,
                     expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
-                    actual_prompt=request.prompt)
+                    actual_prompt=actual, plan=plan.as_dict())
         self.store.create(task)
         self.queue.notify(task.id)
         return task

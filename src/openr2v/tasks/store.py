@@ -95,6 +95,7 @@ class TaskStore:
                 status=task.status.value, progress=task.progress, request_json=task.request.model_dump_json(),
                 submit_time=task.submit_time, attempts=task.attempts, request_id=task.request_id,
                 expires_at=task.expires_at, orig_prompt=task.orig_prompt, actual_prompt=task.actual_prompt,
+                plan_json=json.dumps(task.plan) if task.plan is not None else None,
                 extra_json=json.dumps(task.extra) if task.extra else None,
             ))
 

@@ -146,3 +146,21 @@ def test_rate_and_concurrency_caps(make_server: Any, file_server: str) -> None:
 
 def test_healthz(server: LiveServer) -> None:
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
+
+
+def test_plan_and_actual_prompt(server: LiveServer, file_server: str) -> None:
+    prompt = "character1 says to character2: 'hi there'. character2 replies: 'hello'."
+    with server.client() as c:
+        ids = {}
+        for extend in (True, False):
+            b = body([f"{file_server}/object.png", f"{file_server}/face.webp"], shot_type="multi",
+                     prompt_extend=extend, seed=5, duration=4)
+            b["input"]["prompt"] = prompt
+            ids[extend] = c.post(SUBMIT, json=b, headers=ASYNC).json()["output"]["task_id"]
+        plan = c.get(f"/api/v1/tasks/{ids[True]}/plan").json()["output"]["plan"]
+    assert [s["focus"] for s in plan["shots"]] == ["character1", "character2"]
+    assert plan["shots"][0]["lines"][0]["text"] == "hi there"
+    extended = server.wait(ids[True])["output"]
+    plain = server.wait(ids[False])["output"]
+    assert extended["actual_prompt"].startswith("Shot 1 [0-") and extended["orig_prompt"] == prompt
+    assert plain["actual_prompt"] == prompt

@@ -85,6 +85,15 @@ async def get_task(task_id: str, request: Request) -> JSONResponse:
     return _ok(request, format_task(task, rt.service.video_path(task, public_base(request))))
 
 
+@router.get("/tasks/{task_id}/plan", tags=["openr2v"])
+async def get_plan(task_id: str, request: Request) -> JSONResponse:
+    """openr2v extension: the shot plan the engine follows (shots, framing, who is on screen, dialogue)."""
+    who = principal(request)
+    task = await asyncio.to_thread(runtime(request).service.get, who.owner, task_id)
+    return _ok(request, {"output": {"task_id": task.id, "task_status": task.status.value,
+                                    "actual_prompt": task.actual_prompt, "plan": task.plan}})
+
+
 @router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
 @router.post("/tasks/{task_id}/cancel/", include_in_schema=False)
 async def cancel_task(task_id: str, request: Request) -> JSONResponse:
