@@ -100,3 +100,14 @@ def test_retention(svc: TaskService) -> None:
     svc.clock.t += 101  # type: ignore[attr-defined]
     assert svc.get("o", t.id).status == Status.UNKNOWN
     assert svc.store.get(t.id) is None
+
+
+def test_listeners_see_every_status_change(svc: TaskService) -> None:
+    seen: list[tuple[str, str]] = []
+    svc.listeners.append(lambda t: seen.append((t.id, t.status.value)))
+    a = svc.submit("o", "intl", "dashscope", REQ, "rid")
+    svc.claim(a.id)
+    svc.fail(a.id, "InternalError", "boom")
+    b = svc.submit("o", "intl", "dashscope", REQ, "rid")
+    svc.cancel("o", b.id)
+    assert seen == [(a.id, "PENDING"), (a.id, "RUNNING"), (a.id, "FAILED"), (b.id, "PENDING"), (b.id, "CANCELED")]

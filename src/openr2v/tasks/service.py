@@ -58,6 +58,20 @@ class TaskService:
         self.config = config
         self.clock = clock
         self.rate = RateLimiter(config.submit_rate_per_second, config.submit_burst, clock)
+        # Called with the task after every status change (submit, start, end); e.g. webhooks, live events.
+        self.listeners: list[Callable[[Task], None]] = []
+
+    def _changed(self, task_id: str) -> None:
+        if not self.listeners:
+            return
+        task = self.store.get(task_id)
+        if task is None:
+            return
+        for listener in self.listeners:
+            try:
+                listener(task)
+            except Exception:
+                log.exception("status listener failed for task %s", task_id)
 
     # -- client side ------------------------------------------------------------------------
 
@@ -80,6 +94,7 @@ class TaskService:
                     expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
                     actual_prompt=actual, plan=plan.as_dict())
         self.store.create(task)
+        self._changed(task.id)
         self.queue.notify(task.id)
         return task
 
@@ -112,6 +127,7 @@ class TaskService:
             raise UnsupportedOperation(
                 f"Failed to cancel the task, please confirm if the task is in PENDING status "
                 f"(task {task_id} is {self.store.get(task_id).status.value}).")  # type: ignore[union-attr]
+        self._changed(task_id)
         return self.get(owner, task_id)
 
     def list(self, owner: str, **filters: object) -> tuple[list[Task], int]:
@@ -127,7 +143,10 @@ class TaskService:
     # -- worker side ------------------------------------------------------------------------
 
     def claim(self, task_id: str) -> Task | None:
-        return self.store.claim(task_id, self.clock())
+        task = self.store.claim(task_id, self.clock())
+        if task is not None:
+            self._changed(task_id)
+        return task
 
     def progress(self, task_id: str, percent: int) -> None:
         self.store.set_progress(task_id, max(0, min(99, int(percent))))
@@ -137,16 +156,22 @@ class TaskService:
         return task is None or task.status == Status.CANCELED
 
     def succeed(self, task_id: str, output_key: str, usage: dict[str, object], ledger: LedgerEntry) -> bool:
-        return self.store.finish(task_id, Status.SUCCEEDED, self.clock(), from_status=(Status.RUNNING,),
-                                 output_key=output_key, usage=usage, ledger=ledger)
+        return self._ended(self.store.finish(task_id, Status.SUCCEEDED, self.clock(), from_status=(Status.RUNNING,),
+                                             output_key=output_key, usage=usage, ledger=ledger), task_id)
 
     def fail(self, task_id: str, code: str, message: str) -> bool:
-        return self.store.finish(task_id, Status.FAILED, self.clock(),
-                                 from_status=(Status.RUNNING, Status.PENDING), code=code, message=message)
+        return self._ended(self.store.finish(task_id, Status.FAILED, self.clock(),
+                                             from_status=(Status.RUNNING, Status.PENDING), code=code,
+                                             message=message), task_id)
 
     def mark_canceled(self, task_id: str) -> bool:
-        return self.store.finish(task_id, Status.CANCELED, self.clock(), from_status=(Status.RUNNING,),
-                                 code="Canceled", message="The task was canceled.")
+        return self._ended(self.store.finish(task_id, Status.CANCELED, self.clock(), from_status=(Status.RUNNING,),
+                                             code="Canceled", message="The task was canceled."), task_id)
+
+    def _ended(self, changed: bool, task_id: str) -> bool:
+        if changed:
+            self._changed(task_id)
+        return changed
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -159,10 +184,10 @@ class TaskService:
             if task.attempts < self.config.max_attempts and self.store.requeue(task_id):
                 log.warning("re-queued task %s left RUNNING by a crash (attempt %d)", task_id, task.attempts)
             else:
-                self.store.finish(task_id, Status.FAILED, self.clock(), from_status=(Status.RUNNING,),
-                                  code="InternalError",
-                                  message=f"The worker rendering this task stopped {task.attempts} times "
-                                          f"(server crash or restart); giving up.")
+                self._ended(self.store.finish(
+                    task_id, Status.FAILED, self.clock(), from_status=(Status.RUNNING,), code="InternalError",
+                    message=f"The worker rendering this task stopped {task.attempts} times (server crash or "
+                            f"restart); giving up."), task_id)
         for task_id in self.store.pending_ids(limit=100000):
             self.queue.notify(task_id)
 
