@@ -2,7 +2,8 @@
 
 Determinism is part of the contract (same job + seed = same bytes), so the encoder's thread
 count is fixed rather than "auto" (x264's output depends on it), x264's mb-tree is off (see
-below), and the MP4 muxer writes no creation time unless asked. Identical bytes hold for one FFmpeg build (its version is in the file).
+below), and the MP4 muxer writes no creation time unless asked. Identical bytes hold for one
+FFmpeg build (its version is in the file).
 """
 
 from __future__ import annotations

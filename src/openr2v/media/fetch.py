@@ -35,7 +35,6 @@ __all__ = ["Fetcher", "check_url_host", "forbidden_reason", "parse_ip_host"]
 
 MAX_REDIRECTS = 5
 _REDIRECTS = (301, 302, 303, 307, 308)
-_CHUNK = 64 * 1024
 _USER_AGENT = "openr2v-fetcher/0.1"
 # Alibaba Cloud's metadata service sits in CGNAT space; AWS and GCP's in link-local; all are caught below.
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -100,10 +99,10 @@ def forbidden_reason(ip: IPAddress) -> str | None:
         ("unspecified", ip.is_unspecified),
         ("loopback", ip.is_loopback),
         ("link-local (cloud metadata)", ip.is_link_local),
-        ("private", ip.is_private),
-        ("shared/CGNAT (cloud metadata)", isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT),
         ("multicast", ip.is_multicast),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
+        ("shared/CGNAT (cloud metadata)", isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT),
         ("not globally routable", not ip.is_global),
     )
     return next((name for name, hit in checks if hit), None)
@@ -198,6 +197,9 @@ class Fetcher:
     # -- http(s) ----------------------------------------------------------------------------
 
     def _fetch_http(self, url: str, max_bytes: int, field: str) -> Path:
+        host = _split(url, field)[1]
+        if not self.allow_private:
+            _check_literal(host, field)  # a cache hit must not bypass the guard
         final = self._cache_path(url)
         if final.exists():
             self._check_size(final.stat().st_size, max_bytes, field)
@@ -280,7 +282,9 @@ class Fetcher:
     def _stream(self, resp: httpx.Response, timeouts: object, max_bytes: int, field: str,
                 deadline: float) -> Iterator[bytes]:
         got = 0
-        for chunk in resp.iter_raw(_CHUNK):
+        # Chunks as they arrive (no re-chunking, which would wait for a full chunk before the
+        # deadline is checked); decoded, so the cap counts what lands on disk.
+        for chunk in resp.iter_bytes():
             got += len(chunk)
             self._check_size(got, max_bytes, field)
             remaining = deadline - time.monotonic()

@@ -176,7 +176,8 @@ def _duration(container: av.container.InputContainer, stream: av.stream.Stream) 
 
 
 def _accepted(limits: FileLimits) -> list[str]:
-    return sorted({_ALIASES.get(f.lower(), f.lower()) for f in limits.formats})
+    """The limit's formats in its own order (the documents' order), aliases folded."""
+    return list(dict.fromkeys(_ALIASES.get(f.lower(), f.lower()) for f in limits.formats))
 
 
 def check_limits(info: MediaInfo, limits: FileLimits, field: str, expected_kind: str | None) -> None:

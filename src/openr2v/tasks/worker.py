@@ -138,7 +138,7 @@ class Runner:
             limits = {"image": spec.image, "video": spec.video, "audio": spec.voice}.get(expected or "", None)
         max_bytes = limits.max_bytes if limits else max(spec.image.max_bytes, spec.video.max_bytes)
         path = self.fetcher.fetch(source, max_bytes=max_bytes, field=field)
-        info = probe(path)
+        info = probe(path, field=field)
         if limits is None:  # kind not known from the URL: the content decides
             if info.kind not in ("image", "video"):
                 raise UnsupportedFileFormat(

@@ -8,8 +8,6 @@ job, so the same job gives the same bytes.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 
 import numpy as np
 
@@ -24,7 +22,6 @@ from openr2v.media.encode import Mp4Writer
 __all__ = ["CompositorEngine"]
 
 CHECK_EVERY = 15  # frames between cancellation checks and progress reports
-PIPELINE_DEPTH = 4  # frame buffers in flight between the compositing thread and the encoder
 _PREP_PERCENT = 5  # progress once stages 1-3 are done; encoding covers the rest
 
 
@@ -68,43 +65,18 @@ class CompositorEngine:
 
     def _encode(self, scene: Scene, mark: tuple[Layer, int, int] | None, writer: Mp4Writer, fps: int,
                 progress: ProgressFn, cancelled: CancelledFn) -> None:
-        """Frames are composited on a helper thread while this one encodes: numpy and x264 both
-        release the GIL, so the two overlap on a 2-core machine. Order, and so the bytes, is fixed."""
-        free: queue.Queue[np.ndarray | None] = queue.Queue()
-        for _ in range(PIPELINE_DEPTH):
-            free.put(np.empty_like(scene.plate))
-        ready: queue.Queue[np.ndarray | BaseException] = queue.Queue()
-
-        def produce() -> None:
-            try:
-                for k in range(writer.frames):
-                    buf = free.get()
-                    if buf is None:  # the encoder stopped (cancelled or failed)
-                        return
-                    _composite(scene, mark, buf, k, fps)
-                    ready.put(buf)
-            except BaseException as exc:  # handed to the encoding thread, which re-raises it
-                ready.put(exc)
-
-        worker = threading.Thread(target=produce, name="compositor-frames", daemon=True)
-        worker.start()
+        # One buffer reused: the writer copies each frame into its own before encoding.
+        buf = np.empty_like(scene.plate)
         reported = _PREP_PERCENT
-        try:
-            for k in range(writer.frames):
-                if k % CHECK_EVERY == 0:
-                    _check(cancelled)
-                    percent = _PREP_PERCENT + (99 - _PREP_PERCENT) * k // writer.frames
-                    if percent != reported:
-                        progress(percent)
-                        reported = percent
-                item = ready.get()
-                if isinstance(item, BaseException):
-                    raise item
-                writer.write_yuv420(item)
-                free.put(item)
-        finally:
-            free.put(None)
-            worker.join()
+        for k in range(writer.frames):
+            if k % CHECK_EVERY == 0:
+                _check(cancelled)
+                percent = _PREP_PERCENT + (99 - _PREP_PERCENT) * k // writer.frames
+                if percent != reported:
+                    progress(percent)
+                    reported = percent
+            _composite(scene, mark, buf, k, fps)
+            writer.write_yuv420(buf)
 
 
 def _composite(scene: Scene, mark: tuple[Layer, int, int] | None, buf: np.ndarray, k: int, fps: int) -> None:
