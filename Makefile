@@ -4,20 +4,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint serve bench clean
+.PHONY: venv browser demo test lint serve bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,scale,vace]'
+# mediapipe 0.10.21 is the last with the bundled legacy models; --no-deps keeps jax out (see pyproject.toml).
+	$(BIN)/python -m pip install -q --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 demo: venv
 	$(BIN)/python scripts/demo.py
 
-test: venv
+# The web console's browser tests drive Debian's Chromium: install it when missing and we are
+# root; otherwise say so (the tests then skip, except under CI=true where they fail).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the browser tests will skip"; \
+	  else echo "note: chromium is missing (as root: apt-get install chromium); the browser tests will skip"; fi; }
+
+test: venv browser
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/python -m pytest -q
 

@@ -148,6 +148,25 @@ def make_server(tmp_path: Path) -> Iterator[object]:
         yield make
 
 
+def gateway_settings(upstream_url: str, key: str = OTHER_KEY, **overrides: object) -> dict[str, object]:
+    """Settings of a gateway (engine ``dashscope``) in front of ``upstream_url``, polling fast."""
+    values: dict[str, object] = dict(engine="dashscope", upstream_url=upstream_url, upstream_api_key=key,
+                                     upstream_poll_seconds=0.1, upstream_max_poll_seconds=0.5)
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def make_gateway(make_server: object) -> object:
+    """A factory for a gateway server (README "Gateway mode") in front of another LiveServer; it uses
+    ``key`` (default OTHER_KEY) upstream, so the upstream's tasks of the gateway are told apart."""
+
+    def make(upstream: LiveServer, key: str = OTHER_KEY, **overrides: object) -> LiveServer:
+        return make_server(**gateway_settings(upstream.url, key, **overrides))  # type: ignore[operator, no-any-return]
+
+    return make
+
+
 @pytest.fixture
 def ci_required() -> bool:
     return os.environ.get("CI", "").lower() == "true"
@@ -198,3 +217,132 @@ def assert_contract_mp4(data: bytes | Path, width: int, height: int, seconds: in
     else:
         assert f.audio_codec is None, f
     return f
+
+
+# -- webhook receivers ------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    status: int  # what the receiver answered
+    at: float  # when (time.monotonic())
+
+
+class WebhookReceiver:
+    """A local HTTP endpoint that records POSTs and answers from a script (then 200)."""
+
+    def __init__(self) -> None:
+        self.script: list[int] = []
+        self.received: list[Received] = []
+        self._cv = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver._cv:
+                    status = receiver.script.pop(0) if receiver.script else 200
+                    receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body,
+                                                      status, time.monotonic()))
+                    receiver._cv.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def wait_for(self, predicate: object, timeout: float = 60) -> list[Received]:
+        """Block until ``predicate(received)`` holds; return what was received."""
+        deadline = time.time() + timeout
+        with self._cv:
+            while not predicate(self.received):  # type: ignore[operator]
+                left = deadline - time.time()
+                if left <= 0:
+                    raise TimeoutError(f"webhook receiver got {len(self.received)} deliveries: "
+                                       f"{[r.status for r in self.received]}")
+                self._cv.wait(left)
+            return list(self.received)
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+# -- a headless browser -----------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser). Skips when absent,
+    except under CI=true, where a missing browser is a failure."""
+    reason = None
+    if not os.path.exists(CHROMIUM):
+        reason = f"{CHROMIUM} is missing (apt-get install chromium; `make test` does it as root)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = reason or "the playwright package is missing (pip install -e '.[test]')"
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+# -- scale-out services (tests/services.py): private, real, always stopped ----------------------
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[object]:
+    """A PostgreSQL database of this test's own (``.url``, ``.query``), dropped afterwards."""
+    from tests.services import PostgresDB
+
+    db = PostgresDB()
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[object]:
+    """Our own redis-server on a free port (``.url``, ``.restart()``), keeping nothing on disk."""
+    from tests.services import RedisServer
+
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_s3(tmp_path: Path) -> Iterator[object]:
+    """moto's S3 server as a subprocess with one bucket (``.endpoint``, ``.bucket``, ``.env()``)."""
+    from tests.services import MotoS3
+
+    s3 = MotoS3(tmp_path)
+    try:
+        yield s3
+    finally:
+        s3.stop()

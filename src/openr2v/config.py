@@ -69,7 +69,67 @@ class Settings(BaseSettings):
     """Times a task may be started; one a crash left RUNNING is re-queued until this is reached."""
 
     x264_preset: str = "veryfast"
-    """libx264 preset of the compositor's encoder."""
+    """libx264 preset of the compositor's encoder (and the vace engine's)."""
+
+    # -- the vace engine (README "Open weights (Wan2.1-VACE)"; engines/vace/) ----------------
+
+    vace_model: Path | None = None
+    """Local folder of a Wan2.1-VACE checkpoint in diffusers format (``Wan2.1-VACE-1.3B-diffusers`` or
+    ``-14B-diffusers``, holding ``model_index.json``). Required by the ``vace`` engine; it is only ever
+    read from disk (``local_files_only``, the Hugging Face offline switches set), never downloaded."""
+
+    vace_device: str = "auto"
+    """Torch device of the vace pipeline: ``auto`` (``cuda`` when available, else ``cpu``), ``cuda``,
+    ``cuda:1``, ``cpu``. With several GPUs run one worker per GPU (``CUDA_VISIBLE_DEVICES``)."""
+
+    vace_dtype: str = "auto"
+    """Weights dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``bfloat16``, ``float16`` or ``float32``.
+    The VAE always runs in float32, as Wan's own examples load it."""
+
+    vace_offload: str = "none"
+    """GPU memory saving: ``none`` (everything on the device), ``model`` (diffusers model CPU offload: one
+    component on the GPU at a time) or ``group`` (leaf-level group offload with CUDA streams: least GPU
+    memory, slower). Ignored on CPU."""
+
+    vace_vae_tiling: bool = False
+    """Decode latents in tiles (less GPU memory at 720p, slightly slower)."""
+
+    vace_max_area: int = 832 * 480
+    """Pixel area the model renders at: the contract's aspect ratio at about this area, sides multiples of
+    16, then scaled and centre-cropped to the contract size (recorded in the task's render notes). Wan's
+    sizes: 832*480 (1.3B and 14B), 1280*720 (14B only)."""
+
+    vace_steps: int = 50
+    """Denoising steps per generation (Wan's own default for VACE is 50)."""
+
+    vace_guidance_scale: float = 5.0
+    """Classifier-free guidance scale (Wan's default 5.0)."""
+
+    vace_flow_shift: float | None = None
+    """Flow-matching shift of the scheduler; unset keeps the checkpoint's scheduler config (Wan's own
+    VACE script uses 16)."""
+
+    vace_max_frames: int = 81
+    """Frames (at 16 fps, of the form 4k+1) the model renders in one call; a longer shot is rendered in
+    parts, each continuing from the last frame of the one before (81 = Wan's trained length, ~5 s)."""
+
+    vace_label_template: str = "the {nth}{noun}"
+    """How the prompt's labels (``character1``, ``Image 2``) are rewritten for the model, which sees the
+    references but not their names. Fields: ``{noun}`` (person, character, object or place, from the
+    casting), ``{nth}`` (``first ``, ``second ``... among references of that noun, empty when there is
+    only one), ``{n}`` (position among all references), ``{label}`` (the label itself: ``{label}`` keeps
+    the prompt unchanged)."""
+
+    vace_negative_prompt: str = (
+        "Bright tones, overexposed, static, blurred details, subtitles, style, works, paintings, images, static, "
+        "overall gray, worst quality, low quality, JPEG compression residue, ugly, incomplete, extra fingers, poorly "
+        "drawn hands, poorly drawn faces, deformed, disfigured, misshapen limbs, fused fingers, still picture, messy "
+        "background, three legs, many people in the background, walking backwards")
+    """Negative prompt used when a request sends none (Wan's default, in English)."""
+
+    vace_interpolation: str = "blend"
+    """16 fps to 30 fps: ``blend`` (mix the two nearest model frames: smooth) or ``nearest`` (repeat frames:
+    crisp, slight judder)."""
 
     upload_ttl_seconds: int = 48 * 3600
     """How long an uploaded ``oss://`` object stays usable (the SDK's temporary uploads live 48 h)."""
@@ -77,5 +137,137 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=100 * 1024 * 1024)
     """Largest single upload accepted by the upload target."""
 
+    prices_file: Path | None = None
+    """JSON price table quoted by dialects that show a cost (the aggregator's ``usage.cost``):
+    ``{"wan26_r2v": {"720": {"audio": 0.10, "silent": 0.05}, "1080": {...}, "discount": 0.1}}``,
+    USD per billed second by model and tier, ``discount`` a fraction. Models it does not list use
+    the registry's prices (``spec/models.py``). Read again when the file changes."""
+
+    webhook_secret: str | None = None
+    """HMAC-SHA256 key signing every webhook (``X-OpenR2V-Signature``). Unset: each API key gets its
+    own secret derived from ``secret_key``, readable by that key at ``GET /api/v1/openr2v/webhook_secret``."""
+
+    webhook_max_attempts: int = 6
+    """Deliveries of one webhook event before it is dropped (the first try included)."""
+
+    webhook_backoff_seconds: float = 2.0
+    """Wait before the first retry of a webhook; doubled after each failed attempt (capped at 10 min)."""
+
+    webhook_timeout_seconds: float = 10.0
+    """Time a webhook receiver has to answer one delivery."""
+
+    prompt_llm_url: str | None = None
+    """OpenAI-compatible chat endpoint that rewrites prompts when ``prompt_extend`` is true: a base URL
+    (``http://host:8000/v1``, to which ``/chat/completions`` is added) or the full ``.../chat/completions``
+    URL. Called by the worker before rendering, never at submit. Unset, or when the call fails, times
+    out or answers a prompt that does not parse back to a plan keeping the request's dialogue: the
+    rule-based rewrite (the prompt in its explicit shot form) is used."""
+
+    prompt_llm_model: str = "default"
+    """Model name sent to ``prompt_llm_url`` (most servers require the name they serve)."""
+
+    prompt_llm_api_key: str | None = None
+    """Bearer key for ``prompt_llm_url``, if it wants one."""
+
+    prompt_llm_timeout_seconds: float = 20.0
+    """Time the prompt LLM has to answer before the rule-based rewrite is used instead."""
+
+    # -- scale-out (README "Scale-out"; deploy/) ---------------------------------------------
+
+    queue: str = "local"
+    """How tasks reach workers: ``local`` (threads in this process; ``openr2v worker`` processes poll
+    the store) or ``celery`` (a Celery broker at ``broker_url``; the API then never renders)."""
+
+    broker_url: str | None = None
+    """Celery broker URL, e.g. ``redis://127.0.0.1:6379/0``; required with ``queue=celery``."""
+
+    celery_queue: str = "openr2v"
+    """Name of the Celery queue tasks are published to and workers consume."""
+
+    visibility_timeout_seconds: int = 6 * 3600
+    """Redis visibility timeout: an unacknowledged message is redelivered after this long. Keep it
+    longer than the longest render, or a slow render is started twice (the second start is a no-op
+    while the first holds its lease, but it occupies a worker)."""
+
+    lease_seconds: float = 60.0
+    """A RUNNING task whose worker has not renewed its heartbeat for this long is considered lost:
+    re-queued (up to ``max_attempts``), then FAILED. Workers renew every third of it."""
+
+    reaper_interval_seconds: float = 10.0
+    """How often API nodes and workers look for lost RUNNING tasks and PENDING tasks whose wake-up
+    the broker lost."""
+
+    requeue_pending_seconds: float = 30.0
+    """A PENDING task published longer ago than this, whose message the broker no longer holds
+    (e.g. a restarted Redis that keeps nothing on disk), is published again."""
+
+    storage_url: str | None = None
+    """Where outputs and uploads live: unset for ``<data_dir>/objects`` (signed ``/files/`` URLs), or
+    ``s3://bucket/prefix`` for S3-compatible storage (presigned URLs)."""
+
+    s3_endpoint_url: str | None = None
+    """S3 endpoint for ``storage_url=s3://...`` (MinIO, Ceph, moto, ...); unset: AWS."""
+
+    s3_public_endpoint_url: str | None = None
+    """Endpoint written into presigned URLs, when clients reach S3 at another address than the
+    servers do; default ``s3_endpoint_url``."""
+
+    s3_region: str | None = None
+    """S3 region (``us-east-1`` when unset)."""
+
+    s3_access_key_id: str | None = None
+    """S3 access key; unset: boto3's usual chain (``AWS_ACCESS_KEY_ID``, instance roles, ...)."""
+
+    s3_secret_access_key: str | None = None
+    """S3 secret key (with ``s3_access_key_id``)."""
+
+    s3_addressing_style: str = "auto"
+    """``path`` for servers without virtual-hosted buckets (most self-hosted ones), ``virtual`` or ``auto``."""
+
+    storage_cache_bytes: int = 2 * 1024**3
+    """Local cache of S3 objects that workers read (uploads used as references, outputs served by the
+    API): the least recently used files are removed beyond this size."""
+
+    # -- gateway mode: the ``dashscope`` upstream engine (README "Gateway mode") ---------------
+
+    upstream_url: str | None = None
+    """Where the ``dashscope`` engine forwards tasks: Alibaba Cloud's API root
+    (``https://dashscope-intl.aliyuncs.com/api/v1``) or any server speaking it (another openr2v:
+    ``http://host:8000``). Required when an engine is ``dashscope``."""
+
+    upstream_api_key: str | None = None
+    """The key this server uses upstream (clients use their own openr2v keys)."""
+
+    upstream_workspace: str | None = None
+    """Optional ``X-DashScope-WorkSpace`` sent upstream."""
+
+    upstream_models: str = ""
+    """``local=upstream`` model pairs separated by commas, e.g. ``wan2.6-r2v=wan2.6-r2v-flash``; a model
+    not listed asks for the registry's ``upstream_model`` (the aggregator's ``wan26_r2v`` ->
+    ``wan2.6-r2v``) or its own name. Both sides must take references the same way (``reference_urls``
+    or ``media``)."""
+
+    upstream_forward_urls: bool = False
+    """Send public http(s) references to the upstream as their URLs instead of uploading the copy the
+    worker fetched (uploads, data URIs and other local files are always uploaded)."""
+
+    upstream_poll_seconds: float = 2.0
+    """First interval between polls of an upstream task; it doubles every third poll."""
+
+    upstream_max_poll_seconds: float = 15.0
+    """Longest interval between polls (and between retries of a throttled submit)."""
+
+    upstream_timeout_seconds: float = 6 * 3600
+    """An upstream task not finished this long after it was submitted is canceled there and FAILED here."""
+
+    upstream_submit_patience_seconds: float = 600.0
+    """How long a submit the upstream refuses with 429 or 503 (nothing created) keeps being retried
+    before the task FAILS with the upstream's code."""
+
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'openr2v.db').resolve()}"
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'openr2v.db').resolve()}"
+        # psycopg 3 is the PostgreSQL driver we ship (the `scale` extra); plain URLs would pick psycopg2.
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain):]
+        return url

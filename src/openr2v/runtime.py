@@ -1,6 +1,8 @@
-"""Wires the embedded default: store, storage, queue, engines and workers, from Settings.
+"""Wires store, storage, queue, engines and workers from Settings.
 
-The API app, the CLI's in-process mode and the tests build the same ``Runtime``.
+The API app, the CLI's in-process mode, ``openr2v worker`` and the tests build the same
+``Runtime``; Settings pick the adapters (openr2v.adapters): the embedded default (SQLite, local
+files, in-process threads) or scale-out (PostgreSQL, S3, Celery).
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from openr2v.adapters import open_queue, open_storage
 from openr2v.api.auth import KeyRing
+from openr2v.api.dialects.dashscope.translate import format_task
 from openr2v.config import Settings
 from openr2v.engines import engine_resolver
 from openr2v.errors import InvalidURL
 from openr2v.media.fetch import Fetcher
-from openr2v.storage import LocalStorage
-from openr2v.tasks.queue import LocalQueue
+from openr2v.spec.task import Task
+from openr2v.storage import Storage
+from openr2v.tasks.prompt_extend import rewriter_from_settings
+from openr2v.tasks.queue import CeleryQueue, LocalQueue
+from openr2v.tasks.reaper import Reaper
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import TaskStore
+from openr2v.tasks.webhooks import WebhookDispatcher, derive_secret
 from openr2v.tasks.worker import Runner
 
 __all__ = ["Runtime", "build_runtime"]
@@ -45,23 +53,49 @@ class Runtime:
     keys: KeyRing
     created_key: str | None
     store: TaskStore
-    storage: LocalStorage
+    storage: Storage
     service: TaskService
-    queue: LocalQueue
+    queue: LocalQueue | CeleryQueue
     runner: Runner
     secret: bytes
+    webhooks: WebhookDispatcher | None = None
     _janitor_stop: threading.Event = field(default_factory=threading.Event)
     _janitor: threading.Thread | None = None
+    reaper: Reaper | None = None
 
     def start(self) -> None:
-        self.service.recover()
+        """An API node (with in-process workers when ``queue=local``)."""
+        if self.settings.queue == "local" and self.store.url.startswith("sqlite"):
+            # Embedded default: one process owns the store, so whatever is RUNNING was ours.
+            # Elsewhere another node may be rendering it: leases decide (the reaper).
+            self.service.recover()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self.queue.start(self.runner.handle)
         self._janitor = threading.Thread(target=self._janitor_loop, name="openr2v-janitor", daemon=True)
         self._janitor.start()
+        self._start_reaper()
+
+    def start_worker(self) -> None:
+        """A worker node (``openr2v worker``): renders; with Celery the caller runs the consumer."""
+        if self.webhooks is not None:
+            self.webhooks.start()
+        if isinstance(self.queue, LocalQueue):
+            self.queue.start(self.runner.handle)
+        self._start_reaper()
+
+    def _start_reaper(self) -> None:
+        self.reaper = Reaper(self.service, self.settings.reaper_interval_seconds)
+        self.reaper.start()
 
     def stop(self) -> None:
         self._janitor_stop.set()
+        if self.reaper is not None:
+            self.reaper.stop()
+        self.runner.leases.stop()
         self.queue.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
 
     def _janitor_loop(self) -> None:
         interval = max(1.0, min(60.0, self.settings.retention_seconds / 4))
@@ -75,8 +109,9 @@ class Runtime:
         """oss://<key> -> the uploaded file, if it exists and has not expired."""
         key = source.removeprefix("oss://")
         row = self.store.get_upload(key)
-        path = self.storage.path(f"uploads/{key}")
-        if row is None or path is None or row.expires_at <= time.time():
+        live = row is not None and row.expires_at > time.time()
+        path = self.storage.path(f"uploads/{key}") if live else None  # S3: a download, so only when live
+        if path is None:
             raise InvalidURL(f"{source[:200]} does not name a live upload.")
         return path
 
@@ -86,17 +121,38 @@ def build_runtime(settings: Settings) -> Runtime:
     keys, created = KeyRing.from_settings(settings.api_keys, settings.region, settings.data_dir)
     secret = _secret(settings)
     store = TaskStore(settings.resolved_database_url())
-    storage = LocalStorage(settings.data_dir / "objects", secret)
-    queue = LocalQueue(settings.workers, sweep=lambda: store.pending_ids(limit=256))
+    storage = open_storage(settings, secret)
+    queue = open_queue(settings, store)
     service = TaskService(store, storage, queue, ServiceConfig(
         retention_seconds=settings.retention_seconds, url_ttl_seconds=settings.url_ttl_seconds,
         max_concurrent_tasks=settings.max_concurrent_tasks,
         submit_rate_per_second=settings.submit_rate_per_second, submit_burst=settings.submit_burst,
-        max_attempts=settings.max_attempts))
+        max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds,
+        requeue_pending_seconds=settings.requeue_pending_seconds))
     rt = Runtime(settings=settings, keys=keys, created_key=created, store=store, storage=storage,
                  service=service, queue=queue, runner=None, secret=secret)  # type: ignore[arg-type]
     fetcher = Fetcher(settings.data_dir / "cache", allow_private=settings.allow_private_urls,
                       max_seconds=settings.fetch_max_seconds, connect_seconds=settings.fetch_connect_seconds,
                       resolve_oss=rt.resolve_upload)
-    rt.runner = Runner(service, fetcher, engine_resolver(settings), settings.data_dir / "work")
+    rt.runner = Runner(service, fetcher, engine_resolver(settings), settings.data_dir / "work",
+                       prompt_rewriter=rewriter_from_settings(settings))
+    rt.webhooks = _webhooks(settings, service, secret)
+    service.listeners.append(rt.webhooks.on_change)
     return rt
+
+
+def _webhooks(settings: Settings, service: TaskService, secret: bytes) -> WebhookDispatcher:
+    """Webhooks carry the task as GET /api/v1/tasks/{id} shows it (DashScope's body)."""
+
+    def render(task: Task) -> dict[str, object]:
+        base = task.request.extensions.get("public_base_url") or settings.public_url
+        url = service.video_path(task, base) if base else None
+        return {"request_id": task.request_id, **format_task(task, url)}
+
+    def secret_for(owner: str) -> str:
+        return settings.webhook_secret or derive_secret(secret, owner)
+
+    return WebhookDispatcher(render=render, secret_for=secret_for, allow_private=settings.allow_private_urls,
+                             max_attempts=settings.webhook_max_attempts,
+                             backoff_seconds=settings.webhook_backoff_seconds,
+                             timeout_seconds=settings.webhook_timeout_seconds)

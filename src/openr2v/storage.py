@@ -1,8 +1,11 @@
-"""Object storage for outputs and uploads: a local directory with HMAC-signed, expiring URLs.
+"""Object storage for outputs and uploads: one interface, two adapters.
 
-A signed URL carries ``Expires`` (epoch seconds) and ``Signature`` (HMAC-SHA256 of key and
-expiry). ``verify`` tells a forged signature (404: nothing to see) from an expired one (403),
-as object stores do.
+- ``LocalStorage`` (embedded default): a local directory, served by the API at ``/files/<key>``
+  with HMAC-signed, expiring URLs. A signed URL carries ``Expires`` (epoch seconds) and
+  ``Signature`` (HMAC-SHA256 of key and expiry). ``verify`` tells a forged signature (404:
+  nothing to see) from an expired one (403), as object stores do.
+- ``S3Storage`` (scale-out, ``openr2v.storage_s3``): an S3-compatible bucket; URLs are presigned
+  by the store itself and workers read objects through a local cache.
 """
 
 from __future__ import annotations
@@ -12,12 +15,33 @@ import hmac
 import os
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import quote
 
-__all__ = ["LocalStorage", "Verdict"]
+__all__ = ["LocalStorage", "Storage", "Verdict"]
 
 Verdict = Literal["ok", "expired", "forged"]
+
+
+class Storage(Protocol):
+    root: Path
+    """A local directory the adapter owns; callers may stage temporary files in it before ``put``."""
+
+    def put(self, key: str, src: Path) -> None:
+        """Store the file ``src`` under ``key`` (atomically: readers see the old object or the new one)."""
+
+    def path(self, key: str) -> Path | None:
+        """A local file with the object's bytes (for S3: downloaded to a cache), or None if absent."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object; absent is fine."""
+
+    def url(self, key: str, expires: int, base_url: str) -> str:
+        """A URL that serves the object until ``expires`` (epoch seconds); ``base_url`` is where
+        clients reach this API (used by local storage, whose files the API serves)."""
+
+    def verify(self, key: str, expires: int, signature: str, now: float) -> Verdict:
+        """Checks a ``/files/`` URL (local storage; other adapters never hand one out)."""
 
 
 class LocalStorage:
@@ -52,6 +76,9 @@ class LocalStorage:
 
     def sign(self, key: str, expires: int) -> str:
         return hmac.new(self._secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def url(self, key: str, expires: int, base_url: str) -> str:
+        return base_url.rstrip("/") + self.signed_path(key, expires)
 
     def signed_path(self, key: str, expires: int) -> str:
         """URL path + query of an object; the caller prefixes the public base URL."""

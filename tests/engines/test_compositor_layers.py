@@ -1,4 +1,4 @@
-"""The compositor's building blocks: layer blending, staging, video resampling."""
+"""The compositor's building blocks: layer blending, cover fitting, video resampling."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openr2v.engines.base import ResolvedReference
 from openr2v.engines.compositor.cards import Layer, feather_mask
-from openr2v.engines.compositor.layout import choose_background, place_cards
 from openr2v.engines.compositor.sources import cover_box, video_frames
 from openr2v.media.encode import rgb_to_yuv420, yuv420_planes
-from openr2v.media.probe import MediaInfo
 from tests import mediagen
 
 
@@ -63,37 +60,6 @@ def test_layer_opacity_and_loop() -> None:
 def test_layer_needs_even_sides() -> None:
     with pytest.raises(ValueError, match="even"):
         Layer([np.zeros((9, 8, 3), np.uint8)], np.zeros((9, 8), np.uint8))
-
-
-def _ref(label: str, kind: str, w: int, h: int) -> ResolvedReference:
-    info = MediaInfo(kind=kind, format="png" if kind == "image" else "mp4", size_bytes=1, width=w, height=h)
-    return ResolvedReference(label=label, kind=kind, path=Path("/nonexistent"), info=info)
-
-
-def test_background_is_the_last_wide_image() -> None:
-    refs = [_ref("a", "image", 1920, 1080), _ref("b", "video", 1920, 1080), _ref("c", "image", 1280, 720),
-            _ref("d", "image", 600, 600)]
-    assert choose_background(refs).label == "c"  # type: ignore[union-attr]
-    assert choose_background([_ref("p", "image", 600, 800)]) is None
-
-
-@pytest.mark.parametrize(("count", "size"), [(1, (1280, 720)), (3, (1280, 720)), (5, (720, 1280)),
-                                              (5, (1920, 1080))])
-def test_cards_stand_side_by_side_inside_the_frame(count: int, size: tuple[int, int]) -> None:
-    width, height = size
-    refs = [_ref(f"c{i}", "video", 480, 640) for i in range(count)]
-    places = place_cards(refs, width, height, seed=3)
-    assert len(places) == count
-    for p in places:
-        assert p.w % 2 == 0 and p.h % 2 == 0
-        assert p.h <= 0.6 * height + 2
-        for t in np.linspace(0, 10, 41):
-            x, y = p.at(float(t))
-            assert 0 <= x and x + p.w <= width and 0 <= y and y + p.h <= height
-    assert all(a.x + a.w <= b.x + 0.02 * width for a, b in zip(places, places[1:], strict=False))
-    if count <= 3 and width > height:
-        assert places[0].h >= 0.55 * height
-    assert place_cards(refs, width, height, seed=3) == places  # seeded
 
 
 def test_cover_box_crops_the_centre() -> None:

@@ -48,6 +48,14 @@ class RenderJob:
     first_frame: ResolvedReference | None = None
     soundtrack: Path | None = None
     plan: dict[str, Any] | None = None
+    # Engine-private state of the task (Task.extra) as the worker found it, and how to persist a new
+    # version before going on: an engine that starts work elsewhere (an upstream task) records it
+    # here, so that a re-run after a crash resumes that work instead of starting it again.
+    extra: dict[str, Any] = field(default_factory=dict)
+    save_extra: Callable[[dict[str, Any]], None] | None = None
+    # True once the task's owner canceled (or deleted) it; ``cancelled`` is also True when this
+    # worker merely lost its lease, where work started elsewhere must go on for the next worker.
+    owner_canceled: CancelledFn | None = None
 
 
 @dataclass
@@ -59,6 +67,11 @@ class RenderResult:
     frames: int
     has_audio: bool
     notes: dict[str, Any] = field(default_factory=dict)
+    # Usage as measured by whoever rendered (an upstream service): when set, it becomes the task's
+    # usage and the ledger's billed seconds instead of openr2v's own computation.
+    usage: dict[str, Any] | None = None
+    # The prompt the renderer actually used (an upstream's prompt extension), when it says.
+    actual_prompt: str | None = None
 
 
 class Engine(Protocol):

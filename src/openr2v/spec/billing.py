@@ -8,11 +8,14 @@ tasks bill nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from openr2v.spec.models import ModelSpec, tier_of
 
-__all__ = ["TRUNCATION_TABLE", "Usage", "billed_input_seconds", "compute_usage"]
+__all__ = ["TRUNCATION_TABLE", "ReportedUsage", "Usage", "billed_input_seconds", "compute_usage", "reported_usage",
+           "unit_price"]
 
 # The documents' own table; note 3 -> 1.65 s, not 5/3.
 TRUNCATION_TABLE: dict[int, float] = {1: 5.0, 2: 2.5, 3: 1.65, 4: 1.25, 5: 1.0}
@@ -69,12 +72,58 @@ def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else x
 
 
+def unit_price(spec: ModelSpec, width: int, height: int, audio: bool) -> float:
+    """USD per billed second of ``spec`` at this size's tier, with or without audio."""
+    price = spec.prices.get(tier_of(width, height)) or spec.prices.get(720)
+    return (price.audio if audio else price.silent) if price else 0.0
+
+
 def compute_usage(spec: ModelSpec, *, video_durations: list[float], reference_count: int, width: int,
                   height: int, duration: int, audio: bool) -> Usage:
     billed_in = billed_input_seconds(spec, video_durations, reference_count)
-    tier = tier_of(width, height)
-    price = spec.prices.get(tier) or spec.prices.get(720)
-    unit = (price.audio if audio else price.silent) if price else 0.0
-    cost = round((billed_in + duration) * unit, 4)
+    cost = round((billed_in + duration) * unit_price(spec, width, height, audio), 4)
     return Usage(input_video_duration=billed_in, output_video_duration=duration, width=width, height=height,
                  audio=audio, cost_usd=cost)
+
+
+@dataclass(frozen=True)
+class ReportedUsage:
+    """Usage a renderer reported (an upstream service's ``usage``), completed and priced here."""
+
+    usage: dict[str, Any]  # the reported keys as they came, plus the canonical keys it lacked
+    input_seconds: float
+    output_seconds: float
+    billed_seconds: float
+    cost_usd: float
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def reported_usage(spec: ModelSpec, reported: Mapping[str, Any], *, width: int, height: int, audio: bool,
+                   duration: int) -> ReportedUsage:
+    """The task's usage and bill from what the renderer measured.
+
+    The reported numbers win (the upstream billed them); keys it left out are derived from the ones
+    it gave: billed = ``duration``, else input + output seconds; output = ``output_video_duration``,
+    else ``video_duration`` (what the Model Studio guide shows), else the requested duration. The
+    cost is openr2v's own price for the model, tier and audio times the billed seconds.
+    """
+    out_s = _seconds(reported.get("output_video_duration"))
+    if out_s is None:
+        out_s = _seconds(reported.get("video_duration"))
+    out_s = float(duration) if out_s is None else out_s
+    in_s = _seconds(reported.get("input_video_duration")) or 0.0
+    billed = _seconds(reported.get("duration"))
+    billed = round(in_s + out_s, 3) if billed is None else billed
+    size = f"{width}*{height}"
+    usage = dict(reported)
+    for key, value in (("duration", _num(billed)), ("input_video_duration", _num(in_s)),
+                       ("output_video_duration", _num(out_s)), ("video_duration", _num(out_s)),
+                       ("SR", tier_of(width, height)), ("size", size), ("video_count", 1), ("video_ratio", size),
+                       ("audio", audio)):
+        usage.setdefault(key, value)
+    cost = round(billed * unit_price(spec, width, height, audio), 4)
+    return ReportedUsage(usage=usage, input_seconds=in_s, output_seconds=out_s, billed_seconds=billed,
+                         cost_usd=cost)

@@ -7,18 +7,23 @@ listed in the README ("Choices where the documents are silent").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 __all__ = [
+    "DIALECT_MODELS",
     "FileLimits",
     "ModelSpec",
+    "Price",
     "REGIONS",
     "REGISTRY",
     "Region",
     "SIZES_720P",
     "SIZES_1080P",
+    "dialect_model",
     "get_model",
+    "parse_price_table",
     "ratio_size",
 ]
 
@@ -78,6 +83,9 @@ VIDEO_LIMITS = FileLimits(formats=("mp4", "mov"), max_bytes=100 * MB, min_second
                           min_side=240, max_side=4096)  # sides: choice
 # Seed 002 audio limits (wav/mp3, 3-30 s, <= 15 MB), used for reference_voice and audio_url.
 AUDIO_LIMITS = FileLimits(formats=("wav", "mp3"), max_bytes=15 * MB, min_seconds=1, max_seconds=30)
+# Seed 002's own file rules for wan26_r2v: videos 3-30 s, audio_url wav/mp3 3-30 s <= 15 MB.
+VIDEO_LIMITS_3_30 = replace(VIDEO_LIMITS, min_seconds=3)
+AUDIO_LIMITS_3_30 = replace(AUDIO_LIMITS, min_seconds=3)
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,12 @@ class ModelSpec:
     input_cap_seconds: float = 5.0
     input_split_by: Literal["references", "videos"] = "references"
     prices: dict[int, Price] = field(default_factory=dict)
+    # What a prompt over max_prompt_chars gets: refused (DashScope) or truncated (seed 002).
+    prompt_overflow: Literal["refuse", "truncate"] = "refuse"
+    # Seed 002: shot_type "only takes effect when prompt_extend: true"; otherwise the prompt decides.
+    shot_type_needs_prompt_extend: bool = False
+    # The DashScope model an engine that forwards upstream asks for (None: this entry's own name).
+    upstream_model: str | None = None
 
     def durations_for(self, region: str) -> tuple[int, ...]:
         return self.durations.get(region) or self.durations["*"]
@@ -193,5 +207,71 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
+# The aggregator's wan26_r2v (seed 002): wan2.6-r2v under that document's own rules. It bills
+# "unit price (based on resolution) x duration", so input videos are not billed (cap 0).
+REGISTRY["wan26_r2v"] = ModelSpec(
+    name="wan26_r2v",
+    family="wan2.6",
+    regions=("intl", "cn", "us"),  # choice: seed 002 names no region
+    input_style="reference_urls",
+    max_images=5, max_videos=3, max_total=5, min_total=1, max_first_frames=0, voice_allowed=False,
+    sizes=_WAN26_SIZES, default_size="1920*1080",
+    durations={"*": tuple(range(2, 16))},
+    silent_allowed=True,
+    video=VIDEO_LIMITS_3_30,
+    soundtrack=AUDIO_LIMITS_3_30,
+    soundtrack_allowed=True,
+    prompt_overflow="truncate",
+    shot_type_needs_prompt_extend=True,
+    input_cap_seconds=0.0,
+    prices=_PRICES_26,
+    upstream_model="wan2.6-r2v",
+)
+
+# The models each dialect offers, under that dialect's own rules. An entry may be a
+# registry model as is, or a registry model narrowed by the dialect's document; its ``name`` stays
+# the registry's, so the worker fetches, renders and bills it as that model.
+DIALECT_MODELS: dict[str, dict[str, ModelSpec]] = {
+    # Seeds 000 and 001: DashScope's own models.
+    "dashscope": {name: REGISTRY[name] for name in ("wan2.6-r2v", "wan2.6-r2v-flash", "wan2.7-r2v")},
+    # Seed 002: one model.
+    "aggregator": {"wan26_r2v": REGISTRY["wan26_r2v"]},
+    # Seed 003: wan2.6-r2v only; reference videos only (1-3); duration 5 or 10.
+    "gateway": {"wan2.6-r2v": replace(REGISTRY["wan2.6-r2v"], max_images=0, max_total=3,
+                                      durations={"*": (5, 10)})},
+    # openr2v's OpenAI-style /v1/videos: the three DashScope models as the registry states them.
+    "openai": {name: REGISTRY[name] for name in ("wan2.6-r2v", "wan2.6-r2v-flash", "wan2.7-r2v")},
+}
+
+
 def get_model(name: str) -> ModelSpec | None:
     return REGISTRY.get(name)
+
+
+def dialect_model(dialect: str, name: str) -> ModelSpec | None:
+    """The spec a dialect validates ``name`` against, or None if the dialect does not offer it."""
+    return DIALECT_MODELS.get(dialect, {}).get(name)
+
+
+def parse_price_table(data: Mapping[str, Any]) -> dict[str, tuple[dict[int, Price], float]]:
+    """``{model: {"720": {"audio": usd, "silent": usd}, "1080": {...}, "discount": fraction}}``.
+
+    Returns ``{model: ({tier: Price}, discount fraction)}``; raises ValueError naming the bad entry.
+    """
+    out: dict[str, tuple[dict[int, Price], float]] = {}
+    for model, entry in data.items():
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"price table: {model!r} must map tiers to prices")
+        tiers: dict[int, Price] = {}
+        discount = float(entry.get("discount", 0.0))
+        if not 0.0 <= discount <= 1.0:
+            raise ValueError(f"price table: {model!r} discount must be a fraction from 0 to 1")
+        for tier, price in entry.items():
+            if tier == "discount":
+                continue
+            if not str(tier).isdigit() or not isinstance(price, Mapping):
+                raise ValueError(f"price table: {model!r} tier {tier!r} must be like \"720\": {{\"audio\": ...}}")
+            audio = float(price["audio"])
+            tiers[int(tier)] = Price(audio=audio, silent=float(price.get("silent", audio)))
+        out[str(model)] = (tiers, discount)
+    return out

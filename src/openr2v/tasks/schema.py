@@ -37,8 +37,14 @@ class TaskRow(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     extra_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The worker's lease (migration 0002): renewed while it renders; a stale one means the worker is lost.
+    heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # When a wake-up for this PENDING task was last published (the reaper re-publishes lost ones).
+    queued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
-    __table_args__ = (Index("ix_tasks_owner_submit", "owner", "submit_time"),)
+    __table_args__ = (Index("ix_tasks_owner_submit", "owner", "submit_time"),
+                      Index("ix_tasks_status_heartbeat", "status", "heartbeat_at"))
 
 
 class LedgerRow(Base):

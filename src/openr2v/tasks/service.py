@@ -4,6 +4,12 @@
                   │                  │
                   └──cancel──► CANCELED   (a crash: RUNNING ─► PENDING again, up to max_attempts)
 
+A lost worker is noticed either at start-up (``recover``, the embedded default: one process, so
+whatever is RUNNING was its own) or by its lease running out (``reap``, scale-out: any node may
+run it, several at once, since every move is a conditional UPDATE). The store is the truth; the
+queue only carries wake-ups, so ``reap`` also publishes again the PENDING tasks whose wake-up the
+broker no longer holds.
+
 Clock, store, storage and queue are passed in, so the machine is tested against fakes and
 real adapters alike. Nothing here knows a dialect.
 """
@@ -22,7 +28,7 @@ from openr2v.errors import NotFound, Throttled, UnsupportedOperation
 from openr2v.spec.prompt import plan_prompt, plan_to_prompt
 from openr2v.spec.request import GenerationRequest
 from openr2v.spec.task import Status, Task
-from openr2v.storage import LocalStorage
+from openr2v.storage import Storage
 from openr2v.tasks.limits import RateLimiter
 from openr2v.tasks.store import LedgerEntry, TaskStore
 
@@ -43,6 +49,8 @@ class ServiceConfig:
     submit_rate_per_second: float = 20.0
     submit_burst: int = 40
     max_attempts: int = 2
+    lease_seconds: float = 60.0
+    requeue_pending_seconds: float = 30.0
 
 
 def new_id() -> str:
@@ -50,7 +58,7 @@ def new_id() -> str:
 
 
 class TaskService:
-    def __init__(self, store: TaskStore, storage: LocalStorage, queue: Queue, config: ServiceConfig,
+    def __init__(self, store: TaskStore, storage: Storage, queue: Queue, config: ServiceConfig,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.storage = storage
@@ -61,10 +69,10 @@ class TaskService:
         # Called with the task after every status change (submit, start, end); e.g. webhooks, live events.
         self.listeners: list[Callable[[Task], None]] = []
 
-    def _changed(self, task_id: str) -> None:
+    def _changed(self, task_id: str, task: Task | None = None) -> None:
         if not self.listeners:
             return
-        task = self.store.get(task_id)
+        task = task or self.store.get(task_id)  # a task just created is passed in: no read back
         if task is None:
             return
         for listener in self.listeners:
@@ -94,7 +102,7 @@ class TaskService:
                     expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
                     actual_prompt=actual, plan=plan.as_dict())
         self.store.create(task)
-        self._changed(task.id)
+        self._changed(task.id, task)
         self.queue.notify(task.id)
         return task
 
@@ -128,6 +136,9 @@ class TaskService:
                 f"Failed to cancel the task, please confirm if the task is in PENDING status "
                 f"(task {task_id} is {self.store.get(task_id).status.value}).")  # type: ignore[union-attr]
         self._changed(task_id)
+        revoke = getattr(self.queue, "revoke", None)
+        if revoke is not None:  # spares a worker the message; the claim would refuse it anyway
+            revoke(task_id)
         return self.get(owner, task_id)
 
     def list(self, owner: str, **filters: object) -> tuple[list[Task], int]:
@@ -138,35 +149,45 @@ class TaskService:
         if task.status != Status.SUCCEEDED or not task.output_key:
             return None
         expires = int(min(task.expires_at, (task.end_time or self.clock()) + self.config.url_ttl_seconds))
-        return base_url.rstrip("/") + self.storage.signed_path(task.output_key, expires)
+        return self.storage.url(task.output_key, expires, base_url)
 
     # -- worker side ------------------------------------------------------------------------
 
-    def claim(self, task_id: str) -> Task | None:
-        task = self.store.claim(task_id, self.clock())
+    def claim(self, task_id: str, worker: str = "") -> Task | None:
+        task = self.store.claim(task_id, self.clock(), worker)
         if task is not None:
-            self._changed(task_id)
+            self._changed(task_id, task)
         return task
 
-    def progress(self, task_id: str, percent: int) -> None:
-        self.store.set_progress(task_id, max(0, min(99, int(percent))))
+    def heartbeat(self, leases: dict[str, int]) -> set[str]:
+        """Renew ``{task_id: attempt}`` leases; returns the tasks this worker no longer holds."""
+        return self.store.heartbeat(leases, self.clock()) if leases else set()
+
+    def progress(self, task_id: str, percent: int, attempt: int | None = None) -> None:
+        self.store.set_progress(task_id, max(0, min(99, int(percent))), attempt)
 
     def is_canceled(self, task_id: str) -> bool:
-        task = self.store.get(task_id)
-        return task is None or task.status == Status.CANCELED
+        status = self.store.status(task_id)
+        return status is None or status == Status.CANCELED
 
-    def succeed(self, task_id: str, output_key: str, usage: dict[str, object], ledger: LedgerEntry) -> bool:
+    # ``attempt`` fences a worker's writes to the claim it made (see tasks/store.py).
+
+    def succeed(self, task_id: str, output_key: str, usage: dict[str, object], ledger: LedgerEntry,
+                attempt: int | None = None) -> bool:
         return self._ended(self.store.finish(task_id, Status.SUCCEEDED, self.clock(), from_status=(Status.RUNNING,),
-                                             output_key=output_key, usage=usage, ledger=ledger), task_id)
+                                             output_key=output_key, usage=usage, ledger=ledger, attempt=attempt),
+                           task_id)
 
-    def fail(self, task_id: str, code: str, message: str) -> bool:
-        return self._ended(self.store.finish(task_id, Status.FAILED, self.clock(),
-                                             from_status=(Status.RUNNING, Status.PENDING), code=code,
-                                             message=message), task_id)
+    def fail(self, task_id: str, code: str, message: str, attempt: int | None = None) -> bool:
+        # A worker fails only its own RUNNING claim; a re-queued (PENDING) task is no longer its to fail.
+        from_status = (Status.RUNNING,) if attempt is not None else (Status.RUNNING, Status.PENDING)
+        return self._ended(self.store.finish(task_id, Status.FAILED, self.clock(), from_status=from_status,
+                                             code=code, message=message, attempt=attempt), task_id)
 
-    def mark_canceled(self, task_id: str) -> bool:
+    def mark_canceled(self, task_id: str, attempt: int | None = None) -> bool:
         return self._ended(self.store.finish(task_id, Status.CANCELED, self.clock(), from_status=(Status.RUNNING,),
-                                             code="Canceled", message="The task was canceled."), task_id)
+                                             code="Canceled", message="The task was canceled.", attempt=attempt),
+                           task_id)
 
     def _ended(self, changed: bool, task_id: str) -> bool:
         if changed:
@@ -190,6 +211,53 @@ class TaskService:
                             f"restart); giving up."), task_id)
         for task_id in self.store.pending_ids(limit=100000):
             self.queue.notify(task_id)
+
+    def reap(self) -> tuple[int, int, int]:
+        """Take back tasks from lost workers and re-publish lost wake-ups; (re-queued, failed, re-published).
+
+        Safe on every node at once: each move is conditional on the lease still being stale."""
+        now = self.clock()
+        stale_before = now - self.config.lease_seconds
+        requeued = failed = 0
+        for task_id, attempts in self.store.stale_running(stale_before):
+            outcome = self._lost(task_id, attempts, stale_before)
+            requeued += outcome == "requeued"
+            failed += outcome == "failed"
+        republished = 0
+        pending = self.store.stale_pending(now - self.config.requeue_pending_seconds, now)
+        if pending:
+            in_flight = getattr(self.queue, "in_flight", None)
+            held = in_flight(pending) if in_flight is not None else set()
+            for task_id in pending:
+                if task_id not in held:
+                    self.queue.notify(task_id)
+                    republished += 1
+            if republished:
+                log.warning("re-published %d PENDING task(s) whose wake-up the queue had lost", republished)
+        return requeued, failed, republished
+
+    def reap_task(self, task_id: str) -> bool:
+        """One task whose message came again while it is RUNNING: take it back if its lease is stale."""
+        stale_before = self.clock() - self.config.lease_seconds
+        return any(self._lost(i, a, stale_before) == "requeued"
+                   for i, a in self.store.stale_running(stale_before, task_id=task_id))
+
+    def _lost(self, task_id: str, attempts: int, stale_before: float) -> str:
+        if attempts < self.config.max_attempts:
+            if self.store.requeue(task_id, now=self.clock(), stale_before=stale_before):
+                log.warning("worker lost: re-queued task %s (attempt %d of %d)", task_id, attempts,
+                            self.config.max_attempts)
+                self.queue.notify(task_id)
+                return "requeued"
+            return "kept"  # its worker renewed the lease meanwhile, or another reaper got there first
+        if self._ended(self.store.finish(
+                task_id, Status.FAILED, self.clock(), from_status=(Status.RUNNING,), code="InternalError",
+                message=f"Worker lost: the worker rendering this task stopped renewing its lease "
+                        f"{attempts} times (crash, kill or network loss); giving up.",
+                attempt=attempts, stale_before=stale_before), task_id):
+            log.warning("worker lost: task %s FAILED after %d attempts", task_id, attempts)
+            return "failed"
+        return "kept"
 
     def purge(self) -> int:
         """Delete expired tasks, their outputs and expired uploads."""

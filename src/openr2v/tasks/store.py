@@ -1,7 +1,10 @@
 """The task store: SQLAlchemy over SQLite (WAL, embedded default) or PostgreSQL.
 
 Every state change is a conditional UPDATE (``WHERE status = ...``) so that two workers,
-or a worker and a cancel, can never both win.
+or a worker and a cancel, can never both win. A worker's writes are also fenced by its attempt
+number (``attempts`` counts claims): once a lost worker's task is re-queued and claimed again,
+the old worker can no longer move it. A RUNNING task carries a lease (``heartbeat_at``) that its
+worker renews; the reaper (see ``TaskService.reap``) takes back tasks whose lease ran out.
 """
 
 from __future__ import annotations
@@ -15,14 +18,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from openr2v.spec.request import GenerationRequest
 from openr2v.spec.task import Status, Task
+from openr2v.tasks import sql
 from openr2v.tasks.schema import LedgerRow, TaskRow, UploadRow
 
 __all__ = ["LedgerEntry", "TaskStore", "migrate"]
+
+
+# pg_advisory_xact_lock key of the migration ("openr2v" in ASCII).
+MIGRATION_LOCK = 0x6F70656E723276
 
 
 def migrate(engine: Engine) -> None:
@@ -30,6 +38,10 @@ def migrate(engine: Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(resources.files("openr2v") / "migrations"))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # API nodes and workers may start together on a new database: one migrates (DDL is
+            # transactional there), the others wait for the lock and then find the schema at head.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -70,13 +82,21 @@ class TaskStore:
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if ":memory:" not in url:
+                # Room for every request and worker thread: a connection beyond the pool is opened
+                # (and its PRAGMAs run) for each use, which shows in request latency.
+                kwargs.update(pool_size=32, max_overflow=32)
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine = create_engine(url, **kwargs)
+        self._postgres = self.engine.dialect.name == "postgresql"
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         migrate(self.engine)
+
+    # Hot paths (claims, leases, progress, status changes, polls) run Core statements on a
+    # connection; the ORM session serves the rest.
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -86,47 +106,88 @@ class TaskStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _no_fsync(self, conn: Connection) -> None:
+        """Progress and lease renewals need not wait for the disk: losing the last one in a crash only
+        makes a progress figure or a lease a few seconds older (PostgreSQL; SQLite WAL already waits
+        for no fsync at commit)."""
+        if self._postgres:
+            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
     # -- tasks ------------------------------------------------------------------------------
 
     def create(self, task: Task) -> None:
-        with self.session() as s:
-            s.add(TaskRow(
+        with self.engine.begin() as conn:
+            conn.execute(sql.CREATE, dict(
                 id=task.id, owner=task.owner, region=task.region, model=task.model, dialect=task.dialect,
                 status=task.status.value, progress=task.progress, request_json=task.request.model_dump_json(),
                 submit_time=task.submit_time, attempts=task.attempts, request_id=task.request_id,
                 expires_at=task.expires_at, orig_prompt=task.orig_prompt, actual_prompt=task.actual_prompt,
                 plan_json=json.dumps(task.plan) if task.plan is not None else None,
-                extra_json=json.dumps(task.extra) if task.extra else None,
+                extra_json=json.dumps(task.extra) if task.extra else None, queued_at=task.submit_time,
             ))
 
     def get(self, task_id: str) -> Task | None:
-        with self.session() as s:
-            row = s.get(TaskRow, task_id)
-            return _to_task(row) if row else None
+        # The hottest read (every poll): a Core SELECT, without the ORM's unit of work.
+        with self.engine.connect() as conn:
+            row = conn.execute(sql.GET, {"p_id": task_id}).first()
+        return _to_task(row) if row else None  # type: ignore[arg-type]  # a Row has the same attributes
 
-    def claim(self, task_id: str, now: float) -> Task | None:
-        """PENDING -> RUNNING for one task; None if someone else got it first."""
-        with self.session() as s:
-            res = s.execute(
-                update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.status == Status.PENDING.value)
-                .values(status=Status.RUNNING.value, scheduled_time=now, attempts=TaskRow.attempts + 1,
-                        progress=0)
-            )
-            if res.rowcount != 1:
-                return None
-            return _to_task(s.get(TaskRow, task_id))  # type: ignore[arg-type]
+    def status(self, task_id: str) -> Status | None:
+        """Only the status (workers ask it between stages: is the task canceled?)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sql.STATUS, {"p_id": task_id}).scalar()
+        return Status(value) if value is not None else None
+
+    def claim(self, task_id: str, now: float, worker: str = "") -> Task | None:
+        """PENDING -> RUNNING for one task, with a fresh lease; None if someone else got it first."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sql.CLAIM, {"p_id": task_id, "p_now": now, "p_worker": worker[:128] or None}).first()
+        return _to_task(row) if row is not None else None  # type: ignore[arg-type]
+
+    def heartbeat(self, task_ids: dict[str, int], now: float) -> set[str]:
+        """Renew the leases of ``{task_id: attempt}``; returns the ids whose lease is no longer ours."""
+        kept: set[str] = set()
+        with self.engine.begin() as s:
+            self._no_fsync(s)
+            for task_id, attempt in task_ids.items():
+                res = s.execute(sql.HEARTBEAT, {"p_id": task_id, "p_attempt": attempt, "p_now": now})
+                if res.rowcount == 1:
+                    kept.add(task_id)
+        return set(task_ids) - kept
+
+    def stale_running(self, before: float, limit: int = 500, task_id: str | None = None) -> list[tuple[str, int]]:
+        """(id, attempts) of RUNNING tasks whose lease was last renewed before ``before``."""
+        conds = [TaskRow.status == Status.RUNNING.value, sql.lease_time < before]
+        if task_id is not None:
+            conds.append(TaskRow.id == task_id)
+        with self.engine.begin() as s:
+            return [(r[0], r[1]) for r in s.execute(
+                select(TaskRow.id, TaskRow.attempts).where(*conds).limit(limit)).all()]
+
+    def stale_pending(self, before: float, now: float, limit: int = 500) -> list[str]:
+        """PENDING tasks last published before ``before``, oldest first; marks them published at ``now``
+        so that the next look moves on to others (and several reapers split the work)."""
+        with self.engine.begin() as s:
+            ids = list(s.scalars(
+                select(TaskRow.id).where(TaskRow.status == Status.PENDING.value,
+                                         func.coalesce(TaskRow.queued_at, TaskRow.submit_time) < before)
+                .order_by(TaskRow.submit_time).limit(limit)))
+            if ids:
+                s.execute(update(TaskRow).where(TaskRow.id.in_(ids), TaskRow.status == Status.PENDING.value)
+                          .values(queued_at=now))
+            return ids
 
     def pending_ids(self, limit: int = 32) -> list[str]:
-        with self.session() as s:
+        with self.engine.begin() as s:
             return list(s.scalars(
                 select(TaskRow.id).where(TaskRow.status == Status.PENDING.value)
                 .order_by(TaskRow.submit_time).limit(limit)))
 
-    def set_progress(self, task_id: str, progress: int) -> None:
-        with self.session() as s:
-            s.execute(update(TaskRow).where(TaskRow.id == task_id, TaskRow.status == Status.RUNNING.value)
-                      .values(progress=progress))
+    def set_progress(self, task_id: str, progress: int, attempt: int | None = None) -> None:
+        with self.engine.begin() as s:
+            self._no_fsync(s)
+            s.execute(sql.progress(attempt is not None), {"p_id": task_id, "p_progress": progress,
+                                                          "p_attempt": attempt})
 
     def update_fields(self, task_id: str, **fields: Any) -> None:
         """Non-status fields: size decisions, plan, prompts, engine state."""
@@ -138,35 +199,42 @@ class TaskStore:
                 values["request_json"] = v.model_dump_json()
             else:
                 values[k] = v
-        with self.session() as s:
+        with self.engine.begin() as s:
             s.execute(update(TaskRow).where(TaskRow.id == task_id).values(**values))
 
     def finish(self, task_id: str, status: Status, now: float, *, from_status: tuple[Status, ...],
                code: str | None = None, message: str | None = None, output_key: str | None = None,
-               usage: dict[str, Any] | None = None, ledger: LedgerEntry | None = None) -> bool:
-        """Move to a terminal status if the task is still in ``from_status``; write the ledger with it."""
-        with self.session() as s:
-            res = s.execute(
-                update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.status.in_([f.value for f in from_status]))
-                .values(status=status.value, end_time=now, code=code, message=message, output_key=output_key,
-                        usage_json=json.dumps(usage) if usage is not None else None,
-                        progress=100 if status == Status.SUCCEEDED else TaskRow.progress)
-            )
-            if res.rowcount != 1:
+               usage: dict[str, Any] | None = None, ledger: LedgerEntry | None = None,
+               attempt: int | None = None, stale_before: float | None = None) -> bool:
+        """Move to a terminal status if the task is still in ``from_status``; write the ledger with it.
+
+        ``attempt``: only if the task is still in that attempt (a worker's fence); ``stale_before``:
+        only if its lease was last renewed before then (the reaper's condition)."""
+        statement = sql.finish(tuple(from_status), attempt is not None, stale_before is not None,
+                               status == Status.SUCCEEDED)
+        with self.engine.begin() as s:
+            res = s.execute(statement, {
+                "p_id": task_id, "p_attempt": attempt, "p_stale_before": stale_before, "p_status": status.value,
+                "p_now": now, "p_code": code, "p_message": message, "p_output_key": output_key,
+                "p_usage_json": json.dumps(usage) if usage is not None else None})
+            row = res.first()
+            if row is None:
                 return False
-            if ledger is not None:
-                row = s.get(TaskRow, task_id)
-                assert row is not None
-                s.add(LedgerRow(task_id=task_id, owner=row.owner, model=row.model,
-                                input_seconds=ledger.input_seconds, output_seconds=ledger.output_seconds,
-                                billed_seconds=ledger.billed_seconds, cost_usd=ledger.cost_usd, created_at=now))
+            if ledger is not None:  # in the same transaction as the status: billed if and only if SUCCEEDED
+                s.execute(sql.LEDGER, {
+                    "task_id": task_id, "owner": row.owner, "model": row.model, "input_seconds": ledger.input_seconds,
+                    "output_seconds": ledger.output_seconds, "billed_seconds": ledger.billed_seconds,
+                    "cost_usd": ledger.cost_usd, "created_at": now})
             return True
 
-    def requeue(self, task_id: str) -> bool:
-        with self.session() as s:
-            res = s.execute(update(TaskRow).where(TaskRow.id == task_id, TaskRow.status == Status.RUNNING.value)
-                            .values(status=Status.PENDING.value, progress=0))
+    def requeue(self, task_id: str, now: float | None = None, stale_before: float | None = None) -> bool:
+        """RUNNING -> PENDING (a lost worker's task); with ``stale_before``, only if its lease is stale."""
+        conds = [TaskRow.id == task_id, TaskRow.status == Status.RUNNING.value]
+        if stale_before is not None:
+            conds.append(sql.lease_time < stale_before)
+        with self.engine.begin() as s:
+            res = s.execute(update(TaskRow).where(*conds).values(
+                status=Status.PENDING.value, progress=0, heartbeat_at=None, worker=None, queued_at=now))
             return res.rowcount == 1
 
     def running_ids(self) -> list[str]:

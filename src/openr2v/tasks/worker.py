@@ -1,12 +1,17 @@
 """Runs one claimed task through the pipeline, in numbered stages.
 
 1. fetch every reference (caps, SSRF guard, cache) and probe it against the registry's limits
-2. decide what the request left open (size from a first frame, seed)
+2. decide what the request left open (size from a first frame, seed); with ``prompt_extend`` and a
+   prompt LLM configured, let it rewrite the prompt (its plan replaces the rule-based one)
 3. render with the model's engine (progress, cancellation)
 4. store the MP4, compute usage, bill, and mark SUCCEEDED
 
 Any ``OpenR2VError`` becomes FAILED with its code and message; anything else is an internal
 bug and becomes FAILED InternalError. A task never stays RUNNING because of an exception.
+
+While it runs, the task's lease is renewed (tasks/leases.py) and every write is fenced by the
+attempt its claim made: a worker taken for dead (its task re-queued) stops at its next check and
+can no longer change the task.
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from openr2v.engines.base import Engine, RenderJob, ResolvedReference
 from openr2v.errors import Canceled, InvalidParameter, OpenR2VError, UnsupportedFileFormat
 from openr2v.media.fetch import Fetcher
 from openr2v.media.probe import MediaInfo, check_limits, probe
-from openr2v.spec.billing import compute_usage
+from openr2v.spec.billing import compute_usage, reported_usage
 from openr2v.spec.models import REGISTRY, TIERS, FileLimits, ModelSpec
+from openr2v.spec.prompt import ShotPlan, plan_prompt
 from openr2v.spec.request import GenerationRequest
 from openr2v.spec.task import Task
+from openr2v.tasks.leases import Leases, worker_name
+from openr2v.tasks.prompt_extend import PromptRewriter
 from openr2v.tasks.service import TaskService
 from openr2v.tasks.store import LedgerEntry
 
@@ -36,34 +45,46 @@ FPS = 30
 
 class Runner:
     def __init__(self, service: TaskService, fetcher: Fetcher, engine_for: Callable[[str], Engine],
-                 work_root: Path) -> None:
+                 work_root: Path, prompt_rewriter: PromptRewriter | None = None) -> None:
         self.service = service
         self.fetcher = fetcher
         self.engine_for = engine_for
         self.work_root = work_root
+        self.prompt_rewriter = prompt_rewriter
+        self.worker_id = worker_name()
+        self.leases = Leases(service, max(0.2, service.config.lease_seconds / 3))
 
     def handle(self, task_id: str) -> None:
-        """Claim and run a task if it is still PENDING."""
-        task = self.service.claim(task_id)
+        """Claim and run a task if it is still PENDING (or RUNNING on a lease that ran out)."""
+        task = self.service.claim(task_id, self.worker_id)
+        if task is None and self.service.reap_task(task_id):
+            task = self.service.claim(task_id, self.worker_id)
         if task is not None:
             self.run(task)
 
     def run(self, task: Task) -> None:
-        workdir = self.work_root / task.id
+        workdir = self.work_root / f"{task.id}-{task.attempts}"
         workdir.mkdir(parents=True, exist_ok=True)
+        attempt = task.attempts
+        self.leases.hold(task.id, attempt)
         try:
             self._run(task, workdir)
         except Canceled:
-            self.service.mark_canceled(task.id)
+            self.service.mark_canceled(task.id, attempt)
         except OpenR2VError as e:
             log.info("task %s failed: %s %s", task.id, e.code, e.message)
-            self.service.fail(task.id, e.code, e.message)
+            self.service.fail(task.id, e.code, e.message, attempt)
         except Exception as e:  # an internal bug: record it, never leave the task RUNNING
             log.exception("task %s crashed", task.id)
             self.service.fail(task.id, "InternalError", f"Internal error while generating the video: "
-                                                        f"{type(e).__name__}.")
+                                                        f"{type(e).__name__}.", attempt)
         finally:
+            self.leases.release(task.id)
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _stop_asked(self, task: Task) -> bool:
+        """Canceled by its owner, or this worker's lease on it is gone."""
+        return self.leases.lost(task.id) or self.service.is_canceled(task.id)
 
     def _run(self, task: Task, workdir: Path) -> None:
         req = task.request
@@ -80,7 +101,7 @@ class Runner:
                 voice_path, voice_info = self._fetch(ref.voice, voice_field, spec, expected="audio")
             refs.append(ResolvedReference(label=ref.label, kind=info.kind, path=path, info=info,
                                           voice_path=voice_path, voice_info=voice_info))
-            if svc.is_canceled(task.id):
+            if self._stop_asked(task):
                 raise Canceled("canceled")
         images = sum(r.kind == "image" for r in refs)
         videos = sum(r.kind == "video" for r in refs)
@@ -99,7 +120,7 @@ class Runner:
         if req.audio_url:
             soundtrack, _ = self._fetch(req.audio_url, "audio_url", spec, expected="audio",
                                         limits=spec.soundtrack)
-        svc.progress(task.id, 5)
+        svc.progress(task.id, 5, task.attempts)
 
         # 2. Decisions the request left to us, recorded on the task.
         updates: dict[str, object] = {}
@@ -109,28 +130,57 @@ class Runner:
         seed = req.seed if req.seed is not None else random.Random(task.id).randrange(0, 2**31 - 1)
         if updates:
             svc.store.update_fields(task.id, **updates)
+        plan = task.plan
+        if req.prompt_extend and self.prompt_rewriter is not None:
+            plan = self._extend_prompt(task, seed) or plan
+            if self._stop_asked(task):
+                raise Canceled("canceled")
 
         # 3. Render.
         width, height = req.size
         job = RenderJob(task_id=task.id, request=req, references=refs, width=width, height=height,
                         duration=req.duration, fps=FPS, audio=req.audio, watermark=req.watermark, seed=seed,
-                        workdir=workdir, first_frame=first, soundtrack=soundtrack, plan=task.plan)
+                        workdir=workdir, first_frame=first, soundtrack=soundtrack, plan=plan,
+                        extra=dict(task.extra), save_extra=lambda extra: svc.store.update_fields(task.id, extra=extra),
+                        owner_canceled=lambda: svc.is_canceled(task.id))
         engine = self.engine_for(req.model)
-        result = engine.render(job, lambda p: svc.progress(task.id, 10 + int(p * 0.85)),
-                               lambda: svc.is_canceled(task.id))
+        result = engine.render(job, lambda p: svc.progress(task.id, 10 + int(p * 0.85), task.attempts),
+                               lambda: self._stop_asked(task))
 
-        # 4. Store, bill, finish.
-        key = f"outputs/{task.id}.mp4"
+        # 4. Store, bill, finish. A retry writes a key of its own: a lost earlier attempt that
+        # wakes up late must not overwrite or delete the object this one records.
+        key = f"outputs/{task.id}.mp4" if task.attempts <= 1 else f"outputs/{task.id}-{task.attempts}.mp4"
         svc.storage.put(key, result.path)
-        durations = [r.info.duration or 0.0 for r in refs if r.kind == "video"]
-        usage = compute_usage(spec, video_durations=durations, reference_count=len(refs), width=result.width,
-                              height=result.height, duration=req.duration, audio=result.has_audio)
-        ledger = LedgerEntry(task_id=task.id, input_seconds=usage.input_video_duration,
-                             output_seconds=usage.output_video_duration, billed_seconds=usage.duration,
-                             cost_usd=usage.cost_usd)
-        usage_dict = usage.as_dict() | {"seed": seed, "cost_usd": usage.cost_usd}
-        if not svc.succeed(task.id, key, usage_dict, ledger):
+        if result.actual_prompt:
+            svc.store.update_fields(task.id, actual_prompt=result.actual_prompt)
+        if result.usage is not None:  # measured by the renderer (an upstream service): its numbers bill
+            rep = reported_usage(spec, result.usage, width=result.width, height=result.height,
+                                 audio=result.has_audio, duration=req.duration)
+            ledger = LedgerEntry(task_id=task.id, input_seconds=rep.input_seconds, output_seconds=rep.output_seconds,
+                                 billed_seconds=rep.billed_seconds, cost_usd=rep.cost_usd)
+            usage_dict = rep.usage | {"seed": seed, "cost_usd": rep.cost_usd}
+        else:
+            durations = [r.info.duration or 0.0 for r in refs if r.kind == "video"]
+            usage = compute_usage(spec, video_durations=durations, reference_count=len(refs), width=result.width,
+                                  height=result.height, duration=req.duration, audio=result.has_audio)
+            ledger = LedgerEntry(task_id=task.id, input_seconds=usage.input_video_duration,
+                                 output_seconds=usage.output_video_duration, billed_seconds=usage.duration,
+                                 cost_usd=usage.cost_usd)
+            usage_dict = usage.as_dict() | {"seed": seed, "cost_usd": usage.cost_usd}
+        if not svc.succeed(task.id, key, usage_dict, ledger, task.attempts):
             svc.storage.delete(key)  # canceled or expired meanwhile: bill nothing
+
+    def _extend_prompt(self, task: Task, seed: int) -> dict[str, Any] | None:
+        """The prompt LLM's rewrite, stored as the task's actual_prompt and plan; None keeps the rule-based form."""
+        req = task.request
+        rule_plan = (ShotPlan.from_dict(task.plan) if task.plan else
+                     plan_prompt(req.prompt, [r.label for r in req.references], req.duration, req.shot_type, seed))
+        ext = self.prompt_rewriter.rewrite(req, rule_plan, seed) if self.prompt_rewriter else None
+        if ext is None:
+            return None
+        plan = ext.plan.as_dict()
+        self.service.store.update_fields(task.id, actual_prompt=ext.prompt, plan=plan)
+        return plan
 
     def _fetch(self, source: str, field: str, spec: ModelSpec, *, expected: str | None,
                limits: FileLimits | None = None) -> tuple[Path, MediaInfo]:

@@ -1,56 +1,274 @@
-"""The compositor's soundtrack: room tone, the video references' voices, the client's soundtrack."""
+"""The compositor's soundtrack: room tone, spoken dialogue, a music cue, the client's soundtrack.
+
+Stages of ``build_soundtrack``:
+1. a quiet room-tone bed, so an audio video is never digitally silent;
+2. dialogue: each speaker gets an eSpeak NG voice of its own (cast by label and seed), moved toward
+   its reference voice with WORLD; each line is spoken inside its planned window (``Line.start`` to
+   ``Line.end``), faster when it would overrun, and never past the window or the video's end;
+3. a synthesized music cue when the prompt names music or an instrument (not when the client sent
+   a soundtrack: that is the music), ducked under speech;
+4. the client's ``audio_url`` soundtrack, trimmed to the duration or padded with silence (seed 002);
+5. the mix under a peak limiter.
+
+Reference audio policy: a reference's audio (its ``reference_voice``, else a video's own track) is
+a *voice model* only; it is never played. The prompt decides what a character says, and the
+character says it in that voice; replaying the raw track would put words in its mouth that the
+prompt never gave it. ``reference_voice`` overrides the video's own audio (seed 001).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import random
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from openr2v.engines.base import RenderJob
-from openr2v.media.audio import decode_audio, fit_length, loop_to, mix, room_tone
+from openr2v.engines.base import RenderJob, ResolvedReference
+from openr2v.media.audio import decode_audio, fit_length, mix, room_tone
 from openr2v.media.encode import AUDIO_RATE
+from openr2v.media.music import music_bed, music_kind
+from openr2v.media.tts import NATIVE_RATE, Voice, resample, synthesize_native, trim_silence
+from openr2v.media.voice import VoiceProfile, profile_from_file, transform
+from openr2v.spec.prompt import ShotPlan, plan_prompt
 
-__all__ = ["Soundtrack", "build_soundtrack"]
+__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_voices", "plan_for"]
 
-VOICE_GAIN = 0.8
-MUSIC_GAIN = 0.7
+SPEECH_DBFS = -20.0  # RMS of voiced speech (dialogue level, with headroom for its peaks)
+MUSIC_DBFS = -28.0
+SOUNDTRACK_GAIN = 0.8
+MUSIC_DUCK_DB = -10.0  # under speech
+SOUNDTRACK_DUCK_DB = -6.0
+MAX_FAST_WPM = 300  # eSpeak speeds up cleanly to about here; WORLD compresses the rest
+MIN_WINDOW = 0.12  # seconds: a window shorter than this cannot hold a word
+FEMALE_F0 = 165.0  # reference voices above this median F0 get a female base voice (less shifting)
+NARRATOR = "narrator"  # the speaker of a line the prompt attributes to no reference
+
+_MALE = ("en-us+m3", "en-us+m1", "en-us+m7", "en-us+m2", "en+m3", "en-us+m4", "en-us+m6")
+_FEMALE = ("en-us+f3", "en-us+f1", "en-us+f2", "en-us+f4", "en-us+f5")
+_PITCHES = (38, 50, 62, 44, 56, 32, 68)
+
+
+@dataclass
+class PlacedLine:
+    label: str  # the speaker (a reference label, or "narrator")
+    start: float  # seconds, where the speech actually sits after any compression
+    end: float
+    text: str
 
 
 @dataclass
 class Soundtrack:
     samples: np.ndarray  # (2, duration * 48000) float32
     sources: list[str]  # what was mixed, for the task's notes
+    envelopes: dict[str, np.ndarray] = field(default_factory=dict)  # label -> 0..1 speech loudness per frame
+    lines: list[PlacedLine] = field(default_factory=list)
 
 
-def build_soundtrack(job: RenderJob, loop_seconds: dict[str, float]) -> Soundtrack:
-    """Mix for ``job`` (which wants audio). ``loop_seconds`` maps a video reference's label to its picture loop.
+def plan_for(job: RenderJob) -> ShotPlan:
+    """The job's shot plan (recorded at submit, maybe rewritten by prompt extension), else planned now."""
+    if job.plan:
+        return ShotPlan.from_dict(job.plan)
+    req = job.request
+    return plan_prompt(req.prompt, [r.label for r in job.references], job.duration, req.shot_type, job.seed)
 
-    A video's own track loops with its pictures so lips and sound stay together; a separate
-    ``reference_voice`` plays once from the start.
+
+def cast_voices(speakers: list[str], profiles: dict[str, VoiceProfile | None], seed: int) -> dict[str, Voice]:
+    """One distinct voice per speaker, deterministic for (speakers, seed).
+
+    A speaker with a reference voice gets a base voice of the matching register (so WORLD shifts it
+    less); the others alternate male and female so that neighbours in a dialogue sound different.
+    Variants are dealt from seeded, shuffled pools without repeats; pitches likewise.
     """
-    n = job.duration * AUDIO_RATE
-    # Room tone first: a video with audio must never be digitally silent.
-    tracks = [room_tone(job.duration, seed=job.seed)]
-    gains = [1.0]
-    sources = ["room tone"]
-    for ref in job.references:
-        if ref.kind != "video" and ref.voice_path is None:
-            continue
-        if ref.voice_path is not None:
-            track = fit_length(decode_audio(ref.voice_path, max_seconds=job.duration), n)
-            sources.append(f"{ref.label} reference voice")
-        elif ref.info.has_audio:
-            period = loop_seconds.get(ref.label, float(job.duration))
-            # Padded to exactly one picture loop, so sound and picture restart together.
-            one_loop = fit_length(decode_audio(ref.path, max_seconds=period), round(period * AUDIO_RATE))
-            track = loop_to(one_loop, n)
-            sources.append(f"{ref.label} audio track")
+    rng = random.Random(f"voices:{seed}")
+    pools = {"m": list(_MALE), "f": list(_FEMALE)}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    pitches = list(_PITCHES)
+    rng.shuffle(pitches)
+    nxt = "m" if rng.random() < 0.5 else "f"
+    voices: dict[str, Voice] = {}
+    for i, label in enumerate(speakers):
+        profile = profiles.get(label)
+        if profile is not None:
+            sex = "f" if profile.median_f0 >= FEMALE_F0 else "m"
         else:
+            sex, nxt = nxt, ("f" if nxt == "m" else "m")
+        pool = pools[sex] or pools["f" if sex == "m" else "m"] or [f"en-us+{sex}3"]
+        name = pool.pop(0)
+        voices[label] = Voice(name=name, pitch=pitches[i % len(pitches)], rate=rng.randint(158, 176))
+    return voices
+
+
+def _voice_source(ref: ResolvedReference) -> tuple[str, VoiceProfile | None] | None:
+    """Which audio models ``ref``'s voice: its reference_voice, else a video's own track."""
+    if ref.voice_path is not None:
+        return "reference_voice", profile_from_file(ref.voice_path)
+    if ref.kind == "video" and ref.info.has_audio:
+        return "its video's audio", profile_from_file(ref.path)
+    return None
+
+
+def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float) -> np.ndarray:
+    """``text`` in ``voice`` moved to ``profile``, at most ``window`` seconds long: mono float32 at 48 kHz."""
+    x = trim_silence(synthesize_native(text, voice), NATIVE_RATE)
+    if x.size == 0:
+        return np.zeros(0, np.float32)
+    need = x.size / NATIVE_RATE
+    if need > window:
+        # Faster delivery first: eSpeak re-times phonemes naturally; WORLD then squeezes what is left.
+        faster = dataclasses.replace(voice, rate=min(MAX_FAST_WPM, int(voice.rate * need / window * 1.05) + 1))
+        x = trim_silence(synthesize_native(text, faster), NATIVE_RATE)
+        need = x.size / NATIVE_RATE
+    scale = min(1.0, window / need * 0.99) if need > 0 else 1.0
+    if profile is not None or scale < 1.0:
+        x = transform(x, NATIVE_RATE, target=profile, time_scale=scale)
+    y = resample(x, NATIVE_RATE, AUDIO_RATE)[: int(window * AUDIO_RATE)]  # the guard: never past the window
+    return _level(y)
+
+
+def _level(y: np.ndarray) -> np.ndarray:
+    """Voiced parts at SPEECH_DBFS RMS, with 5 ms fades so a cut never clicks."""
+    if y.size == 0:
+        return y
+    hop = AUDIO_RATE // 100
+    frames = y[: y.size // hop * hop].reshape(-1, hop) if y.size >= hop else y[None, :]
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    active = rms[rms >= rms.max() * 0.1]
+    level = float(np.sqrt(np.mean(active**2))) if active.size else 0.0
+    if level <= 0:
+        return y
+    out = y * np.float32(10 ** (SPEECH_DBFS / 20) / level)
+    fade = min(out.size // 2, AUDIO_RATE // 200)
+    if fade:
+        ramp = np.linspace(0, 1, fade, dtype=np.float32)
+        out[:fade] *= ramp
+        out[-fade:] *= ramp[::-1]
+    return out.astype(np.float32)
+
+
+def _envelope(track: np.ndarray, frames: int, fps: int) -> np.ndarray:
+    """Speech loudness per video frame, 0..1, with a short release so a mouth does not snap shut."""
+    edges = np.round(np.arange(frames + 1) * AUDIO_RATE / fps).astype(int)
+    sq = np.concatenate([[0.0], np.cumsum(track.astype(np.float64) ** 2)])
+    edges = np.minimum(edges, track.size)
+    width = np.maximum(1, np.diff(edges))
+    rms = np.sqrt((sq[edges[1:]] - sq[edges[:-1]]) / width)
+    raw = np.clip(rms / 10 ** ((SPEECH_DBFS + 4) / 20), 0.0, 1.0)
+    env = np.empty(frames, dtype=np.float32)
+    prev = 0.0
+    for k in range(frames):
+        prev = max(float(raw[k]), prev * 0.55)
+        env[k] = prev
+    env[env < 0.02] = 0.0
+    return env
+
+
+def _duck_gain(activity: np.ndarray, n: int, fps: int, duck_db: float) -> np.ndarray:
+    """Per-sample gain: ``duck_db`` while anyone speaks, with ~0.1 s of anticipation and hold."""
+    if activity.size == 0:
+        return np.ones(n, np.float32)
+    padded = np.pad(activity, 3, mode="edge")
+    held = np.lib.stride_tricks.sliding_window_view(padded, 7).max(axis=1)
+    gain_frames = 1.0 - (1.0 - 10 ** (duck_db / 20)) * np.clip(held * 2, 0, 1)
+    centres = (np.arange(activity.size) + 0.5) * AUDIO_RATE / fps
+    return np.interp(np.arange(n), centres, gain_frames).astype(np.float32)
+
+
+def _music_windows(plan: ShotPlan, duration: float) -> list[tuple[float, float]]:
+    """Where the cue plays: the shots that name music in a shot-by-shot plan, else the whole video."""
+    if plan.mode in ("timed", "storyboard") and not music_kind(plan.style):
+        shots = [(s.start, s.end) for s in plan.shots if music_kind(s.text)]
+        if shots and len(shots) < len(plan.shots):
+            return shots
+    return [(0.0, duration)]
+
+
+def _window_mask(windows: list[tuple[float, float]], n: int) -> np.ndarray:
+    mask = np.zeros(n, np.float32)
+    ramp = int(0.3 * AUDIO_RATE)
+    for a, b in windows:
+        i, j = max(0, int(a * AUDIO_RATE) - ramp // 2), min(n, int(b * AUDIO_RATE) + ramp // 2)
+        if j <= i:
             continue
-        tracks.append(track)
-        gains.append(VOICE_GAIN)
+        seg = np.ones(j - i, np.float32)
+        r = min(ramp, (j - i) // 2)
+        if r:
+            seg[:r] = np.linspace(0, 1, r)
+            seg[-r:] = np.linspace(1, 0, r)
+        mask[i:j] = np.maximum(mask[i:j], seg)
+    return mask
+
+
+def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, float]) -> Soundtrack:
+    """The mix for ``job`` (which wants audio), following ``plan``'s dialogue.
+
+    ``loop_seconds`` (video label -> picture loop) is part of the engine's interface; no reference
+    audio is replayed under the policy above, so nothing needs to loop with a picture here.
+    """
+    duration = float(job.duration)
+    n = job.duration * AUDIO_RATE
+    frames = job.duration * job.fps
+    tracks: list[np.ndarray] = [room_tone(job.duration, seed=job.seed)]
+    gains: list[float] = [1.0]
+    sources = ["room tone"]
+
+    # 2. Dialogue.
+    refs = {r.label: r for r in job.references}
+    speakers: list[str] = []
+    for ln in plan.lines:
+        label = ln.speaker or NARRATOR
+        if label not in speakers and ln.text.strip():
+            speakers.append(label)
+    origins: dict[str, str] = {}
+    profiles: dict[str, VoiceProfile | None] = {}
+    for label in speakers:
+        found = _voice_source(refs[label]) if label in refs else None
+        if found is not None and found[1] is not None:
+            origins[label], profiles[label] = found
+    voices = cast_voices(speakers, profiles, job.seed)
+    per_speaker = {label: np.zeros(n, np.float32) for label in speakers}
+    placed: list[PlacedLine] = []
+    busy_until = 0
+    for ln in sorted(plan.lines, key=lambda ln: ln.start):
+        label = ln.speaker or NARRATOR
+        start = max(int(round(max(0.0, ln.start) * AUDIO_RATE)), busy_until)
+        stop = min(int(round(min(ln.end, duration) * AUDIO_RATE)), n)
+        if not ln.text.strip() or (stop - start) < MIN_WINDOW * AUDIO_RATE:
+            continue
+        speech = _speak(ln.text, voices[label], profiles.get(label), (stop - start) / AUDIO_RATE)
+        if speech.size == 0:
+            continue
+        per_speaker[label][start:start + speech.size] += speech
+        busy_until = start + speech.size
+        placed.append(PlacedLine(label=label, start=round(start / AUDIO_RATE, 3),
+                                 end=round(busy_until / AUDIO_RATE, 3), text=ln.text))
+    spoken = [label for label in speakers if any(p.label == label for p in placed)]
+    for label in spoken:
+        tracks.append(per_speaker[label][None, :])
+        gains.append(1.0)
+        how = f"voice from {origins[label]}" if label in origins else voices[label].name
+        sources.append(f"{label} speech ({how})")
+    spoken_env = {label: _envelope(per_speaker[label], frames, job.fps) for label in spoken}
+    envelopes = {r.label: spoken_env.get(r.label, np.zeros(frames, np.float32)) for r in job.references}
+    envelopes.update({k: v for k, v in spoken_env.items() if k != NARRATOR})
+    activity = np.max(np.stack(list(spoken_env.values())), axis=0) if spoken_env else np.zeros(frames)
+
+    # 3. Music cue (the client's soundtrack, when there is one, is the music).
+    kind = music_kind(job.request.prompt) if job.soundtrack is None else None
+    if kind is not None:
+        bed = music_bed(kind, duration, seed=job.seed, level_dbfs=MUSIC_DBFS)
+        bed *= _window_mask(_music_windows(plan, duration), n) * _duck_gain(activity, n, job.fps, MUSIC_DUCK_DB)
+        tracks.append(bed)
+        gains.append(1.0)
+        sources.append("music cue (" + ("plucked strings" if kind == "pluck" else "soft pad") + ")")
+
+    # 4. The client's soundtrack: trimmed or padded with silence to the duration.
     if job.soundtrack is not None:
-        tracks.append(fit_length(decode_audio(job.soundtrack, max_seconds=job.duration), n))
-        gains.append(MUSIC_GAIN)
+        track = fit_length(decode_audio(job.soundtrack, max_seconds=duration), n)
+        tracks.append(track * _duck_gain(activity, n, job.fps, SOUNDTRACK_DUCK_DB))
+        gains.append(SOUNDTRACK_GAIN)
         sources.append("soundtrack")
-    return Soundtrack(samples=mix(tracks, gains, n=n), sources=sources)
+
+    # 5. Mix.
+    return Soundtrack(samples=mix(tracks, gains, n=n), sources=sources, envelopes=envelopes, lines=placed)

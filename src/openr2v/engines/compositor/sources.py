@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -45,15 +46,19 @@ def fit_still(img: Image.Image, w: int, h: int, *, contain: bool = False) -> Ima
     return canvas
 
 
-def video_frames(path: Path, w: int, h: int, fps: int, max_frames: int, *, label: str) -> Iterator[np.ndarray]:
+def video_frames(path: Path, w: int, h: int, fps: int, max_frames: int, *, label: str,
+                 convert: Callable[[av.VideoFrame], Any] | None = None) -> Iterator[Any]:
     """Up to ``max_frames`` RGB frames cover-fitted to w x h, one per output frame time (k / fps).
 
     Each output time shows the latest source frame at or before it, so any source rate maps
     onto the output rate without changing the motion's speed; a held frame is yielded again
     as the same object. Yields at least one frame or raises ``UnsupportedFileFormat``.
+    ``convert`` replaces the RGB conversion (it gets each decoded frame that will be shown).
     """
+    to_picture = convert or (lambda frame: _cover(frame, w, h))
     count = 0
-    last: np.ndarray | None = None
+    last: Any = None
+    pending: av.VideoFrame | None = None  # decoded, converted only once a slot shows it
     t = 0.0
     try:
         with open_container(path, field=label) as container:
@@ -63,12 +68,16 @@ def video_frames(path: Path, w: int, h: int, fps: int, max_frames: int, *, label
             for i, frame in enumerate(container.decode(stream)):
                 t = frame.time if frame.time is not None else i / rate
                 # Slots whose time is before this frame keep the previous frame.
-                while last is not None and count < max_frames and count / fps < t - 1e-6:
+                while (pending is not None or last is not None) and count < max_frames and count / fps < t - 1e-6:
+                    if pending is not None:
+                        last, pending = to_picture(pending), None
                     yield last
                     count += 1
                 if count >= max_frames:
                     return
-                last = _cover(frame, w, h)
+                pending = frame
+            if pending is not None:
+                last = to_picture(pending)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise UnsupportedFileFormat(f"{label}: the video cannot be decoded ({exc}).", param=label) from None
     if last is None:

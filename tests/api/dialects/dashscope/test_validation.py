@@ -62,6 +62,7 @@ CASES: list[tuple[str, Any, dict[str, str] | None, str | None, int, str]] = [
     ("empty-model", edit(V26, "model", ""), None, KEY, 400, "BadRequest.EmptyModel"),
     ("model-not-string", edit(V26, "model", 26), None, KEY, 400, "InvalidParameter"),
     ("unknown-model", edit(V26, "model", "wan9-r2v"), None, KEY, 400, "InvalidParameter"),
+    ("other-dialects-model", edit(V26, "model", "wan26_r2v"), None, KEY, 400, "InvalidParameter"),
     ("no-input", edit(V26, "input", DELETE), None, KEY, 400, "BadRequest.EmptyInput"),
     ("empty-input", edit(V26, "input", {}), None, KEY, 400, "BadRequest.EmptyInput"),
     ("parameters-not-object", edit(V26, "parameters", "fast"), None, KEY, 400, "BadRequest.EmptyParameters"),

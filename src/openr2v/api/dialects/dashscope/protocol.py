@@ -39,6 +39,7 @@ class SubmitParameters(_Wire):
     prompt_extend: StrictBool | None = None
     # openr2v extensions
     captions: StrictBool | None = None
+    callback_url: StrictStr | None = None  # webhook fired on every status change (README: webhooks)
 
 
 class SubmitBody(_Wire):

@@ -54,6 +54,11 @@ async def submit(request: Request) -> JSONResponse:
     sources = [(r.field, r.source) for r in req.references]
     sources += [(f"{r.field.rsplit('.', 1)[0]}.reference_voice", r.voice) for r in req.references if r.voice]
     sources += [("first_frame", req.first_frame)] if req.first_frame else []
+    if callback := req.extensions.get("callback_url"):
+        # openr2v extension: webhooks reach the same SSRF guard as references; their payload carries
+        # the video URL, so remember the base URL this client reaches us at.
+        sources.append(("parameters.callback_url", callback))
+        req.extensions["public_base_url"] = public_base(request)
     for field, src in sources:
         _check_reference(rt, who.owner, field, src, resolve)  # type: ignore[arg-type]
     task = await asyncio.to_thread(rt.service.submit, who.owner, who.region, DIALECT, req,

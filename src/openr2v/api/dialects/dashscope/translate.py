@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from openr2v.errors import EmptyInput, EmptyModel, EmptyParameters, InvalidParameter
-from openr2v.spec.models import TIERS, ModelSpec, get_model
+from openr2v.errors import EmptyInput, EmptyModel, EmptyParameters, InvalidParameter, InvalidURL
+from openr2v.spec.models import TIERS, ModelSpec, dialect_model
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
 from openr2v.spec.task import Status, Task
 
-from .protocol import SubmitBody
+from .protocol import SubmitBody, SubmitParameters
 
-__all__ = ["format_task", "format_time", "parse_submit"]
+__all__ = ["check_callback_url", "format_task", "format_time", "parse_submit"]
 
 MEDIA_TYPES = {"reference_image": "image", "reference_video": "video", "first_frame": "first_frame"}
 
@@ -57,7 +58,7 @@ def parse_submit(raw: bytes, region: str) -> tuple[GenerationRequest, ModelSpec]
         field = _loc(err)
         raise InvalidParameter(f"{field}: {err['msg']}.", param=field) from None
 
-    spec = get_model(wire.model)
+    spec = dialect_model("dashscope", wire.model)
     if spec is None:
         raise InvalidParameter(f"Model not exist: {wire.model!r}. Supported models: wan2.6-r2v, "
                                f"wan2.6-r2v-flash, wan2.7-r2v.", param="model")
@@ -147,9 +148,33 @@ def parse_submit(raw: bytes, region: str) -> tuple[GenerationRequest, ModelSpec]
         watermark=par.watermark if par.watermark is not None else spec.default_watermark,
         seed=par.seed,
         prompt_extend=par.prompt_extend if par.prompt_extend is not None else spec.default_prompt_extend,
-        extensions={"captions": True} if par.captions else {},
+        extensions=_extensions(par),
     )
     return check_inputs(req, spec, region, FieldNames(names)), spec
+
+
+def _extensions(par: SubmitParameters) -> dict[str, Any]:
+    """openr2v's own parameters, carried on the request for the engine and the task service."""
+    ext: dict[str, Any] = {}
+    if par.captions:
+        ext["captions"] = True
+    if par.callback_url is not None:
+        ext["callback_url"] = check_callback_url(par.callback_url, "parameters.callback_url")
+    return ext
+
+
+def check_callback_url(url: str, field: str) -> str:
+    """A webhook target must be an absolute http(s) URL; where it points is the SSRF guard's job."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host is None or parts.scheme.lower() not in ("http", "https"):
+        raise InvalidURL(f"{field} must be an absolute http or https URL.", param=field)
+    if len(url) > 2048:
+        raise InvalidParameter(f"{field} is {len(url)} characters; the limit is 2048.", param=field)
+    return url.strip()
 
 
 def _parse_size(size: str) -> tuple[int, int]:

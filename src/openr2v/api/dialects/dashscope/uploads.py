@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile
 
 from openr2v.api.common import dialect_route, principal, public_base, runtime
 from openr2v.errors import AccessDenied, InvalidParameter
-from openr2v.spec.models import get_model
+from openr2v.spec.models import dialect_model
 
 from .router import error_response
 
@@ -52,7 +52,7 @@ async def get_policy(request: Request) -> JSONResponse:
     model = request.query_params.get("model") or ""
     if not model:
         raise InvalidParameter("model is required to get an upload policy.", param="model")
-    if get_model(model) is None:
+    if dialect_model("dashscope", model) is None:
         raise InvalidParameter(f"Model not exist: {model!r}.", param="model")
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     upload_dir = f"dashscope-instant/{who.owner}/{day}/{uuid.uuid4()}"

@@ -1,0 +1,59 @@
+"""Aggregator endpoints (seed 002): ``POST /model/v1/generation``, ``GET /model/v1/generation/{id}``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
+from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.errors import NotFound, OpenR2VError
+from openr2v.spec.task import Status, Task
+
+from .pricing import quote
+from .protocol import ErrorBody, TaskBody
+from .translate import DIALECT, NAMES, STATUS_CHECK, error_code, format_task, parse_submit
+
+__all__ = ["router"]
+
+
+def error_response(e: OpenR2VError, request_id: str) -> Response:
+    return JSONResponse({"error": {"code": error_code(e), "message": e.message},
+                         "metadata": {"request_id": request_id}},
+                        status_code=e.http_status, headers={"x-request-id": request_id})
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 429, 500)}
+router = APIRouter(prefix="/model/v1", route_class=dialect_route(error_response), responses=ERRORS,
+                   tags=["aggregator"])
+
+
+def _body(request: Request, task: Task) -> JSONResponse:
+    rt = runtime(request)
+    url = rt.service.video_path(task, public_base(request))
+    cost = (quote(task.model, task.usage or {}, rt.settings.prices_file)
+            if task.status == Status.SUCCEEDED else None)
+    return JSONResponse(format_task(task, url, cost, request.state.request_id))
+
+
+@router.post("/generation", response_model=TaskBody)
+async def create(request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    body = parse_json_object(await read_body(request))
+    req, sent = await asyncio.to_thread(parse_submit, body, rt.settings.region)
+    task = await submit(rt, who, DIALECT, req, request.state.request_id, orig_prompt=sent, names=NAMES)
+    return _body(request, task)
+
+
+@router.get("/generation/{task_id}", response_model=TaskBody)
+async def get(task_id: str, request: Request) -> JSONResponse:
+    who = principal(request)
+    try:
+        task = await find_task(runtime(request), who, task_id)
+    except NotFound as e:
+        raise NotFound(e.message, code=STATUS_CHECK) from None
+    return _body(request, task)

@@ -1,0 +1,50 @@
+"""Gateway endpoints (seed 003): ``POST /v1/video/generations``, ``GET /v1/video/generations/{task_id}``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
+from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
+
+from .protocol import ErrorBody, SubmitResponse, TaskEnvelope
+from .translate import DIALECT, NAMES, TASK_NOT_EXIST, error_code, format_submit, format_task, parse_submit
+
+__all__ = ["router"]
+
+
+def error_response(e: OpenR2VError, request_id: str) -> Response:
+    return JSONResponse({"code": error_code(e), "message": e.message, "data": None},
+                        status_code=e.http_status, headers={"x-request-id": request_id})
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 429, 500)}
+router = APIRouter(prefix="/v1/video", route_class=dialect_route(error_response), responses=ERRORS,
+                   tags=["gateway"])
+
+
+@router.post("/generations", response_model=SubmitResponse)
+async def create(request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    body = parse_json_object(await read_body(request))
+    req = await asyncio.to_thread(parse_submit, body, rt.settings.region)
+    task = await submit(rt, who, DIALECT, req, request.state.request_id, names=NAMES)
+    return JSONResponse(format_submit(task))
+
+
+@router.get("/generations/{task_id}", response_model=TaskEnvelope)
+async def get(task_id: str, request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    try:
+        task = await find_task(rt, who, task_id)
+    except NotFound as e:
+        # The gateway answers an unknown (or another key's) task with 400 task_not_exist.
+        raise InvalidParameter(e.message, code=TASK_NOT_EXIST) from None
+    return JSONResponse(format_task(task, rt.service.video_path(task, public_base(request))))

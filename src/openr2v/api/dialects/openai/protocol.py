@@ -1,0 +1,99 @@
+"""Wire models of openr2v's OpenAI-style ``/v1/videos``. Wire shapes only.
+
+The request is what the ``openai`` SDK's ``videos.create`` sends (``prompt``, ``model``,
+``seconds``, ``size``, ``input_reference``) plus openr2v's fields (``references``,
+``parameters``, ``negative_prompt``) that ``extra_body`` carries.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+
+__all__ = ["CreateBody", "ErrorBody", "ErrorDetail", "InputReference", "Parameters", "ReferenceItem", "Video",
+           "VideoDeleted", "VideoError", "VideoList"]
+
+
+class _Wire(BaseModel):
+    # OpenAI's API refuses unknown fields; openr2v ignores them, as its other dialects do.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReferenceItem(_Wire):
+    url: StrictStr
+    # image | video | first_frame (reference_image / reference_video also accepted); None: from the URL.
+    type: StrictStr | None = None
+    reference_voice: StrictStr | None = None
+
+
+class InputReference(_Wire):
+    image_url: StrictStr | None = None
+    file_id: StrictStr | None = None
+
+
+class Parameters(_Wire):
+    audio: StrictBool | None = None
+    shot_type: StrictStr | None = None
+    watermark: StrictBool | None = None
+    seed: StrictInt | None = None
+    prompt_extend: StrictBool | None = None
+    resolution: StrictStr | None = None  # wan2.7 (720P | 1080P) when size is not given
+    ratio: StrictStr | None = None
+
+
+class CreateBody(_Wire):
+    prompt: StrictStr
+    model: StrictStr | None = None
+    seconds: StrictStr | StrictInt | None = None
+    size: StrictStr | None = None
+    input_reference: InputReference | None = None
+    negative_prompt: StrictStr | None = None
+    references: list[StrictStr | ReferenceItem] | None = None
+    parameters: Parameters = Parameters()
+
+
+class VideoError(BaseModel):
+    code: str
+    message: str
+
+
+class Video(BaseModel):
+    id: str
+    object: Literal["video"] = "video"
+    created_at: int
+    status: Literal["queued", "in_progress", "completed", "failed"]
+    model: str
+    progress: int
+    seconds: str
+    size: str
+    completed_at: int | None = None
+    expires_at: int | None = None
+    error: VideoError | None = None
+    prompt: str | None = None
+    remixed_from_video_id: str | None = None
+
+
+class VideoList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Video]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool
+
+
+class VideoDeleted(BaseModel):
+    id: str
+    object: Literal["video.deleted"] = "video.deleted"
+    deleted: bool
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,129 @@
+"""openr2v's OpenAI-style endpoints: ``/v1/videos`` create, list, retrieve, delete, content."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import FormData, Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from openr2v.api.common import dialect_route, principal, read_body, runtime
+from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
+from openr2v.spec.task import Status
+
+from .forms import coerce, unflatten
+from .protocol import ErrorBody, Video, VideoDeleted, VideoList
+from .serving import delete_task, frames_preview, list_tasks, store_upload
+from .translate import DIALECT, error_fields, format_video, parse_create
+
+__all__ = ["router"]
+
+POLL_AFTER_MS = "500"  # the SDK's poll helper waits this long between retrieves (default 1000)
+
+
+def error_response(e: OpenR2VError, request_id: str) -> Response:
+    headers = {"x-request-id": request_id}
+    if e.http_status >= 500:
+        headers["x-should-retry"] = "false"  # a retried create could make a second video
+    return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 429, 500)}
+router = APIRouter(prefix="/v1", route_class=dialect_route(error_response), responses=ERRORS, tags=["openai"])
+
+
+async def _form(headers: Headers, raw: bytes) -> FormData:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield raw
+        yield b""
+
+    try:
+        return await MultiPartParser(headers, stream(), max_files=1, max_fields=200).parse()
+    except MultiPartException as e:
+        raise InvalidParameter(f"The multipart body cannot be read: {e.message}") from None
+
+
+@router.post("/videos", response_model=Video)
+async def create(request: Request) -> JSONResponse:
+    who = principal(request)
+    rt = runtime(request)
+    raw = await read_body(request)
+    upload = None
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        form = await _form(request.headers, raw)
+        fields: list[tuple[str, Any]] = []
+        for key, value in form.multi_items():
+            if not isinstance(value, UploadFile):
+                fields.append((key, value))
+            elif key != "input_reference":
+                raise InvalidParameter(f"{key}: only input_reference may be a file.", param=key)
+            else:
+                upload = await asyncio.to_thread(store_upload, rt, who.owner, value)
+        body = coerce(unflatten(fields))
+    else:
+        body = parse_json_object(raw)
+    req = await asyncio.to_thread(parse_create, body, rt.settings.region, upload)
+    task = await submit(rt, who, DIALECT, req, request.state.request_id,
+                        internal=frozenset({upload[0]}) if upload else frozenset())
+    return JSONResponse(format_video(task))
+
+
+@router.get("/videos", response_model=VideoList)
+async def list_videos(request: Request) -> JSONResponse:
+    who = principal(request)
+    q = request.query_params
+    limit_raw = q.get("limit") or "20"
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+        raise InvalidParameter("limit must be an integer from 1 to 100.", param="limit")
+    order = q.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidParameter("order must be asc or desc.", param="order")
+    tasks, more = await asyncio.to_thread(list_tasks, runtime(request), who.owner, q.get("after") or None,
+                                          int(limit_raw), order)
+    data = [format_video(t) for t in tasks]
+    return JSONResponse({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                         "last_id": data[-1]["id"] if data else None, "has_more": more})
+
+
+async def _video(request: Request, video_id: str) -> Any:
+    try:
+        return await find_task(runtime(request), principal(request), video_id)
+    except NotFound:
+        raise NotFound(f"Video with id {video_id!r} not found.", param="video_id") from None
+
+
+@router.get("/videos/{video_id}", response_model=Video)
+async def retrieve(video_id: str, request: Request) -> JSONResponse:
+    task = await _video(request, video_id)
+    return JSONResponse(format_video(task), headers={"openai-poll-after-ms": POLL_AFTER_MS})
+
+
+@router.delete("/videos/{video_id}", response_model=VideoDeleted)
+async def delete(video_id: str, request: Request) -> JSONResponse:
+    task = await _video(request, video_id)
+    await asyncio.to_thread(delete_task, runtime(request), task)
+    return JSONResponse({"id": task.id, "object": "video.deleted", "deleted": True})
+
+
+@router.get("/videos/{video_id}/content", response_class=Response,
+            responses={200: {"content": {"video/mp4": {}, "image/webp": {}, "image/jpeg": {}}}})
+async def content(video_id: str, request: Request) -> Response:
+    task = await _video(request, video_id)
+    variant = request.query_params.get("variant") or "video"
+    if variant not in ("video", "thumbnail", "spritesheet"):
+        raise InvalidParameter(f"variant {variant!r} is not one of video, thumbnail, spritesheet.", param="variant")
+    if task.status != Status.SUCCEEDED:
+        raise InvalidParameter(f"Video {video_id} has no content: its status is "
+                               f"{format_video(task)['status']}.", param="video_id", code="video_not_ready")
+    path = runtime(request).storage.path(task.output_key) if task.output_key else None
+    if path is None:
+        raise NotFound(f"The content of video {video_id} is gone.", param="video_id")
+    if variant == "video":
+        return FileResponse(path, media_type="video/mp4")
+    data, media_type = await asyncio.to_thread(frames_preview, path, variant)
+    return Response(data, media_type=media_type)

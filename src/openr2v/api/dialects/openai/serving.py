@@ -1,0 +1,110 @@
+"""Work behind ``/v1/videos`` that is more than translation: uploads, cursor lists, delete, previews.
+
+- An uploaded ``input_reference`` is stored as an upload of the caller's key and referenced as
+  ``oss://<key>``, which the worker resolves like the DashScope dialect's temporary uploads.
+- Lists page by cursor (``after`` = the last id seen) in ``submit_time`` order.
+- Delete removes the task and its file; a task still rendering stops at the worker's next
+  cancellation check (the worker treats a vanished task as canceled and bills nothing).
+- ``thumbnail`` (WEBP, a middle frame) and ``spritesheet`` (JPEG, 10 frames in a 5x2 grid) are
+  cut from the stored MP4 on request.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import av
+from PIL import Image
+from starlette.datastructures import UploadFile
+
+from openr2v.errors import InvalidParameter, NotFound
+from openr2v.runtime import Runtime
+from openr2v.spec.task import Task
+
+__all__ = ["delete_task", "frames_preview", "list_tasks", "store_upload"]
+
+UPLOAD_KINDS = {"image": "image", "video": "video"}
+PAGE = 200
+
+
+def store_upload(rt: Runtime, owner: str, file: UploadFile) -> tuple[str, str | None]:
+    """Keep an uploaded file as an upload of ``owner``; return (oss:// source, kind or None)."""
+    name = Path(file.filename or "upload").name
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[-80:] or "upload"
+    key = f"openai/{owner}/{uuid.uuid4()}/{safe}"
+    limit = rt.settings.max_upload_bytes
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=rt.storage.root, delete=False) as tmp:
+        try:
+            while chunk := file.file.read(1024 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise InvalidParameter(f"input_reference exceeds the upload limit of {limit} bytes.",
+                                           param="input_reference")
+                tmp.write(chunk)
+            tmp.close()
+            if size == 0:
+                raise InvalidParameter("input_reference is an empty file.", param="input_reference")
+            rt.storage.put(f"uploads/{key}", Path(tmp.name))
+        finally:
+            os.unlink(tmp.name)
+    content_type = (file.content_type or "").lower()
+    now = time.time()
+    rt.store.add_upload(key, owner, size, content_type or None, now, now + rt.settings.upload_ttl_seconds)
+    return f"oss://{key}", UPLOAD_KINDS.get(content_type.split("/", 1)[0])
+
+
+def list_tasks(rt: Runtime, owner: str, after: str | None, limit: int, order: str) -> tuple[list[Task], bool]:
+    """This key's live tasks after the cursor, in ``order``; and whether more follow."""
+    start = end = anchor = None
+    if after:
+        anchor = rt.store.get(after)
+        if anchor is None or anchor.owner != owner or anchor.expires_at <= time.time():
+            raise InvalidParameter(f"after: no video with id {after!r}.", param="after")
+        start, end = (None, anchor.submit_time) if order == "desc" else (anchor.submit_time, None)
+    rows: list[Task] = []
+    page = 1
+    while True:
+        tasks, _total = rt.service.list(owner, start=start, end=end, page_no=page, page_size=PAGE)
+        rows += tasks
+        if len(tasks) < PAGE:
+            break
+        page += 1
+    rows.sort(key=lambda t: (t.submit_time, t.id), reverse=order == "desc")
+    if anchor is not None:
+        mark = (anchor.submit_time, anchor.id)
+        rows = [t for t in rows if ((t.submit_time, t.id) < mark if order == "desc" else (t.submit_time, t.id) > mark)]
+    return rows[:limit], len(rows) > limit
+
+
+def delete_task(rt: Runtime, task: Task) -> None:
+    if task.output_key:
+        rt.storage.delete(task.output_key)
+    rt.store.delete([task.id])
+
+
+def frames_preview(path: Path, variant: str) -> tuple[bytes, str]:
+    """(bytes, media type) of a thumbnail or spritesheet of the MP4 at ``path``."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        total = stream.frames or 1
+        wanted = {total // 2} if variant == "thumbnail" else {round(i * (total - 1) / 9) for i in range(10)}
+        frames = [f.to_image() for i, f in enumerate(container.decode(stream)) if i in wanted]
+    if not frames:
+        raise NotFound("The video has no frames to preview.")
+    out = io.BytesIO()
+    if variant == "thumbnail":
+        frames[0].save(out, format="WEBP", quality=80)
+        return out.getvalue(), "image/webp"
+    w = 256
+    h = max(1, round(frames[0].height * w / frames[0].width))
+    sheet = Image.new("RGB", (w * 5, h * 2))
+    for i, frame in enumerate(frames[:10]):
+        sheet.paste(frame.resize((w, h)), ((i % 5) * w, (i // 5) * h))
+    sheet.save(out, format="JPEG", quality=80)
+    return out.getvalue(), "image/jpeg"

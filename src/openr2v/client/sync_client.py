@@ -1,0 +1,318 @@
+"""``Client``: the synchronous SDK over httpx (injectable transport)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from openr2v.client import wire
+from openr2v.client.errors import (
+    APIConnectionError,
+    APIError,
+    InvalidRequestError,
+    TaskCanceled,
+    TaskFailed,
+    UploadError,
+    WaitTimeout,
+)
+from openr2v.client.settings import ClientSettings
+from openr2v.client.sse import iter_events
+from openr2v.client.types import BaseTask, Ref, Task, TaskPage, TaskStatus
+
+__all__ = ["Client"]
+
+ProgressCallback = Callable[[Task], None]
+
+
+class _NoLiveEvents(Exception):
+    """The server has no live event stream (Alibaba Cloud, an older openr2v): poll instead."""
+
+
+class Client:
+    """A DashScope-dialect client for openr2v (and for Alibaba Cloud's own Wan endpoints).
+
+    ``base_url`` is the server (``http://127.0.0.1:8000``) or an API root
+    (``https://dashscope-intl.aliyuncs.com/api/v1``); default ``$OPENR2V_BASE_URL``.
+    ``api_key`` defaults to ``$OPENR2V_API_KEY`` or ``$DASHSCOPE_API_KEY``.
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
+                 transport: httpx.BaseTransport | None = None, http_client: httpx.Client | None = None,
+                 timeout: float = 60.0, max_retries: int = 3, retry_backoff: float = 0.5,
+                 poll_interval: float = 1.0, max_poll_interval: float = 5.0, live_events: bool = True,
+                 workspace: str | None = None) -> None:
+        self.settings = ClientSettings.resolve(base_url, api_key, workspace=workspace, timeout=timeout,
+                                               max_retries=max_retries, retry_backoff=retry_backoff,
+                                               poll_interval=poll_interval, max_poll_interval=max_poll_interval,
+                                               live_events=live_events)
+        self._own_http = http_client is None
+        self._http = http_client or httpx.Client(transport=transport, timeout=timeout, follow_redirects=True)
+        self._sleep: Callable[[float], None] = time.sleep
+        self._live_supported: bool | None = None  # learnt on first use
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- HTTP with retries ------------------------------------------------------------------
+
+    def _send(self, method: str, url: str, *, auth: bool = True, idempotent: bool | None = None,
+              kwargs: Callable[[], dict[str, Any]] | None = None, **fixed: Any) -> httpx.Response:
+        """Send with retries on 429/502/503/504 and on connections that never reached the server."""
+        s = self.settings
+        idempotent = method in ("GET", "HEAD") if idempotent is None else idempotent
+        headers = {**(s.api_headers() if auth else s.plain_headers()), **fixed.pop("headers", {})}
+        attempt = 0
+        while True:
+            try:
+                with contextlib.ExitStack() as stack:
+                    extra = kwargs() if kwargs else {}
+                    for f in extra.pop("_close", []):
+                        stack.callback(f.close)
+                    resp = self._http.request(method, url, headers=headers, **fixed, **extra)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:  # never reached the server: always safe
+                if attempt < s.max_retries:
+                    self._sleep(wire.backoff_delay(attempt, s.retry_backoff))
+                    attempt += 1
+                    continue
+                raise APIConnectionError(f"cannot reach {url}: {e}", code="ConnectionError") from e
+            except httpx.TransportError as e:
+                if idempotent and attempt < s.max_retries:
+                    self._sleep(wire.backoff_delay(attempt, s.retry_backoff))
+                    attempt += 1
+                    continue
+                raise APIConnectionError(f"{method} {url} failed: {type(e).__name__}: {e}",
+                                         code="ConnectionError") from e
+            delay = wire.retry_delay(resp.status_code, resp.headers, attempt, s.max_retries, s.retry_backoff)
+            if delay is not None:
+                self._sleep(delay)
+                attempt += 1
+                continue
+            if resp.status_code >= 400:
+                raise wire.api_error(resp)
+            return resp
+
+    def _api(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        return wire.json_body(self._send(method, self.base_url + path, **kw))
+
+    def _bind(self, body: dict[str, Any], progress: int | None = None) -> Task:
+        task: Task = Task.from_body(body, progress=progress)
+        task._downloader = self._download_task
+        return task
+
+    # -- uploads ----------------------------------------------------------------------------
+
+    def upload(self, path: str | os.PathLike[str], model: str = wire.DEFAULT_MODEL) -> str:
+        """Upload a local file as DashScope's temporary uploads do; return its ``oss://`` URL (valid 48 h)."""
+        path = Path(path)
+        try:
+            policy = self._api("GET", "/uploads", params={"action": "getPolicy", "model": model}).get("data") or {}
+        except APIError as e:
+            raise UploadError(f"getting an upload policy for {path.name} failed: {e.message}", code=e.code,
+                              request_id=e.request_id) from e
+        try:
+            oss_url, fields = wire.upload_form(policy, path)
+        except KeyError as e:
+            raise UploadError(f"the upload policy lacks {e}", code="InvalidPolicy") from None
+
+        def form() -> dict[str, Any]:
+            f = path.open("rb")
+            return {"data": fields, "files": {"file": (path.name, f)}, "_close": [f]}
+
+        try:
+            resp = self._send("POST", str(policy["upload_host"]), auth=False, idempotent=True, kwargs=form,
+                              timeout=max(self.settings.timeout, 600.0))
+        except APIError as e:
+            raise UploadError(f"uploading {path.name} failed: {e.message}", code=e.code,
+                              request_id=e.request_id) from e
+        if resp.status_code != 200:  # the official SDK accepts exactly 200, so do we
+            raise UploadError(f"uploading {path.name} answered HTTP {resp.status_code}", code="UploadFailed")
+        return oss_url
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def submit(self, prompt: str, references: Sequence[str | os.PathLike[str] | Ref] = (), *,
+               model: str = wire.DEFAULT_MODEL, first_frame: str | os.PathLike[str] | None = None,
+               negative_prompt: str | None = None, size: str | tuple[int, int] | None = None,
+               resolution: str | None = None, ratio: str | None = None, duration: int | None = None,
+               audio: bool | None = None, shot_type: str | None = None, seed: int | None = None,
+               watermark: bool | None = None, prompt_extend: bool | None = None, callback_url: str | None = None,
+               parameters: Mapping[str, Any] | None = None, extra_input: Mapping[str, Any] | None = None) -> Task:
+        """Submit a task (local files are uploaded first); returns it PENDING."""
+        refs = wire.prepare_refs(model, references, first_frame)
+        uploaded = {p: self.upload(p, model) for p in wire.local_files(refs)}
+        refs = wire.swap_uploads(refs, uploaded)
+        body = wire.build_body(model, prompt, refs, negative_prompt=negative_prompt, size=size,
+                               resolution=resolution, ratio=ratio, duration=duration, audio=audio,
+                               shot_type=shot_type, seed=seed, watermark=watermark, prompt_extend=prompt_extend,
+                               callback_url=callback_url, parameters=parameters, extra_input=extra_input)
+        return self.submit_body(body)
+
+    def submit_body(self, body: Mapping[str, Any]) -> Task:
+        """Submit a ready DashScope body as is (``oss://`` sources get the resolve header)."""
+        headers = {"X-DashScope-Async": "enable", "Content-Type": "application/json"}
+        if "oss://" in json.dumps(body.get("input", {})):
+            headers["X-DashScope-OssResourceResolve"] = "enable"
+        # A submit refused with 429/503 created nothing, so retrying it is safe; a broken
+        # connection after sending might have created a task, so that is not retried.
+        return self._bind(self._api("POST", wire.SUBMIT_PATH, json=dict(body), headers=headers, idempotent=False))
+
+    def get(self, task_id: str) -> Task:
+        return self._bind(self._api("GET", f"/tasks/{task_id}"))
+
+    def cancel(self, task_id: str) -> None:
+        """Cancel a PENDING task; a task already running raises ``BadRequestError`` (UnsupportedOperation)."""
+        self._api("POST", f"/tasks/{task_id}/cancel", idempotent=True)
+
+    def list(self, *, status: str | None = None, model: str | None = None, start_time: str | None = None,
+             end_time: str | None = None, page_no: int = 1, page_size: int = 10) -> TaskPage:
+        """A page of this key's tasks. Times are ``YYYYMMDDhhmmss`` (UTC)."""
+        params = {"page_no": page_no, "page_size": page_size, "status": status, "model_name": model,
+                  "start_time": start_time, "end_time": end_time}
+        body = self._api("GET", "/tasks", params={k: v for k, v in params.items() if v is not None})
+        return TaskPage(tasks=[self._bind(item) for item in wire.list_items(body)],
+                        total=int(body.get("total") or 0), page_no=int(body.get("page_no") or page_no),
+                        page_size=int(body.get("page_size") or page_size))
+
+    def watch(self, task_id: str, *, read_timeout: float = 60.0) -> Iterator[Task]:
+        """Live updates from openr2v's event stream (an extension), ending at a final status."""
+        url = f"{self.base_url}/tasks/{task_id}/events"
+        headers = {**self.settings.api_headers(), "Accept": "text/event-stream"}
+        timeout = httpx.Timeout(self.settings.timeout, read=read_timeout)
+        try:
+            with self._http.stream("GET", url, headers=headers, timeout=timeout) as resp:
+                kind = resp.headers.get("content-type", "")
+                if resp.status_code in (404, 405, 501) or (resp.status_code == 200 and
+                                                           not kind.startswith("text/event-stream")):
+                    self._live_supported = False
+                    raise _NoLiveEvents()
+                if resp.status_code != 200:
+                    resp.read()
+                    raise wire.api_error(resp)
+                self._live_supported = True
+                for event in iter_events(resp.iter_lines()):
+                    if event.event in ("status", "progress"):
+                        try:
+                            body = json.loads(event.data)
+                        except ValueError:
+                            continue  # not ours to understand; the next event or a poll tells the state
+                        yield self._bind(body)
+        except httpx.TransportError as e:
+            raise APIConnectionError(f"the event stream of {task_id} broke: {e}", code="ConnectionError") from e
+
+    def wait(self, task: str | BaseTask, *, on_progress: ProgressCallback | None = None,
+             timeout: float | None = None, live: bool | None = None) -> Task:
+        """Wait for a final status and return the task (whatever the status: check ``.succeeded``).
+
+        Live events are used where the server has them (openr2v); otherwise the task is polled
+        (1, 1, 2, 2, 2, 4, ... s up to ``max_poll_interval``), as the official SDK does.
+        ``on_progress`` gets the task at every change of status or progress.
+        """
+        task_id = task if isinstance(task, str) else task.task_id
+        s = self.settings
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        last: Task | None = None
+
+        def seen(t: Task) -> Task:
+            nonlocal last
+            if on_progress is not None and (last is None or (t.status, t.progress) != (last.status, last.progress)):
+                on_progress(t)
+            last = t
+            return t
+
+        delays = wire.poll_delays(s.poll_interval, s.max_poll_interval)
+        use_live = s.live_events if live is None else live
+        while True:
+            if use_live and self._live_supported is not False:
+                remaining = deadline - time.monotonic() if deadline is not None else 60.0
+                try:
+                    for t in self.watch(task_id, read_timeout=max(1.0, min(60.0, remaining))):
+                        if seen(t).finished:
+                            return t
+                        if deadline is not None and time.monotonic() > deadline:
+                            break
+                except (_NoLiveEvents, APIConnectionError, APIError):
+                    pass  # a poll below tells the real state (and raises the real error)
+            t = seen(self.get(task_id))
+            if t.finished:
+                return t
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"task {task_id} is still {t.status} after {timeout:g} s", t)
+            delay = next(delays)
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - time.monotonic()))
+            self._sleep(delay)
+
+    def generate(self, prompt: str, references: Sequence[str | os.PathLike[str] | Ref] = (), *,
+                 model: str = wire.DEFAULT_MODEL, output: str | os.PathLike[str] | None = None,
+                 on_progress: ProgressCallback | None = None, timeout: float | None = None, **params: Any) -> Task:
+        """Submit, wait, and (with ``output``) download right away, before the URL expires.
+
+        Returns the SUCCEEDED task; raises ``TaskFailed`` / ``TaskCanceled`` otherwise.
+        ``params`` are ``submit``'s keyword arguments.
+        """
+        task = self.submit(prompt, references, model=model, **params)
+        if on_progress is not None:
+            on_progress(task)
+        done = self.wait(task, on_progress=on_progress, timeout=timeout)
+        if done.status == TaskStatus.FAILED:
+            raise TaskFailed(done)
+        if not done.succeeded:
+            raise TaskCanceled(done)
+        if output is not None:
+            done.download(output)
+        return done
+
+    # -- files ------------------------------------------------------------------------------
+
+    def download(self, task: str | BaseTask, path: str | os.PathLike[str]) -> Path:
+        """Save a succeeded task's video (by task, or task id) to ``path``."""
+        t = self.get(task) if isinstance(task, str) else task
+        return self._download_task(t, Path(path))
+
+    def _download_task(self, task: BaseTask, path: Path) -> Path:
+        if not task.video_url:
+            raise InvalidRequestError(f"task {task.task_id} has no video (status {task.status})")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.part")
+        # The signed URL is the credential: no API key goes to the object store.
+        attempt = 0
+        while True:
+            try:
+                with self._http.stream("GET", task.video_url, headers=self.settings.plain_headers()) as resp:
+                    delay = wire.retry_delay(resp.status_code, resp.headers, attempt, self.settings.max_retries,
+                                             self.settings.retry_backoff)
+                    if delay is None:
+                        if resp.status_code != 200:
+                            resp.read()
+                            raise wire.api_error(resp)
+                        with tmp.open("wb") as f:
+                            for chunk in resp.iter_bytes(1 << 16):
+                                f.write(chunk)
+                        os.replace(tmp, path)
+                        return path
+            except httpx.TransportError as e:
+                tmp.unlink(missing_ok=True)
+                if attempt >= self.settings.max_retries:
+                    raise APIConnectionError(f"downloading {task.task_id} failed: {e}",
+                                             code="ConnectionError") from e
+                delay = wire.backoff_delay(attempt, self.settings.retry_backoff)
+            self._sleep(delay)
+            attempt += 1

@@ -1,0 +1,176 @@
+"""The camera: each shot's view of the world from its framing word, moved as the plan says.
+
+World units are output pixels at the widest view (the world is W x H). A view is a rectangle of
+the world with the output's aspect; the frame shows it scaled to W x H. Framing words pick the
+view (wide: the set; medium: the people on screen, waist up; close-up: the focus's face, found by
+face detection; overhead: the set, pushing in; action: a tighter, panning, shaking view) and
+camera words move it (zoom in/out, pan left/right). Without a camera word a seeded gentle drift
+keeps the picture alive. Moves are eased and never leave the world, so the plate always fills
+the frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CameraMove", "Subject", "View", "plan_camera"]
+
+MEDIUM_MIN = 0.62  # of the world width: a medium view is never tighter than this
+CLOSE_FACES = 2.1  # a close-up's view is this many face heights tall (the face fills about half the frame)
+ZOOM = 1.25  # how much wider a zoom starts (zoom in) or ends (zoom out)
+PAN = 0.10  # of the world width a pan travels
+DRIFT = 0.05  # the default drift: a 5% push, pull or slide
+SHAKE = 0.004  # of the world width, the amplitude of an action shot's handheld shake
+MAX_CANVAS = 2.5  # a shot's canvas is at most this many frame widths wide
+
+
+@dataclass(frozen=True)
+class View:
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.h / 2
+
+    def scaled(self, f: float) -> View:
+        w, h = self.w * f, self.h * f
+        return View(self.cx - w / 2, self.cy - h / 2, w, h)
+
+    def moved(self, dx: float, dy: float = 0.0) -> View:
+        return View(self.x + dx, self.y + dy, self.w, self.h)
+
+    def clamped(self, width: float, height: float) -> View:
+        """Inside the world: shrunk to fit if needed (keeping the aspect), then slid in."""
+        f = min(1.0, width / self.w, height / self.h)
+        w, h = self.w * f, self.h * f
+        return View(min(max(self.cx - w / 2, 0.0), width - w), min(max(self.cy - h / 2, 0.0), height - h), w, h)
+
+    def to_output(self, width: int, height: int) -> np.ndarray:
+        """3x3 matrix from world units to output pixels."""
+        sx, sy = width / self.w, height / self.h
+        return np.array([[sx, 0, -self.x * sx], [0, sy, -self.y * sy], [0, 0, 1]], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Someone or something on screen, in world units: its box and (for characters) its face."""
+
+    label: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    face: tuple[float, float, float, float] | None = None  # x, y, w, h
+    character: bool = True
+
+
+@dataclass(frozen=True)
+class CameraMove:
+    start: View
+    end: View
+    shake: float  # world units
+    phase: float
+    kind: str = "drift"  # what the move is: zoom in, zoom out, pan left, pan right, push, pull, slide
+    ease: bool = True
+
+    def at(self, t: float, seconds: float, width: float, height: float) -> View:
+        """The view at fraction ``t`` (0..1) of the shot, ``seconds`` into it."""
+        u = t * t * (3 - 2 * t) if self.ease else t
+        a, b = self.start, self.end
+        view = View(a.x + (b.x - a.x) * u, a.y + (b.y - a.y) * u, a.w + (b.w - a.w) * u, a.h + (b.h - a.h) * u)
+        if self.shake:
+            dx = self.shake * (math.sin(2 * math.pi * 1.3 * seconds + self.phase)
+                               + 0.5 * math.sin(2 * math.pi * 3.1 * seconds + 2 * self.phase))
+            dy = self.shake * 0.7 * math.sin(2 * math.pi * 1.7 * seconds + 3 * self.phase)
+            view = view.moved(dx, dy).clamped(width, height)
+        return view
+
+    def canvas(self, width: int, height: int) -> tuple[View, float]:
+        """The world region the move sees (with its shake) and the canvas scale its tightest view needs."""
+        margin = self.shake * 2
+        x0 = max(0.0, min(self.start.x, self.end.x) - margin)
+        y0 = max(0.0, min(self.start.y, self.end.y) - margin)
+        x1 = min(float(width), max(self.start.x + self.start.w, self.end.x + self.end.w) + margin)
+        y1 = min(float(height), max(self.start.y + self.start.h, self.end.y + self.end.h) + margin)
+        region = View(x0, y0, x1 - x0, y1 - y0)
+        scale = width / min(self.start.w, self.end.w)
+        scale = min(scale, MAX_CANVAS * width / region.w)
+        return region, scale
+
+
+def _world(width: int, height: int) -> View:
+    return View(0.0, 0.0, float(width), float(height))
+
+
+def _union(subjects: list[Subject]) -> tuple[float, float, float, float]:
+    return (min(s.box[0] for s in subjects), min(s.box[1] for s in subjects),
+            max(s.box[2] for s in subjects), max(s.box[3] for s in subjects))
+
+
+def framing_view(framing: str, subjects: list[Subject], focus: str | None, width: int, height: int) -> View:
+    """The resting view for ``framing`` of these subjects."""
+    world = _world(width, height)
+    aspect = height / width
+    people = [s for s in subjects if s.character] or subjects
+    if framing in ("wide", "overhead") or not people:
+        if framing == "close-up" and not people:
+            return world.scaled(0.55)
+        if framing == "medium" and not people:
+            return world.scaled(0.8)
+        return world
+    if framing == "close-up":
+        target = next((s for s in people if s.label == focus), people[0])
+        fx, fy, fw, fh = target.face or (target.box[0], target.box[1], target.box[2] - target.box[0],
+                                         0.25 * (target.box[3] - target.box[1]))
+        vh = max(fh * CLOSE_FACES, 0.22 * height)
+        vw = vh / aspect
+        return View(fx + fw / 2 - vw / 2, fy + fh / 2 - 0.47 * vh, vw, vh).clamped(width, height)
+    x0, y0, x1, _ = _union(people)
+    if framing == "action":
+        vw = max(0.8 * width, (x1 - x0) * 1.15)
+    else:  # medium: waist up, everyone on screen in
+        vw = max(MEDIUM_MIN * width, (x1 - x0) * 1.2)
+    vh = vw * aspect
+    return View((x0 + x1) / 2 - vw / 2, y0 - 0.1 * vh, vw, vh).clamped(width, height)
+
+
+def plan_camera(framing: str, camera: str | None, subjects: list[Subject], focus: str | None, width: int,
+                height: int, rng: np.random.Generator, *, from_full: bool = False) -> CameraMove:
+    """The shot's move. ``from_full`` starts on the whole world (a first frame is frame 0 exactly)."""
+    rest = framing_view(framing, subjects, focus, width, height)
+    full = rest.w >= width - 1e-6
+    if camera is None:
+        camera = "zoom in" if framing == "overhead" else ("pan" if framing == "action" else "drift")
+    if camera == "zoom in":
+        start, end = (rest, rest.scaled(1 / ZOOM)) if full else (rest.scaled(ZOOM), rest)
+    elif camera == "zoom out":
+        start, end = (rest.scaled(1 / ZOOM), rest) if full else (rest, rest.scaled(ZOOM))
+    elif camera in ("pan left", "pan right", "pan"):
+        sign = {"pan left": -1.0, "pan right": 1.0}.get(camera, float(rng.choice([-1.0, 1.0])))
+        camera = "pan right" if sign > 0 else "pan left"
+        base = rest.scaled(0.85) if full else rest
+        travel = PAN * width * (1.6 if framing == "action" else 1.0)
+        start, end = base.moved(-sign * travel / 2), base.moved(sign * travel / 2)
+    else:  # a gentle seeded drift: push in, pull out, or slide sideways
+        pick = int(rng.integers(0, 4))
+        if pick == 0:
+            start, end, camera = rest, rest.scaled(1 - DRIFT), "drift: push"
+        elif pick == 1:
+            start, end, camera = rest.scaled(1 - DRIFT), rest, "drift: pull"
+        else:
+            base = rest.scaled(1 - DRIFT)
+            sign = 1.0 if pick == 2 else -1.0
+            start, end = base.moved(-sign * DRIFT * width / 2), base.moved(sign * DRIFT * width / 2)
+            camera = "drift: slide right" if sign > 0 else "drift: slide left"
+    if from_full:
+        start = _world(width, height)
+    shake = SHAKE * width if framing == "action" else 0.0
+    return CameraMove(start=start.clamped(width, height), end=end.clamped(width, height), shake=shake,
+                      phase=float(rng.uniform(0, 2 * math.pi)), kind=camera)

@@ -1,0 +1,280 @@
+"""Cut-outs: a character or object lifted off its reference, as 4:2:0 pictures with alpha, cached.
+
+Images give one picture. Videos give one picture per distinct source frame shown at the output
+rate (motion replication), decoded once straight to the encoder's Y'CbCr and, only when the masks
+are not cached yet, to a small RGB for segmentation. Masks, the method and the faces are cached
+by the file's hash (and the sizes that shaped them), so a reference reused by later tasks is not
+segmented again. Every picture is cropped to the union of the subject's boxes over the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from openr2v.engines.base import ResolvedReference
+from openr2v.engines.compositor import vision
+from openr2v.engines.compositor.blend import Picture
+from openr2v.engines.compositor.segment import (
+    ANALYSIS_SIDE,
+    SEGMENT_SIDE,
+    SOFTEN_SIDE,
+    Look,
+    ellipse_alpha,
+    fit,
+    flatten,
+    grabcut_alpha,
+    selfie_alpha,
+    silhouette_face,
+)
+from openr2v.engines.compositor.sources import load_still, video_frames
+from openr2v.engines.compositor.vision import Face
+
+__all__ = ["Cutout", "cut_out"]
+
+CACHE_VERSION = 10  # bump when a method changes its output
+IMAGE_SIDE = 1600  # image cut-outs are kept at most this big (close-ups need pixels)
+VIDEO_HEIGHT = 720  # video cut-outs: memory is frames x size
+FACE_EVERY = 10  # video pictures between face detections (faces move slowly; a detection costs ~3-6 ms)
+CACHE_BYTES = 2 * 1024 * 1024 * 1024  # the mask cache keeps the most recently used entries up to this size
+
+
+@dataclass
+class Cutout:
+    """A reference lifted off its background: distinct pictures (cropped to the subject) and a frame map."""
+
+    label: str
+    method: str
+    pictures: list[Picture]
+    index: np.ndarray  # output frame k -> pictures[index[k % len(index)]]
+    faces: list[Face | None]  # per picture, in cut-out pixels
+    face_found: bool  # True when a detector (not the silhouette) found the face
+    touches_bottom: bool  # the subject runs off the reference's lower edge (a bust, a cropped body)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pictures[0].size
+
+    @property
+    def loop_frames(self) -> int:
+        return len(self.index)
+
+    def at(self, k: int) -> tuple[Picture, Face | None]:
+        i = int(self.index[k % len(self.index)])
+        return self.pictures[i], self.faces[i]
+
+
+def video_size(ref: ResolvedReference) -> tuple[int, int]:
+    """The working size of a video reference's pictures."""
+    w, h = fit(ref.info.width or 2, ref.info.height or 2, 10**6)
+    if h > VIDEO_HEIGHT:
+        w, h = max(2, 2 * round(w * VIDEO_HEIGHT / h / 2)), VIDEO_HEIGHT
+    return w, h
+
+
+# -- cache ----------------------------------------------------------------------------------------
+
+
+def _cache_path(cache_dir: Path | None, ref: ResolvedReference, role: str, size: tuple[int, int],
+                loop: int) -> Path | None:
+    if cache_dir is None:
+        return None
+    h = hashlib.sha256()
+    with ref.path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    h.update(f"|{CACHE_VERSION}|{role}|{size}|{loop}".encode())
+    return cache_dir / f"{h.hexdigest()[:40]}.npz"
+
+
+def _load(path: Path | None, pictures: int) -> tuple[list[np.ndarray], str, list[Face | None]] | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            alpha, method, faces = data["alpha"], str(data["method"]), data["faces"]
+    except (OSError, ValueError, KeyError):
+        return None  # a torn or foreign file: recompute (and overwrite) it
+    if alpha.shape[0] != pictures:
+        return None
+    os.utime(path)  # recently used: the last to be pruned
+    return list(alpha), method, [None if np.isnan(r[0]) else Face(r[0], r[1], r[2], r[3], (r[4], r[5]), r[6])
+                                 for r in faces]
+
+
+def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[Face | None]) -> None:
+    if path is None:
+        return
+    rows = [[f.x, f.y, f.w, f.h, f.mouth[0], f.mouth[1], f.score] if f else [np.nan] * 7 for f in faces]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per writer: two worker threads of one process may cut out the same reference at once.
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp.npz")
+    # Stored, not deflated: compressing 90 masks costs more time than segmenting a few of them.
+    np.savez(tmp, alpha=np.stack(alphas), method=np.array(method),
+                        faces=np.array(rows, dtype=np.float64).reshape(len(faces), 7))
+    os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+    _prune(path.parent)
+
+
+def _prune(folder: Path) -> None:
+    """Drop the least recently used entries beyond CACHE_BYTES."""
+    entries = []
+    for p in folder.glob("*.npz"):
+        if ".tmp." in p.name:  # another writer's file in progress
+            continue
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in entries)
+    for _, size, p in sorted(entries):
+        if total <= CACHE_BYTES:
+            break
+        p.unlink(missing_ok=True)
+        total -= size
+
+
+# -- cutting --------------------------------------------------------------------------------------
+
+
+def cut_out(ref: ResolvedReference, look: Look, role: str, *, fps: int, loop: int,
+            cache_dir: Path | None) -> Cutout:
+    """``ref`` cut out for ``role`` (character | object); a video covers at most ``loop`` output frames."""
+    if ref.kind == "video":
+        return _cut_video(ref, look, role, fps, loop, cache_dir)
+    return _cut_image(ref, look, role, cache_dir)
+
+
+def _cut_image(ref: ResolvedReference, look: Look, role: str, cache_dir: Path | None) -> Cutout:
+    rgb, own_alpha = flatten(load_still(ref.path))
+    w, h = fit(rgb.shape[1], rgb.shape[0], IMAGE_SIDE)
+    if (w, h) != (rgb.shape[1], rgb.shape[0]):
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        own_alpha = None if own_alpha is None else cv2.resize(own_alpha, (w, h), interpolation=cv2.INTER_AREA)
+    cache = _cache_path(cache_dir, ref, role, (w, h), 1)
+    found = _load(cache, 1)
+    if found is None:
+        sw, sh = fit(w, h, SEGMENT_SIDE)
+        small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+        alphas, method = _masks([small], (w, h), look, role, own_alpha)
+        faces = _faces([small], w / sw, role)
+        _save(cache, alphas, method, faces)
+    else:
+        alphas, method, faces = found
+    planes = [_yuv(rgb)]
+    return _crop(ref.label, method, planes, alphas, np.zeros(1, np.int32), faces)
+
+
+def _yuv(rgb: np.ndarray) -> np.ndarray:
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    return frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG").to_ndarray()
+
+
+def _cut_video(ref: ResolvedReference, look: Look, role: str, fps: int, loop: int,
+               cache_dir: Path | None) -> Cutout:
+    w, h = video_size(ref)
+    sw, sh = fit(w, h, SEGMENT_SIDE)
+    cache = _cache_path(cache_dir, ref, role, (w, h), loop)
+    need_rgb = cache is None or not cache.exists()
+
+    def convert(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        # Straight to the encoder's Y'CbCr (no RGB round trip; no scaler at all when the size already fits).
+        sized = {} if (frame.width, frame.height) == (w, h) else {"width": w, "height": h, "interpolation": "AREA"}
+        yuv = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", **sized).to_ndarray()
+        if not need_rgb:
+            return yuv, None
+        # Segmentation only needs a small RGB: OpenCV's I420 conversion is ten times cheaper than swscale's.
+        small = cv2.resize(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), (sw, sh), interpolation=cv2.INTER_AREA)
+        return yuv, small
+
+    planes: list[np.ndarray] = []
+    smalls: list[np.ndarray | None] = []
+    index: list[int] = []
+    last = None
+    for item in video_frames(ref.path, w, h, fps, loop, label=ref.label, convert=convert):
+        if item is not last:  # a held source frame comes back as the same object
+            planes.append(item[0])
+            smalls.append(item[1])
+            last = item
+        index.append(len(planes) - 1)
+    found = _load(cache, len(planes))
+    if found is None:
+        if any(s is None for s in smalls):  # the cache vanished between the check and the load
+            return _cut_video(ref, look, role, fps, loop, None)
+        rgb_small = [s for s in smalls if s is not None]
+        alphas, method = _masks(rgb_small, (w, h), look, role, None)
+        faces = _faces(rgb_small, w / sw, role)
+        _save(cache, alphas, method, faces)
+    else:
+        alphas, method, faces = found
+    return _crop(ref.label, method, planes, alphas, np.array(index, dtype=np.int32), faces)
+
+
+def _masks(smalls: list[np.ndarray], size: tuple[int, int], look: Look, role: str,
+           own_alpha: np.ndarray | None) -> tuple[list[np.ndarray], str]:
+    if own_alpha is not None:
+        return [own_alpha], "alpha"
+    if role == "character" and look.person_model is not None:
+        # One picture (an image) gets a finer edge; a video's many pictures the standard one.
+        side = 1024 if len(smalls) == 1 else SOFTEN_SIDE
+        alphas = [selfie_alpha(s, look.person_model, size, soften_side=side) for s in smalls]
+        if all(a is not None and (a > 127).mean() > 0.01 for a in alphas):
+            return [a for a in alphas if a is not None], "selfie_segmentation"
+    # Objects (and people mediapipe cannot see) hold still enough for one mask from the keyframe.
+    cut = grabcut_alpha(smalls[0], size, open_bottom=role == "character")
+    if cut is not None:
+        return [cut] * len(smalls), "grabcut"
+    return [ellipse_alpha(*size)] * len(smalls), "ellipse"
+
+
+def _faces(smalls: list[np.ndarray], scale: float, role: str) -> list[Face | None]:
+    faces: list[Face | None] = [None] * len(smalls)
+    if role != "character" or vision.available() is not None:
+        return faces
+    for i in range(0, len(smalls), FACE_EVERY):
+        small = smalls[i]
+        if max(small.shape[:2]) > ANALYSIS_SIDE:
+            continue
+        face = vision.find_face(small)
+        faces[i] = face.scaled(scale) if face else None
+    return faces
+
+
+def _crop(label: str, method: str, planes: list[np.ndarray], alphas: list[np.ndarray], index: np.ndarray,
+          faces: list[Face | None]) -> Cutout:
+    """Crop every picture to the union of the subject's boxes (even-aligned); faces follow the crop."""
+    h, w = alphas[0].shape
+    union = np.zeros((h, w), bool)
+    for a in alphas:
+        union |= a > 8
+    rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
+    if rows.size == 0:
+        rows, cols = np.array([0, h - 1]), np.array([0, w - 1])
+    y0, x0 = max(0, int(rows[0]) - 2) & ~1, max(0, int(cols[0]) - 2) & ~1
+    y1, x1 = min(h, (int(rows[-1]) + 4) & ~1), min(w, (int(cols[-1]) + 4) & ~1)
+    bottom = any(float((a[-1] > 127).mean()) > 0.05 for a in alphas)
+    quarter = h * w // 4
+    pictures = []
+    for yuv, a in zip(planes, alphas, strict=True):
+        chroma = yuv[h:].reshape(-1)
+        u, v = chroma[:quarter].reshape(h // 2, w // 2), chroma[quarter:].reshape(h // 2, w // 2)
+        pictures.append(Picture(np.ascontiguousarray(yuv[y0:y1, x0:x1]),
+                                np.ascontiguousarray(u[y0 // 2:y1 // 2, x0 // 2:x1 // 2]),
+                                np.ascontiguousarray(v[y0 // 2:y1 // 2, x0 // 2:x1 // 2]),
+                                np.ascontiguousarray(a[y0:y1, x0:x1])))
+    found = any(f is not None for f in faces)
+    known = [i for i, f in enumerate(faces) if f is not None]
+    # Every picture gets a face: the nearest detected one, else the silhouette's head.
+    full = ([faces[min(known, key=lambda j: abs(j - i))] for i in range(len(faces))] if known
+            else [silhouette_face(a) for a in alphas])
+    shifted = [f.scaled(1.0, -x0, -y0) if f else None for f in full]
+    return Cutout(label=label, method=method, pictures=pictures, index=index, faces=shifted, face_found=found,
+                  touches_bottom=bottom)

@@ -1,0 +1,96 @@
+"""One shot, prepared once and drawn frame by frame.
+
+Preparing a shot renders its plate canvas (the part of the world its camera sees, at the scale
+its tightest view needs) and binds each actor's cut-out, placement and motion. Drawing frame k is
+then array work only: one warp of the canvas for the camera, one warp and blend per actor (its
+staging, motion and the camera folded into one matrix), a mouth for whoever is speaking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from openr2v.engines.compositor.blend import Planes, draw_ellipse, draw_picture, resize_plate, rgb_colour_yuv
+from openr2v.engines.compositor.camera import CameraMove, View
+from openr2v.engines.compositor.cutouts import Cutout
+from openr2v.engines.compositor.motion import Motion
+from openr2v.engines.compositor.staging import Placement
+
+__all__ = ["Actor", "ShotRender"]
+
+MOUTH_RGB = (62, 22, 28)
+MOUTH_WIDTH = 0.16  # half-width, of the face width
+MOUTH_OPEN = 0.10  # half-height at full loudness, of the face height
+_MOUTH = rgb_colour_yuv(MOUTH_RGB)
+
+
+@dataclass
+class Actor:
+    placement: Placement
+    cutout: Cutout
+    motion: Motion
+    holder: Actor | None = None  # a held object moves with its holder's body
+
+    @property
+    def label(self) -> str:
+        return self.placement.label
+
+    def world(self, k: int) -> np.ndarray:
+        """3x3 cut-out pixels -> world units at frame k."""
+        m = self.motion.matrix(k, self.placement.anchor) @ self.placement.matrix()
+        if self.holder is not None:
+            m = self.holder.motion.matrix(k, self.holder.placement.anchor) @ m
+        return m
+
+
+@dataclass
+class ShotRender:
+    first: int  # frames [first, last)
+    last: int
+    canvas: Planes
+    region: View
+    scale: float  # canvas pixels per world unit
+    camera: CameraMove
+    actors: list[Actor]
+    width: int
+    height: int
+    fps: int
+    fade_frames: int = 0  # actors fade in over these frames (a first frame shows alone at frame 0)
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def view(self, k: int) -> View:
+        span = max(1, self.last - self.first - 1)
+        return self.camera.at((k - self.first) / span, (k - self.first) / self.fps, self.width, self.height)
+
+    def draw(self, k: int, frame: Planes) -> None:
+        view, s, r = self.view(k), self.scale, self.region
+        x0, y0, x1, y1 = resize_plate(self.canvas, ((view.x - r.x) * s, (view.y - r.y) * s,
+                                                    (view.x + view.w - r.x) * s, (view.y + view.h - r.y) * s), frame)
+        # The view the plate really shows (whole canvas pixels): the actors are placed in it.
+        shown = View(r.x + x0 / s, r.y + y0 / s, (x1 - x0) / s, (y1 - y0) / s)
+        to_out = shown.to_output(self.width, self.height)
+        opacity = min(1.0, (k - self.first) / self.fade_frames) if self.fade_frames else 1.0
+        for actor in self.actors:
+            picture, face = actor.cutout.at(k)
+            m = to_out @ actor.world(k)
+            draw_picture(frame, picture, m[:2], opacity, still=len(actor.cutout.pictures) == 1)
+            loud = actor.motion.speech(k)
+            if loud > 0.05 and face is not None and opacity > 0:
+                _mouth(frame, m, face.mouth, face.w, face.h, loud * opacity)
+
+
+def _mouth(frame: Planes, m: np.ndarray, mouth: tuple[float, float], face_w: float, face_h: float,
+           loud: float) -> None:
+    """An open mouth at the face's mouth point, as tall as the speech is loud."""
+    scale = math.sqrt(abs(np.linalg.det(m[:2, :2])))
+    rx = MOUTH_WIDTH * face_w * scale
+    if rx < 1.5:
+        return  # too far away to see a mouth
+    ry = max(0.6, MOUTH_OPEN * face_h * scale * loud)
+    cx, cy = (m @ np.array([mouth[0], mouth[1], 1.0]))[:2]
+    angle = math.degrees(math.atan2(m[1, 0], m[0, 0]))
+    # The jaw drops: the opening grows downward from the lips.
+    draw_ellipse(frame, (cx, cy + 0.25 * ry), (rx * (0.75 + 0.25 * loud), ry), angle, _MOUTH, 0.92)

@@ -1,0 +1,112 @@
+"""Seeing people in pictures: mediapipe's bundled person segmentation and face detection, when importable.
+
+Only ``mediapipe==0.10.21`` still ships the legacy ``solutions`` graphs with their models inside the
+wheel (see DESIGN.md), so nothing is downloaded at run time. It is optional: without it ``available()``
+says why, and the callers fall back to GrabCut and silhouettes. A graph is not thread-safe and costs
+~50 ms to build, so each thread builds its own once and keeps it: references are cut out in
+parallel, and a model gives the same answer whichever instance runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Face", "available", "find_face", "person_mask"]
+
+# Two segmentation models: 0 (general, 256x256) and 1 (landscape, 144x256). Each misses some
+# pictures the other gets, so a reference is tried with both and keeps the better one.
+MODELS = (0, 1)
+FACE_CONFIDENCE = 0.5
+
+_lock = threading.Lock()  # guards the one-time import
+_local = threading.local()  # this thread's graphs
+_modules: tuple[Any, Any] | None = None
+_missing: str | None = None
+_loaded = False
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face in pixel coordinates of the picture it was found in."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    mouth: tuple[float, float]
+    score: float
+
+    def scaled(self, s: float, dx: float = 0.0, dy: float = 0.0) -> Face:
+        return Face(self.x * s + dx, self.y * s + dy, self.w * s, self.h * s,
+                    (self.mouth[0] * s + dx, self.mouth[1] * s + dy), self.score)
+
+
+def _load() -> None:
+    global _missing, _loaded, _modules
+    with _lock:
+        if _loaded:
+            return
+        # mediapipe's C++ side logs model warnings to stderr on every graph start; keep the worker's log clean.
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        try:
+            from mediapipe.python.solutions import face_detection, selfie_segmentation
+        except Exception as exc:  # ImportError, or a broken install (protobuf/numpy mismatch)
+            _missing = f"mediapipe not importable ({type(exc).__name__}: {exc})"[:200]
+        else:
+            _modules = (selfie_segmentation, face_detection)
+        _loaded = True
+
+
+def _graph(name: str) -> Any | None:
+    """This thread's graph ``name`` (seg0, seg1, face0, face1), built on first use; None without mediapipe."""
+    _load()
+    if _modules is None:
+        return None
+    graphs: dict[str, Any] = _local.__dict__.setdefault("graphs", {})
+    if name not in graphs:
+        selfie, faces = _modules
+        kind, model = name[:-1], int(name[-1])
+        if kind == "seg":
+            graphs[name] = selfie.SelfieSegmentation(model_selection=model)
+        else:  # full range (1) finds small faces in full-body shots; short range (0) some drawn faces 1 misses
+            graphs[name] = faces.FaceDetection(model_selection=model, min_detection_confidence=FACE_CONFIDENCE)
+    return graphs[name]
+
+
+def available() -> str | None:
+    """None when mediapipe works here, else the reason it does not."""
+    _load()
+    return _missing
+
+
+def person_mask(rgb: np.ndarray, model: int) -> np.ndarray | None:
+    """Person probability per pixel (float32, rgb's size) from segmentation ``model``; None without mediapipe."""
+    graph = _graph(f"seg{model}")
+    if graph is None:
+        return None
+    mask = graph.process(np.ascontiguousarray(rgb)).segmentation_mask
+    return None if mask is None else np.asarray(mask, dtype=np.float32)
+
+
+def find_face(rgb: np.ndarray) -> Face | None:
+    """The most confident face in ``rgb`` (with its mouth keypoint), or None."""
+    h, w = rgb.shape[:2]
+    for name in ("face1", "face0"):
+        graph = _graph(name)
+        if graph is None:
+            return None
+        result = graph.process(np.ascontiguousarray(rgb))
+        if result.detections:
+            break
+    else:
+        return None
+    best = max(result.detections, key=lambda d: d.score[0])
+    box = best.location_data.relative_bounding_box
+    mouth = best.location_data.relative_keypoints[3]  # keypoints: eyes, nose tip, mouth centre, ears
+    return Face(x=box.xmin * w, y=box.ymin * h, w=box.width * w, h=box.height * h,
+                mouth=(mouth.x * w, mouth.y * h), score=float(best.score[0]))

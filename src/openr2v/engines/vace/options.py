@@ -1,0 +1,76 @@
+"""The vace engine's options, read from Settings and checked before anything heavy is imported."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from openr2v.config import Settings
+
+__all__ = ["DEVICES", "DTYPES", "INTERPOLATIONS", "OFFLOADS", "VaceOptions"]
+
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+OFFLOADS = ("none", "model", "group")
+INTERPOLATIONS = ("blend", "nearest")
+DEVICES = ("auto", "cpu", "cuda")  # plus "cuda:N"
+
+
+@dataclass(frozen=True)
+class VaceOptions:
+    """What the engine needs to know; see ``Settings`` (``vace_*``) for each field's meaning."""
+
+    model: Path
+    device: str = "auto"
+    dtype: str = "auto"
+    offload: str = "none"
+    vae_tiling: bool = False
+    max_area: int = 832 * 480
+    steps: int = 50
+    guidance_scale: float = 5.0
+    flow_shift: float | None = None
+    max_frames: int = 81
+    label_template: str = "the {nth}{noun}"
+    negative_prompt: str = ""
+    interpolation: str = "blend"
+    preset: str = "veryfast"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VaceOptions:
+        if settings.vace_model is None:
+            raise ValueError("the vace engine needs OPENR2V_VACE_MODEL: the local folder of a Wan2.1-VACE "
+                             "diffusers checkpoint (see the README, 'Open weights')")
+        return cls(model=settings.vace_model, device=settings.vace_device, dtype=settings.vace_dtype,
+                   offload=settings.vace_offload, vae_tiling=settings.vace_vae_tiling,
+                   max_area=settings.vace_max_area, steps=settings.vace_steps,
+                   guidance_scale=settings.vace_guidance_scale, flow_shift=settings.vace_flow_shift,
+                   max_frames=settings.vace_max_frames, label_template=settings.vace_label_template,
+                   negative_prompt=settings.vace_negative_prompt, interpolation=settings.vace_interpolation,
+                   preset=settings.x264_preset).checked()
+
+    def replace(self, **changes: object) -> VaceOptions:
+        return dataclasses.replace(self, **changes).checked()  # type: ignore[arg-type]
+
+    def checked(self) -> VaceOptions:
+        """Fail fast, naming the setting, before torch is imported or weights are read."""
+        if not (self.model / "model_index.json").is_file():
+            raise ValueError(f"OPENR2V_VACE_MODEL={self.model}: no model_index.json there; give the folder of a "
+                             "diffusers-format checkpoint such as Wan2.1-VACE-1.3B-diffusers")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(f"OPENR2V_VACE_DEVICE={self.device!r}: use auto, cpu, cuda or cuda:N")
+        for name, value, allowed in (("DTYPE", self.dtype, DTYPES), ("OFFLOAD", self.offload, OFFLOADS),
+                                     ("INTERPOLATION", self.interpolation, INTERPOLATIONS)):
+            if value not in allowed:
+                raise ValueError(f"OPENR2V_VACE_{name}={value!r}: use one of {', '.join(allowed)}")
+        if self.max_area < 16 * 16:
+            raise ValueError(f"OPENR2V_VACE_MAX_AREA={self.max_area}: at least 256 (16x16) pixels")
+        if self.steps < 1:
+            raise ValueError(f"OPENR2V_VACE_STEPS={self.steps}: at least 1")
+        if self.max_frames < 5 or self.max_frames % 4 != 1:
+            raise ValueError(f"OPENR2V_VACE_MAX_FRAMES={self.max_frames}: a number of the form 4k+1, at least 5")
+        try:
+            self.label_template.format(noun="person", nth="first ", n=1, label="character1")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"OPENR2V_VACE_LABEL_TEMPLATE={self.label_template!r}: {e!r}; fields are {{noun}}, "
+                             "{nth}, {n} and {label}") from None
+        return self

@@ -1,0 +1,226 @@
+"""Offline text-to-speech: libespeak-ng (shipped by ``espeakng-loader``) through a small ctypes binding.
+
+No neural TTS runs offline from PyPI alone, so speech comes from eSpeak NG's formant synthesizer;
+``media.voice`` then moves it toward a reference voice. libespeak-ng keeps global state (one
+voice, one callback, one output buffer) and is not reentrant: every call into it holds ``_LOCK``.
+Each utterance loads the library afresh (see ``_Session``) so the same input gives the same samples.
+An utterance costs about 5 ms (10 ms with resampling to 48 kHz), so serializing them costs little.
+"""
+
+from __future__ import annotations
+
+import _ctypes
+import ctypes
+import math
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from openr2v.media.encode import AUDIO_RATE
+
+__all__ = ["NATIVE_RATE", "TTSError", "Voice", "resample", "synthesize", "synthesize_native", "trim_silence"]
+
+NATIVE_RATE = 22050  # what libespeak-ng produces; checked against espeak_Initialize's answer
+
+# espeak_lib.h constants (stable across espeak and espeak-ng).
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
+_EE_OK = 0
+
+MIN_WPM, MAX_WPM = 80, 450  # espeak-ng's own bounds for espeakRATE
+
+
+class TTSError(RuntimeError):
+    """libespeak-ng could not be loaded or refused a voice or a text."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """An eSpeak NG voice (language + variant, e.g. ``en-us+f3``) and its prosody settings."""
+
+    name: str = "en-us"
+    pitch: int = 50  # 0-100, eSpeak's base-pitch scale
+    range: int = 50  # 0-100, intonation range
+    rate: int = 165  # words per minute
+
+
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+def _library_paths() -> tuple[str, bytes]:
+    try:
+        import espeakng_loader
+    except ImportError as exc:  # pragma: no cover - a runtime dependency
+        raise TTSError("espeakng-loader is not installed") from exc
+    return espeakng_loader.get_library_path(), espeakng_loader.get_data_path().encode()
+
+
+class _Session:
+    """libespeak-ng loaded fresh for one utterance, and unloaded after it.
+
+    The synthesizer keeps state across calls in C statics (pitch-flutter phase, gain control,
+    echo buffer, voicing cycle count) that neither ``espeak_Terminate`` nor a re-initialisation
+    resets, so the same text would come out a few samples different each time. ``dlclose`` then
+    ``dlopen`` gives fresh statics: the same input gives the same samples, in any process. It
+    costs about a millisecond. (Another user of the same library in this process would keep it
+    mapped and defeat this; openr2v has none.)
+    """
+
+    def __init__(self, collect: _SynthCallback) -> None:  # type: ignore[valid-type]
+        lib_path, data_path = _library_paths()
+        try:
+            lib = ctypes.CDLL(lib_path)
+        except OSError as exc:
+            raise TTSError(f"libespeak-ng cannot be loaded: {exc}") from exc
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
+        self.lib = lib
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0)
+        if rate != NATIVE_RATE:
+            self.close()
+            raise TTSError(f"libespeak-ng failed to initialise (answered {rate})")
+        lib.espeak_SetSynthCallback(collect)
+
+    def speak(self, text: str, voice: Voice) -> None:
+        if self.lib.espeak_SetVoiceByName(voice.name.encode()) != _EE_OK:
+            raise TTSError(f"eSpeak NG has no voice {voice.name!r}")
+        for param, value in ((_RATE, _clip(voice.rate, MIN_WPM, MAX_WPM)), (_PITCH, _clip(voice.pitch, 0, 100)),
+                             (_RANGE, _clip(voice.range, 0, 100)), (_VOLUME, 100)):
+            self.lib.espeak_SetParameter(param, value, 0)
+        # Breath noise draws on eSpeak's own generator and on libc rand(): both seeded, per utterance.
+        self.lib.espeak_ng_SetRandSeed(1)
+        if _LIBC is not None:
+            _LIBC.srand(1)
+        data = text.encode("utf-8") + b"\0"
+        err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        self.lib.espeak_Synchronize()
+        if err != _EE_OK:
+            raise TTSError(f"eSpeak NG refused the text (error {err})")
+
+    def close(self) -> None:
+        self.lib.espeak_Terminate()
+        _ctypes.dlclose(self.lib._handle)
+
+
+_LOCK = threading.Lock()
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None)  # the C library already in the process (for srand)
+except OSError:  # pragma: no cover - platforms without dlopen(NULL)
+    _LIBC = None
+_chunks: list[np.ndarray] = []
+
+
+def _collect(wav: ctypes._Pointer, count: int, events: int) -> int:  # type: ignore[type-arg]
+    if wav and count > 0:
+        _chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+    return 0  # 0: go on synthesizing
+
+
+# Module-level: ctypes holds no reference to a callback, and a collected one crashes the process.
+_COLLECT = _SynthCallback(_collect)
+
+
+def _clip(v: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, int(v)))
+
+
+def _clean(text: str) -> str:
+    # Control characters and SSML-looking brackets mean nothing to a plain-text synth call.
+    text = re.sub(r"[\x00-\x1f\x7f<>]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def synthesize_native(text: str, voice: Voice = Voice()) -> np.ndarray:
+    """``text`` spoken by ``voice``: float32 mono at ``NATIVE_RATE`` (22050 Hz). Thread-safe; deterministic."""
+    text = _clean(text)
+    if not text:
+        return np.zeros(0, np.float32)
+    with _LOCK:
+        _chunks.clear()
+        session = _Session(_COLLECT)
+        try:
+            session.speak(text, voice)
+        finally:
+            session.close()
+        pcm = np.concatenate(_chunks) if _chunks else np.zeros(0, np.int16)
+        _chunks.clear()
+    return pcm.astype(np.float32) / 32768.0
+
+
+def synthesize(text: str, voice: Voice = Voice(), *, rate: int = AUDIO_RATE) -> np.ndarray:
+    """``text`` spoken by ``voice``: float32 mono at ``rate`` (48 kHz, the output rate, by default)."""
+    return resample(synthesize_native(text, voice), NATIVE_RATE, rate)
+
+
+def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """Band-limited resampling of a mono signal by FFT (exact for a clip; clips here are seconds long).
+
+    Zero padding on both sides keeps the FFT's circular wrap-around from leaking the end into the
+    start; the padded length is a multiple of ``src / gcd`` with a smooth cofactor, so both FFT
+    sizes are whole and have only small prime factors (a prime length costs 10x more).
+    """
+    if src == dst or x.size == 0:
+        return x.astype(np.float32, copy=False)
+    g = math.gcd(src, dst)
+    step_in, step_out = src // g, dst // g
+    pad = max(64, src // 50)
+    blocks = _smooth_at_least(-(-(x.size + 2 * pad) // step_in))
+    n_in, n_out = blocks * step_in, blocks * step_out
+    padded = np.zeros(n_in)
+    padded[pad:pad + x.size] = x
+    spec = np.fft.rfft(padded)
+    keep = min(spec.size, n_out // 2 + 1)
+    out_spec = np.zeros(n_out // 2 + 1, dtype=complex)
+    out_spec[:keep] = spec[:keep]
+    y = np.fft.irfft(out_spec, n=n_out) * (n_out / n_in)
+    start, want = round(pad * dst / src), round(x.size * dst / src)
+    return y[start:start + want].astype(np.float32)
+
+
+def _smooth_at_least(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def trim_silence(x: np.ndarray, rate: int, *, floor_db: float = -45.0, keep_ms: float = 20.0) -> np.ndarray:
+    """Drop leading and trailing silence (eSpeak pads each utterance), keeping ``keep_ms`` of margin."""
+    if x.size == 0:
+        return x
+    hop = max(1, rate // 200)
+    frames = x[: x.size // hop * hop].reshape(-1, hop)
+    if frames.size == 0:
+        return x
+    level = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    peak = float(level.max())
+    if peak <= 0:
+        return x[:0]
+    loud = np.nonzero(level >= peak * 10 ** (floor_db / 20))[0]
+    keep = int(keep_ms * rate / 1000)
+    start = max(0, loud[0] * hop - keep)
+    end = min(x.size, (loud[-1] + 1) * hop + keep)
+    return x[start:end]

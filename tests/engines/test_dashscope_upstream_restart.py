@@ -1,0 +1,92 @@
+"""kill -9 the gateway (A, a subprocess) while its upstream task renders on B; after a restart with
+the same data dir, A resumes polling that upstream task: the task completes, with B's video, and B
+never sees a second submit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from openr2v.api.auth import owner_id
+from tests.conftest import API_KEYS, KEY, OTHER_KEY, LiveServer, free_port
+
+SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
+
+
+def start_gateway(data_dir: Path, port: int, upstream: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, OPENR2V_API_KEYS=API_KEYS, OPENR2V_ALLOW_PRIVATE_URLS="1", OPENR2V_ENGINE="dashscope",
+               OPENR2V_UPSTREAM_URL=upstream, OPENR2V_UPSTREAM_API_KEY=OTHER_KEY,
+               OPENR2V_UPSTREAM_POLL_SECONDS="0.1", OPENR2V_UPSTREAM_MAX_POLL_SECONDS="0.5")
+    proc = subprocess.Popen([sys.executable, "-m", "openr2v.cli", "serve", "--port", str(port), "--data-dir",
+                             str(data_dir), "--workers", "1", "--log-level", "warning"], env=env)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gateway did not start")
+
+
+def upstream_state(data_dir: Path, task_id: str) -> dict[str, Any]:
+    """What A recorded of its upstream task (Task.extra), read from A's SQLite file."""
+    with sqlite3.connect(data_dir / "openr2v.db", timeout=10) as db:
+        row = db.execute("SELECT extra_json, attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    extra = json.loads(row[0]) if row and row[0] else {}
+    return {**extra.get("upstream", {}), "attempts": row[1] if row else 0}
+
+
+def test_kill_9_the_gateway_mid_task_then_it_resumes_polling(make_server: Any, tmp_path: Path,
+                                                              file_server: str) -> None:
+    b: LiveServer = make_server()  # the compositor
+    data_dir = tmp_path / "gateway"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
+    proc = start_gateway(data_dir, port, b.url)
+    try:
+        r = httpx.post(base + SUBMIT, headers=headers, json={
+            "model": "wan2.6-r2v-flash",
+            "input": {"prompt": "character1 says: 'still here'.", "reference_urls": [f"{file_server}/person1.mp4"]},
+            "parameters": {"size": "1280*720", "duration": 2, "seed": 5}})
+        assert r.status_code == 200, r.text
+        task_id = r.json()["output"]["task_id"]
+        deadline = time.time() + 60
+        while time.time() < deadline and not upstream_state(data_dir, task_id).get("task_id"):
+            time.sleep(0.02)
+        up_id = upstream_state(data_dir, task_id)["task_id"]
+        proc.send_signal(signal.SIGKILL)  # the moment A recorded the upstream id: B is still rendering
+        proc.wait(10)
+        killed_at = time.time()
+
+        proc = start_gateway(data_dir, port, b.url)
+        body = httpx.get(f"{base}/api/v1/tasks/{task_id}", headers=headers).json()
+        deadline = time.time() + 120
+        while time.time() < deadline and body["output"]["task_status"] not in ("SUCCEEDED", "FAILED", "CANCELED"):
+            time.sleep(0.2)
+            body = httpx.get(f"{base}/api/v1/tasks/{task_id}", headers=headers).json()
+        assert body["output"]["task_status"] == "SUCCEEDED", body
+        state = upstream_state(data_dir, task_id)
+        assert state["task_id"] == up_id and state["attempts"] == 2  # the re-run polled the same task
+        video = httpx.get(body["output"]["video_url"], timeout=60).content
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+    tasks, total = b.app.state.runtime.store.list(owner_id(OTHER_KEY))  # type: ignore[attr-defined]
+    assert total == 1 and tasks[0].id == up_id  # never a second upstream task
+    assert tasks[0].end_time is not None and tasks[0].end_time > killed_at - 0.5  # it was mid-render at the kill
+    with b.client(OTHER_KEY) as c:
+        b_url = c.get(f"/api/v1/tasks/{up_id}").json()["output"]["video_url"]
+    assert video == httpx.get(b_url, timeout=60).content

@@ -1,0 +1,119 @@
+"""Staging and camera: where actors stand, what each framing word shows, how the camera moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openr2v.engines.compositor.blend import Picture, blend, draw_picture, planes_of
+from openr2v.engines.compositor.camera import Subject, View, framing_view, plan_camera
+from openr2v.engines.compositor.casting import Role
+from openr2v.engines.compositor.cutouts import Cutout
+from openr2v.engines.compositor.staging import hand_point, stage_order, stage_shot
+from openr2v.engines.compositor.vision import Face
+
+W, H = 1280, 720
+
+
+def cutout(label: str, w: int = 400, h: int = 600, *, bottom: bool = True) -> Cutout:
+    a = np.full((h, w), 255, np.uint8)
+    pic = Picture(np.full((h, w), 120, np.uint8), np.full((h // 2, w // 2), 128, np.uint8),
+                  np.full((h // 2, w // 2), 128, np.uint8), a)
+    face = Face(w * 0.35, h * 0.05, w * 0.3, h * 0.2, (w * 0.5, h * 0.2), 0.9)
+    return Cutout(label, "selfie_segmentation", [pic], np.zeros(1, np.int32), [face], True, bottom)
+
+
+def test_characters_keep_one_order_and_stand_in_the_frame() -> None:
+    roles = {"a": Role("a", "character", ""), "b": Role("b", "character", "", side="left"),
+             "c": Role("c", "character", "", side="right"), "t": Role("t", "object", "", holder="a")}
+    order = stage_order(roles)
+    assert order == ["b", "a", "c"]
+    cuts = {k: cutout(k) for k in "abc"} | {"t": cutout("t", 300, 300, bottom=False)}
+    places = stage_shot(["a", "b", "c"], roles, order, cuts, W, H, seed=1, window_x=None)
+    chars = [p for p in places if p.role == "character"]
+    assert [p.label for p in chars] == ["b", "a", "c"]  # left to right
+    assert all(0 <= p.box[0] and p.box[2] <= W for p in chars)
+    xs = [p.anchor[0] for p in chars]
+    assert xs == sorted(xs) and min(np.diff(xs)) >= 0.2 * W
+    # Busts run off the bottom of the frame with the head near the top: large and readable.
+    assert all(p.box[3] > H and p.box[1] < 0.2 * H for p in chars)
+    held = [p for p in places if p.role == "object"]
+    assert [p.label for p in held] == ["t"] and places[-1].label == "t"  # drawn in front of its holder
+    hx, hy = hand_point(next(p for p in chars if p.label == "a"), W, H)
+    assert held[0].anchor == pytest.approx((hx, hy))
+
+
+def test_a_character_by_the_window_stands_at_it() -> None:
+    roles = {"a": Role("a", "character", "", side="window"), "b": Role("b", "character", "")}
+    cuts = {"a": cutout("a"), "b": cutout("b")}
+    places = {p.label: p for p in stage_shot(["a", "b"], roles, stage_order(roles), cuts, W, H, 1, window_x=900.0)}
+    assert abs(places["a"].anchor[0] - 900) < 0.12 * W and places["b"].anchor[0] < places["a"].anchor[0]
+
+
+def test_placed_objects_stand_beside_their_neighbour() -> None:
+    roles = {"a": Role("a", "character", ""), "o": Role("o", "object", "", near="a")}
+    cuts = {"a": cutout("a"), "o": cutout("o", 300, 300, bottom=False)}
+    places = {p.label: p for p in stage_shot(["a", "o"], roles, ["a"], cuts, W, H, 1, None)}
+    a, o = places["a"].box, places["o"].box
+    assert o[0] >= a[2] - 1 or o[2] <= a[0] + 1  # beside, not on top
+    assert abs(o[3] - 0.96 * H) < 0.02 * H  # standing on the floor
+    alone = stage_shot(["o"], roles, ["a"], cuts, W, H, 1, None)
+    assert [p.label for p in alone] == ["o"] and alone[0].height == pytest.approx(0.5 * H)
+
+
+def _subjects() -> list[Subject]:
+    return [Subject("a", (200, 90, 600, 740), (330, 120, 120, 140)), Subject("b", (700, 90, 1100, 740),
+                                                                            (830, 120, 120, 140))]
+
+
+def test_framing_words() -> None:
+    wide = framing_view("wide", _subjects(), None, W, H)
+    assert (wide.x, wide.y, wide.w, wide.h) == (0, 0, W, H)
+    close = framing_view("close-up", _subjects(), "b", W, H)
+    assert close.h == pytest.approx(2.1 * 140) and close.x < 830 and close.x + close.w > 950  # b's face fills it
+    medium = framing_view("medium", _subjects(), None, W, H)
+    assert medium.w < W and medium.x <= 200 and medium.x + medium.w >= 1000 * 0.99
+    for framing in ("wide", "medium", "close-up", "overhead", "action"):
+        v = framing_view(framing, _subjects(), "a", W, H)
+        assert 0 <= v.x and v.x + v.w <= W + 1e-6 and 0 <= v.y and v.y + v.h <= H + 1e-6
+        assert v.w / v.h == pytest.approx(W / H)
+
+
+@pytest.mark.parametrize(("camera", "check"), [
+    ("zoom in", lambda a, b: b.w < a.w), ("zoom out", lambda a, b: b.w > a.w),
+    ("pan left", lambda a, b: b.x < a.x and b.w == pytest.approx(a.w)),
+    ("pan right", lambda a, b: b.x > a.x and b.w == pytest.approx(a.w)),
+])
+def test_camera_words_move_the_view(camera: str, check: object) -> None:
+    for framing in ("wide", "medium"):
+        move = plan_camera(framing, camera, _subjects(), None, W, H, np.random.default_rng(1))
+        assert check(move.start, move.end), (framing, camera, move)  # type: ignore[operator]
+
+
+def test_default_drift_is_gentle_and_seeded() -> None:
+    moves = [plan_camera("medium", None, _subjects(), None, W, H, np.random.default_rng(s)) for s in range(8)]
+    assert len({(round(m.end.x), round(m.end.w)) for m in moves}) > 1  # seeds choose different drifts
+    for m in moves:
+        assert abs(m.end.w / m.start.w - 1) <= 0.06 and abs(m.end.x - m.start.x) <= 0.06 * W
+    first = plan_camera("close-up", None, _subjects(), "a", W, H, np.random.default_rng(1), from_full=True)
+    assert first.start == View(0, 0, W, H) and first.end.w < W  # a first frame opens the shot, then it pushes in
+
+
+def test_blend_is_exact_and_sprites_land_where_asked() -> None:
+    rng = np.random.default_rng(0)
+    dst, src = rng.integers(0, 256, (60, 80), dtype=np.uint8), rng.integers(0, 256, (60, 80), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (60, 80), dtype=np.uint8)
+    alpha[:10], alpha[10:20] = 255, 0
+    expected = np.round(src * (alpha / 255) + dst * (1 - alpha / 255))
+    out = dst.copy()
+    blend(out, src, alpha)
+    assert np.abs(out.astype(np.int16) - expected).max() <= 1
+    buf = np.zeros((720 * 3 // 2, 1280), np.uint8)
+    frame = planes_of(buf)
+    pic = cutout("p", 100, 200).pictures[0]
+    draw_picture(frame, pic, np.array([[1.5, 0, 301.0], [0, 1.5, 99.0]]))
+    ys, xs = np.nonzero(frame[0] == 120)
+    assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (301, 99, 451, 399)
+    # Mostly off the frame (a close-up's body): only the visible part is drawn, by a warp.
+    draw_picture(frame, pic, np.array([[10.0, 0, -300.0], [0, 10.0, -1500.0]]))
+    assert (frame[0][:200, :690] == 120).all() and (frame[0][:200, 710:] == 0).all()
