@@ -128,7 +128,7 @@ def build_runtime(settings: Settings) -> Runtime:
         max_concurrent_tasks=settings.max_concurrent_tasks,
         submit_rate_per_second=settings.submit_rate_per_second, submit_burst=settings.submit_burst,
         max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds,
-        requeue_pending_seconds=settings.requeue_pending_seconds))
+        requeue_pending_seconds=settings.requeue_pending_seconds, upload_ttl_seconds=settings.upload_ttl_seconds))
     rt = Runtime(settings=settings, keys=keys, created_key=created, store=store, storage=storage,
                  service=service, queue=queue, runner=None, secret=secret)  # type: ignore[arg-type]
     fetcher = Fetcher(settings.data_dir / "cache", allow_private=settings.allow_private_urls,

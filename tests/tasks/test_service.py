@@ -111,3 +111,20 @@ def test_listeners_see_every_status_change(svc: TaskService) -> None:
     b = svc.submit("o", "intl", "dashscope", REQ, "rid")
     svc.cancel("o", b.id)
     assert seen == [(a.id, "PENDING"), (a.id, "RUNNING"), (a.id, "FAILED"), (b.id, "PENDING"), (b.id, "CANCELED")]
+
+
+def test_delete_and_uploads(svc: TaskService, tmp_path: Path) -> None:
+    import io
+
+    t = svc.submit("o", "intl", "dashscope", REQ, "rid")
+    with pytest.raises(NotFound):
+        svc.delete("someone-else", t.id)
+    svc.delete("o", t.id)
+    assert svc.store.get(t.id) is None
+    assert svc.add_upload("o", "dir/a.png", io.BytesIO(b"x" * 10), 100, "image/png") == 10
+    assert svc.storage.path("uploads/dir/a.png") is not None and svc.store.get_upload("dir/a.png").owner == "o"
+    from openr2v.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="upload limit"):
+        svc.add_upload("o", "dir/b.png", io.BytesIO(b"x" * 101), 100, None)
+    assert svc.storage.path("uploads/dir/b.png") is None

@@ -17,14 +17,17 @@ real adapters alike. Nothing here knows a dialect.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol
 
-from openr2v.errors import NotFound, Throttled, UnsupportedOperation
+from openr2v.errors import InvalidParameter, NotFound, Throttled, UnsupportedOperation
 from openr2v.spec.prompt import plan_prompt, plan_to_prompt
 from openr2v.spec.request import GenerationRequest
 from openr2v.spec.task import Status, Task
@@ -51,6 +54,7 @@ class ServiceConfig:
     max_attempts: int = 2
     lease_seconds: float = 60.0
     requeue_pending_seconds: float = 30.0
+    upload_ttl_seconds: int = 48 * 3600
 
 
 def new_id() -> str:
@@ -140,6 +144,37 @@ class TaskService:
         if revoke is not None:  # spares a worker the message; the claim would refuse it anyway
             revoke(task_id)
         return self.get(owner, task_id)
+
+    def delete(self, owner: str, task_id: str) -> None:
+        """Forget a task of ``owner`` and its output; a render in progress stops at its next check."""
+        task = self.get(owner, task_id)
+        if task.status == Status.UNKNOWN:
+            raise NotFound(f"Task {task_id} not found.")
+        if task.output_key:
+            self.storage.delete(task.output_key)
+        self.store.delete([task_id])
+
+    def add_upload(self, owner: str, key: str, stream: BinaryIO, max_bytes: int, content_type: str | None,
+                   field: str = "file") -> int:
+        """Store an uploaded file as ``uploads/<key>`` of ``owner`` (addressable as oss://<key>); its size."""
+        size = 0
+        with tempfile.NamedTemporaryFile(dir=self.storage.root, delete=False) as tmp:
+            try:
+                while chunk := stream.read(1024 * 1024):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise InvalidParameter(f"{field} exceeds the upload limit of {max_bytes} bytes.",
+                                               param=field)
+                    tmp.write(chunk)
+                tmp.close()
+                if size == 0:
+                    raise InvalidParameter(f"{field} is an empty file.", param=field)
+                self.storage.put(f"uploads/{key}", Path(tmp.name))
+            finally:
+                os.unlink(tmp.name)
+        now = self.clock()
+        self.store.add_upload(key, owner, size, content_type, now, now + self.config.upload_ttl_seconds)
+        return size
 
     def list(self, owner: str, **filters: object) -> tuple[list[Task], int]:
         return self.store.list(owner, now=self.clock(), **filters)  # type: ignore[arg-type]

@@ -12,12 +12,9 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -98,26 +95,6 @@ async def oss_upload(request: Request) -> Response:
     if not isinstance(file, UploadFile):
         raise InvalidParameter("The form has no file field.", param="file")
     max_bytes = int(doc["conditions"][0][2])
-    size = await asyncio.to_thread(_store, rt, key, file, max_bytes)
     content_type = str(form.get("x-oss-content-type") or "") or None
-    now = time.time()
-    rt.store.add_upload(key, doc["owner"], size, content_type, now, now + rt.settings.upload_ttl_seconds)
+    await asyncio.to_thread(rt.service.add_upload, doc["owner"], key, file.file, max_bytes, content_type)
     return Response(status_code=200)
-
-
-def _store(rt: object, key: str, file: UploadFile, max_bytes: int) -> int:
-    storage = rt.storage  # type: ignore[attr-defined]
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=storage.root, delete=False) as tmp:
-        try:
-            while chunk := file.file.read(1024 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise InvalidParameter(f"The file exceeds the upload limit of {max_bytes} bytes.",
-                                           param="file")
-                tmp.write(chunk)
-            tmp.close()
-            storage.put(f"uploads/{key}", Path(tmp.name))
-        finally:
-            os.unlink(tmp.name)
-    return size

@@ -18,7 +18,7 @@ from openr2v.spec.task import Status
 
 from .forms import coerce, unflatten
 from .protocol import ErrorBody, Video, VideoDeleted, VideoList
-from .serving import delete_task, frames_preview, list_tasks, store_upload
+from .serving import frames_preview, list_tasks, store_upload
 from .translate import DIALECT, error_fields, format_video, parse_create
 
 __all__ = ["router"]
@@ -106,7 +106,7 @@ async def retrieve(video_id: str, request: Request) -> JSONResponse:
 @router.delete("/videos/{video_id}", response_model=VideoDeleted)
 async def delete(video_id: str, request: Request) -> JSONResponse:
     task = await _video(request, video_id)
-    await asyncio.to_thread(delete_task, runtime(request), task)
+    await asyncio.to_thread(runtime(request).service.delete, task.owner, task.id)
     return JSONResponse({"id": task.id, "object": "video.deleted", "deleted": True})
 
 

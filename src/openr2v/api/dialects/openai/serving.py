@@ -3,7 +3,7 @@
 - An uploaded ``input_reference`` is stored as an upload of the caller's key and referenced as
   ``oss://<key>``, which the worker resolves like the DashScope dialect's temporary uploads.
 - Lists page by cursor (``after`` = the last id seen) in ``submit_time`` order.
-- Delete removes the task and its file; a task still rendering stops at the worker's next
+- Delete (TaskService.delete) removes the task and its file; a task still rendering stops at the worker's next
   cancellation check (the worker treats a vanished task as canceled and bills nothing).
 - ``thumbnail`` (WEBP, a middle frame) and ``spritesheet`` (JPEG, 10 frames in a 5x2 grid) are
   cut from the stored MP4 on request.
@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +24,7 @@ from openr2v.errors import InvalidParameter, NotFound
 from openr2v.runtime import Runtime
 from openr2v.spec.task import Task
 
-__all__ = ["delete_task", "frames_preview", "list_tasks", "store_upload"]
+__all__ = ["frames_preview", "list_tasks", "store_upload"]
 
 UPLOAD_KINDS = {"image": "image", "video": "video"}
 PAGE = 200
@@ -37,25 +35,9 @@ def store_upload(rt: Runtime, owner: str, file: UploadFile) -> tuple[str, str | 
     name = Path(file.filename or "upload").name
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[-80:] or "upload"
     key = f"openai/{owner}/{uuid.uuid4()}/{safe}"
-    limit = rt.settings.max_upload_bytes
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=rt.storage.root, delete=False) as tmp:
-        try:
-            while chunk := file.file.read(1024 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise InvalidParameter(f"input_reference exceeds the upload limit of {limit} bytes.",
-                                           param="input_reference")
-                tmp.write(chunk)
-            tmp.close()
-            if size == 0:
-                raise InvalidParameter("input_reference is an empty file.", param="input_reference")
-            rt.storage.put(f"uploads/{key}", Path(tmp.name))
-        finally:
-            os.unlink(tmp.name)
     content_type = (file.content_type or "").lower()
-    now = time.time()
-    rt.store.add_upload(key, owner, size, content_type or None, now, now + rt.settings.upload_ttl_seconds)
+    rt.service.add_upload(owner, key, file.file, rt.settings.max_upload_bytes, content_type or None,
+                          field="input_reference")
     return f"oss://{key}", UPLOAD_KINDS.get(content_type.split("/", 1)[0])
 
 
@@ -80,12 +62,6 @@ def list_tasks(rt: Runtime, owner: str, after: str | None, limit: int, order: st
         mark = (anchor.submit_time, anchor.id)
         rows = [t for t in rows if ((t.submit_time, t.id) < mark if order == "desc" else (t.submit_time, t.id) > mark)]
     return rows[:limit], len(rows) > limit
-
-
-def delete_task(rt: Runtime, task: Task) -> None:
-    if task.output_key:
-        rt.storage.delete(task.output_key)
-    rt.store.delete([task.id])
 
 
 def frames_preview(path: Path, variant: str) -> tuple[bytes, str]:
