@@ -16,6 +16,7 @@ can no longer change the task.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
@@ -151,6 +152,10 @@ class Runner:
         # wakes up late must not overwrite or delete the object this one records.
         key = f"outputs/{task.id}.mp4" if task.attempts <= 1 else f"outputs/{task.id}-{task.attempts}.mp4"
         svc.storage.put(key, result.path)
+        # What the engine actually did (casting, shots, sizes), kept with the task for the client to see.
+        latest = svc.store.get(task.id)
+        notes = json.loads(json.dumps(result.notes, default=str))
+        svc.store.update_fields(task.id, extra={**(latest.extra if latest else job.extra), "render": notes})
         if result.actual_prompt:
             svc.store.update_fields(task.id, actual_prompt=result.actual_prompt)
         if result.usage is not None:  # measured by the renderer (an upstream service): its numbers bill

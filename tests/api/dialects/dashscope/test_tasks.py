@@ -164,3 +164,6 @@ def test_plan_and_actual_prompt(server: LiveServer, file_server: str) -> None:
     plain = server.wait(ids[False])["output"]
     assert extended["actual_prompt"].startswith("Shot 1 [0-") and extended["orig_prompt"] == prompt
     assert plain["actual_prompt"] == prompt
+    with server.client() as c:
+        render = c.get(f"/api/v1/tasks/{ids[True]}/plan").json()["output"]["render"]
+    assert render and render.get("engine") == "compositor"

@@ -92,11 +92,13 @@ async def get_task(task_id: str, request: Request) -> JSONResponse:
 
 @router.get("/tasks/{task_id}/plan", tags=["openr2v"])
 async def get_plan(task_id: str, request: Request) -> JSONResponse:
-    """openr2v extension: the shot plan the engine follows (shots, framing, who is on screen, dialogue)."""
+    """openr2v extension: the shot plan the engine follows (shots, framing, who is on screen, dialogue),
+    and once rendered, what the engine did (``render``: casting, shots, sizes)."""
     who = principal(request)
     task = await asyncio.to_thread(runtime(request).service.get, who.owner, task_id)
     return _ok(request, {"output": {"task_id": task.id, "task_status": task.status.value,
-                                    "actual_prompt": task.actual_prompt, "plan": task.plan}})
+                                    "actual_prompt": task.actual_prompt, "plan": task.plan,
+                                    "render": task.extra.get("render")}})
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
