@@ -7,6 +7,8 @@ import functools
 import http.server
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -126,6 +128,22 @@ def run_server(settings: Settings) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         t.join(15)
+
+
+def start_serve_process(data_dir: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """``openr2v serve`` as a real subprocess (one worker) on ``port``; returns once /healthz answers."""
+    full_env = dict(os.environ, OPENR2V_API_KEYS=API_KEYS, OPENR2V_ALLOW_PRIVATE_URLS="1", **env)
+    proc = subprocess.Popen([sys.executable, "-m", "openr2v.cli", "serve", "--port", str(port), "--data-dir",
+                             str(data_dir), "--workers", "1", "--log-level", "warning"], env=full_env)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,9 @@ never sees a second submit."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,26 +15,15 @@ from typing import Any
 import httpx
 
 from openr2v.api.auth import owner_id
-from tests.conftest import API_KEYS, KEY, OTHER_KEY, LiveServer, free_port
+from tests.conftest import KEY, OTHER_KEY, LiveServer, free_port, start_serve_process
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 
 
 def start_gateway(data_dir: Path, port: int, upstream: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, OPENR2V_API_KEYS=API_KEYS, OPENR2V_ALLOW_PRIVATE_URLS="1", OPENR2V_ENGINE="dashscope",
-               OPENR2V_UPSTREAM_URL=upstream, OPENR2V_UPSTREAM_API_KEY=OTHER_KEY,
-               OPENR2V_UPSTREAM_POLL_SECONDS="0.1", OPENR2V_UPSTREAM_MAX_POLL_SECONDS="0.5")
-    proc = subprocess.Popen([sys.executable, "-m", "openr2v.cli", "serve", "--port", str(port), "--data-dir",
-                             str(data_dir), "--workers", "1", "--log-level", "warning"], env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("gateway did not start")
+    return start_serve_process(data_dir, port, OPENR2V_ENGINE="dashscope", OPENR2V_UPSTREAM_URL=upstream,
+                               OPENR2V_UPSTREAM_API_KEY=OTHER_KEY, OPENR2V_UPSTREAM_POLL_SECONDS="0.1",
+                               OPENR2V_UPSTREAM_MAX_POLL_SECONDS="0.5")
 
 
 def upstream_state(data_dir: Path, task_id: str) -> dict[str, Any]:

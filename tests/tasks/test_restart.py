@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import API_KEYS, KEY, free_port
+from tests.conftest import KEY, free_port, start_serve_process
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, OPENR2V_API_KEYS=API_KEYS, OPENR2V_ALLOW_PRIVATE_URLS="1",
-               OPENR2V_X264_PRESET="ultrafast")
-    proc = subprocess.Popen([sys.executable, "-m", "openr2v.cli", "serve", "--port", str(port), "--data-dir",
-                             str(data_dir), "--workers", "1", "--log-level", "warning"], env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return start_serve_process(data_dir, port, OPENR2V_X264_PRESET="ultrafast")
 
 
 def test_kill_9_mid_render_then_restart(tmp_path: Path, file_server: str) -> None:
