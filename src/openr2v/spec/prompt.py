@@ -18,7 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Line", "Shot", "ShotPlan", "find_labels", "plan_prompt", "plan_to_prompt"]
+__all__ = ["Line", "Shot", "ShotPlan", "find_labels", "label_pattern", "plan_prompt", "plan_to_prompt"]
 
 FPS = 30
 
@@ -91,7 +91,8 @@ class ShotPlan:
 # -- labels -----------------------------------------------------------------------------------
 
 
-def _label_pattern(label: str) -> str:
+def label_pattern(label: str) -> str:
+    """The regex that finds ``label`` in a prompt, in every spelling the grammar accepts."""
     m = re.fullmatch(r"character(\d)", label, re.I)
     if m:
         return rf"\bcharacter\s?{m.group(1)}\b"
@@ -108,7 +109,7 @@ def find_labels(text: str, labels: list[str]) -> list[str]:
     """Labels named in text, in order of first mention."""
     hits: list[tuple[int, str]] = []
     for label in labels:
-        m = re.search(_label_pattern(label), text, re.I)
+        m = re.search(label_pattern(label), text, re.I)
         if m:
             hits.append((m.start(), label))
     return [label for _, label in sorted(hits)]
@@ -151,7 +152,7 @@ def _speaker(before: str, labels: list[str]) -> str | None:
     """The subject of a speech verb: a label right before it, else the first label not used as an object."""
     clause = re.split(r"(?<=[.!?])\s+", before.strip())[-1] if before.strip() else ""
     mentions = sorted((m.start(), m.end(), label) for label in labels
-                      for m in re.finditer(_label_pattern(label), clause, re.I))
+                      for m in re.finditer(label_pattern(label), clause, re.I))
     if not mentions:
         return None
     last_start, last_end, last = mentions[-1]

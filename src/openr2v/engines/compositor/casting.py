@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from openr2v.engines.compositor.segment import Look
 from openr2v.engines.compositor.storyboard import Grid
+from openr2v.spec.prompt import label_pattern
 
-__all__ = ["Role", "cast", "label_pattern"]
+__all__ = ["Role", "cast"]
 
 BACKGROUND_ASPECT = 1.3
 _HELD = (r"(?:holding|holds|hold|holds up|carrying|carries|carry|grasping|grasps|gripping|clutching|eating|eats|"
@@ -48,20 +49,6 @@ class Role:
         if self.side:
             out["side"] = self.side
         return out
-
-
-def label_pattern(label: str) -> str:
-    """The regex that finds ``label`` in a prompt (the same spellings as spec.prompt accepts)."""
-    m = re.fullmatch(r"character(\d)", label, re.I)
-    if m:
-        return rf"\bcharacter\s?{m.group(1)}\b"
-    m = re.fullmatch(r"(Image|Video) (\d)", label)
-    if m:
-        return rf"\b{m.group(1)}\s?{m.group(2)}\b"
-    m = re.fullmatch(r"reference (image|video)", label)
-    if m:
-        return rf"\breference\s+{m.group(1)}\b|\b{m.group(1)}\s?1\b"
-    return r"\b" + re.escape(label).replace(r"\ ", r"\s+") + r"\b"
 
 
 def _sentences(prompt: str) -> list[str]:

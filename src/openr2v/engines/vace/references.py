@@ -21,10 +21,10 @@ import numpy as np
 from PIL import Image
 
 from openr2v.engines.base import RenderJob
-from openr2v.engines.compositor.casting import cast, label_pattern
+from openr2v.engines.compositor.casting import cast
 from openr2v.engines.compositor.segment import SEGMENT_SIDE, Look, fit, flatten, grabcut_alpha, look_at, selfie_alpha
 from openr2v.engines.compositor.sources import load_still
-from openr2v.spec.prompt import Shot, ShotPlan
+from openr2v.spec.prompt import Shot, ShotPlan, label_pattern
 
 __all__ = ["Cast", "VaceReference", "cast_references", "shot_prompt"]
 
