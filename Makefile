@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test lint serve bench clean
+.PHONY: venv browser demo test lint serve bench clean fuzz soak
 
 venv: $(STAMP)
 
@@ -35,8 +35,17 @@ test: venv browser
 lint: venv
 	$(BIN)/ruff check src tests scripts bench
 
+# schemathesis against every dialect's OpenAPI document on an API-only server: 100 generated requests per
+# operation and generation mode (tests/api/test_fuzz.py is the short run); non-zero on any finding.
+fuzz: venv
+	$(BIN)/python scripts/fuzz.py --examples 100
+
 serve: venv
 	$(BIN)/openr2v serve --host 127.0.0.1 --port 8000 --data-dir .data
+
+# 30 minutes of mixed load on the embedded default; PASS needs flat RSS, fds and threads (bench/README.md).
+soak: venv
+	$(BIN)/python bench/soak.py --minutes 30
 
 clean:
 	rm -rf $(VENV) .data out

@@ -146,6 +146,7 @@ async def load(port: int, body: bytes, clients: int, seconds: float, warmup: flo
 
 @contextlib.contextmanager
 def file_server(root: Path) -> Iterator[str]:
+    """Serves ``root`` (plus a 400x400 ``ref.jpg`` written there) on loopback; yields its base URL."""
     from PIL import Image
 
     Image.new("RGB", (400, 400), (40, 120, 200)).save(root / "ref.jpg", quality=85)
@@ -157,7 +158,7 @@ def file_server(root: Path) -> Iterator[str]:
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}/ref.jpg"
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
     finally:
         srv.shutdown()
 
@@ -294,9 +295,9 @@ def main() -> None:
     what = "submit + get" if args.mode == "pair" else "submit + get until ended"
     print(f"openr2v load: {args.clients} clients x {args.seconds:g} s, {what}, no-op engine, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before", flush=True)
-    with tempfile.TemporaryDirectory(prefix="openr2v-load-") as d, file_server(Path(d)) as ref:
+    with tempfile.TemporaryDirectory(prefix="openr2v-load-") as d, file_server(Path(d)) as base:
         for setup in (["embedded", "scale"] if args.setup == "both" else [args.setup]):
-            run(setup, args, ref, Path(d))
+            run(setup, args, f"{base}/ref.jpg", Path(d))
 
 
 if __name__ == "__main__":

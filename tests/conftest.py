@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from openr2v.api.app import create_app
 from openr2v.config import Settings
+from openr2v.embedded import serve_in_thread
 from tests import mediagen
 
 KEY = "sk-test"
@@ -110,29 +110,14 @@ def test_settings(data_dir: Path, **overrides: object) -> Settings:
 def run_server(settings: Settings) -> Iterator[LiveServer]:
     """Our ASGI app under uvicorn on a free port, in a thread."""
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        time.sleep(0.05)
-    else:
-        raise RuntimeError("server did not become healthy")
-    try:
+    with serve_in_thread(app, name="openr2v-test") as url:
         yield LiveServer(url=url, settings=settings, app=app)
-    finally:
-        server.should_exit = True
-        t.join(15)
 
 
 def start_serve_process(data_dir: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     """``openr2v serve`` as a real subprocess (one worker) on ``port``; returns once /healthz answers."""
-    full_env = dict(os.environ, OPENR2V_API_KEYS=API_KEYS, OPENR2V_ALLOW_PRIVATE_URLS="1", **env)
+    # ``env`` may override the defaults too (OPENR2V_ALLOW_PRIVATE_URLS="0" for a guarded server).
+    full_env = {**os.environ, "OPENR2V_API_KEYS": API_KEYS, "OPENR2V_ALLOW_PRIVATE_URLS": "1", **env}
     proc = subprocess.Popen([sys.executable, "-m", "openr2v.cli", "serve", "--port", str(port), "--data-dir",
                              str(data_dir), "--workers", "1", "--log-level", "warning"], env=full_env)
     deadline = time.time() + 30

@@ -7,7 +7,10 @@ need instead of shipping binary files. The container follows the path's suffix
 
 from __future__ import annotations
 
+import io
+import struct
 import wave
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +18,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["make_audio", "make_image", "make_video", "tone"]
+__all__ = ["corrupt_container", "jpeg_bomb", "make_audio", "make_image", "make_video", "png_bomb", "tone",
+           "webp_bomb"]
 
 RATE = 48_000
 _PIL_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "bmp": "BMP", "webp": "WEBP"}
@@ -75,12 +79,14 @@ def make_audio(path: Path, seconds: float, fmt: str = "wav", pitch_hz: float = 2
 
 
 def make_video(path: Path, w: int, h: int, seconds: float, fps: int = 30, audio: bool = True, seed: int = 0,
-               pitch_hz: float = 180.0) -> Path:
-    """Write an H.264 video (MP4 or MOV by suffix): a sliding seeded picture, AAC tone if ``audio``."""
+               pitch_hz: float = 180.0, faststart: bool = False) -> Path:
+    """Write an H.264 video (MP4 or MOV by suffix): a sliding seeded picture, AAC tone if ``audio``;
+    ``faststart`` puts the index (moov) before the data, so a truncated copy still opens."""
     fmt = "mov" if path.suffix.lower() == ".mov" else "mp4"
     base = np.asarray(_picture(w * 2, h, seed))
     n = int(round(seconds * fps))
-    with av.open(str(path), "w", format=fmt) as c:
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", format=fmt, options=options) as c:
         v = c.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "28", "threads": "1"})
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         a = c.add_stream("aac", rate=RATE, layout="mono") if audio else None
@@ -104,3 +110,50 @@ def _encode_audio(c: av.container.OutputContainer, stream: av.stream.Stream, sam
         frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
         c.mux(stream.encode(frame))
     c.mux(stream.encode(None))
+
+
+# -- hostile files: small on disk, huge or broken once decoded ----------------------------------
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_bomb(w: int, h: int, *, bit_depth: int = 1, color_type: int = 0) -> bytes:
+    """A complete, valid PNG of w x h zero pixels: ~200 KB for 40000x40000 (1.6 gigapixels)."""
+    channels = {0: 1, 2: 3, 6: 4}[color_type]
+    row = bytes((w * channels * bit_depth + 7) // 8 + 1)  # filter byte 0, then zero samples
+    deflate = zlib.compressobj(9)
+    idat = b"".join(deflate.compress(row) for _ in range(h)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def webp_bomb(side: int = 16383) -> bytes:
+    """A lossless WEBP whose header declares side x side (the VP8L maximum, 268 megapixels): a real
+    64x64 file with the dimensions patched, as an attacker would."""
+    buf = io.BytesIO()
+    _picture(64, 64, 0).save(buf, format="WEBP", lossless=True)
+    data = bytearray(buf.getvalue())
+    at = data.find(b"VP8L") + 8  # chunk payload: signature 0x2f, then 14+14 bits of width-1, height-1
+    assert data[at] == 0x2F, "not a VP8L bitstream"
+    flags = struct.unpack("<I", data[at + 1:at + 5])[0] & ~((1 << 28) - 1)  # alpha and version bits
+    data[at + 1:at + 5] = struct.pack("<I", flags | (side - 1) | (side - 1) << 14)
+    return bytes(data)
+
+
+def jpeg_bomb(w: int = 65000, h: int = 65000) -> bytes:
+    """A JPEG whose frame header (SOF0) declares w x h: a real 64x64 file, patched."""
+    buf = io.BytesIO()
+    _picture(64, 64, 0).save(buf, format="JPEG")
+    data = bytearray(buf.getvalue())
+    at = data.find(b"\xff\xc0")  # SOF0: marker, length (2), precision (1), height (2), width (2)
+    data[at + 5:at + 9] = struct.pack(">HH", h, w)
+    return bytes(data)
+
+
+def corrupt_container(fmt: str, size: int = 64 * 1024, seed: int = 0) -> bytes:
+    """An ``ftyp`` box of an MP4 (``isom``) or MOV (``qt  ``) followed by random bytes."""
+    brand = b"qt  " if fmt == "mov" else b"isom"
+    ftyp = struct.pack(">I", 20) + b"ftyp" + brand + struct.pack(">I", 0x200) + brand
+    return ftyp + np.random.default_rng(seed).bytes(size)

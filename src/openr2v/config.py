@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     """Allow reference URLs that resolve to loopback, private, link-local or metadata addresses."""
 
+    fetch_allow_hosts: str = ""
+    """Hosts references may reach although they are private (an intranet media server), as the URL
+    spells them: comma-separated ``host`` (any port) or ``host:port`` (``media.lan, 10.0.0.5:8080,
+    [fd00::1]:80``). Only these hops skip the address check; a redirect from them to anywhere else is
+    checked as usual. A malformed entry stops the server at start-up."""
+
     fetch_max_seconds: float = 60.0
     """Time cap for downloading one reference."""
 
@@ -171,6 +177,34 @@ class Settings(BaseSettings):
 
     prompt_llm_timeout_seconds: float = 20.0
     """Time the prompt LLM has to answer before the rule-based rewrite is used instead."""
+
+    # -- moderation (README "Reliability"; tasks/moderation.py) -------------------------------
+
+    moderation_blocklist: str = ""
+    """Words and phrases refused as ``DataInspectionFailed``: comma-separated, or ``@/path/to/file``
+    for a UTF-8 file with one per line (blank lines and ``#`` comments ignored; read at start-up).
+    They match whole words, case- and accent-insensitively, across any spacing or punctuation between
+    the words of a phrase and across single letters spelt apart (``a.s.s``); ``ass`` never flags
+    ``class``. Phrases in scripts written without spaces (Chinese, Japanese, Thai) match anywhere.
+    Checked at submit (prompt, negative prompt) and after rendering (the rewritten prompt, captions,
+    spoken dialogue)."""
+
+    moderation_regex: str | None = None
+    """A Python regular expression refused as ``DataInspectionFailed`` wherever ``moderation_blocklist``
+    is checked, searched case-insensitively in the text as sent (invisible characters removed);
+    ``@/path/to/file`` reads one pattern per line. An invalid pattern stops the server at start-up."""
+
+    protected_names: str = ""
+    """Names of protected characters, brands or works (``Mickey Mouse,Spider-Man``, or ``@/path/to/file``)
+    refused as ``IPInfringementSuspect``; they match like ``moderation_blocklist``, which is checked first."""
+
+    moderation_hook: str | None = None
+    """``package.module:callable`` called with a ``openr2v.tasks.moderation.Content`` at submit (the
+    prompt, the negative prompt, the request) and after rendering (the MP4's path, the rewritten prompt,
+    captions and dialogue, the request). It returns None (or False) to pass; True, a message, or a
+    ``DataInspectionFailed`` / ``IPInfringementSuspect`` (returned or raised) to refuse. If it fails
+    otherwise, a submit is accepted and checked again by the worker before rendering; a check that fails
+    in the worker fails the task as ``InternalError`` (fail closed: nothing is kept or billed)."""
 
     # -- scale-out (README "Scale-out"; deploy/) ---------------------------------------------
 

@@ -16,8 +16,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["EmbeddedServer", "embedded_server"]
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+__all__ = ["EmbeddedServer", "embedded_server", "serve_in_thread"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,6 @@ class EmbeddedServer:
 @contextlib.contextmanager
 def embedded_server(data_dir: Path | None = None, *, workers: int | None = None,
                     log_level: str = "warning") -> Iterator[EmbeddedServer]:
-    import uvicorn
-
     from openr2v.api.app import create_app
     from openr2v.config import Settings
 
@@ -43,14 +45,24 @@ def embedded_server(data_dir: Path | None = None, *, workers: int | None = None,
         if workers is not None:
             overrides["workers"] = workers
         app = create_app(Settings(**overrides))  # type: ignore[arg-type]
-        key = app.state.runtime.created_key
+        url = stack.enter_context(serve_in_thread(app, log_level=log_level))
+        yield EmbeddedServer(url=url, api_key=app.state.runtime.created_key, data_dir=data_dir)
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: ASGIApp, *, log_level: str = "warning", name: str = "openr2v-embedded") -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread; yields its base URL.
+
+    Also what tests and scripts/fuzz.py use to run the app in-process."""
+    import uvicorn
+
+    with contextlib.ExitStack() as stack:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         stack.callback(sock.close)
         sock.bind(("127.0.0.1", 0))  # bound before serving: no race for a free port
         port = sock.getsockname()[1]
         server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="openr2v-embedded",
-                                  daemon=True)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
         thread.start()
 
         def shutdown() -> None:
@@ -61,6 +73,6 @@ def embedded_server(data_dir: Path | None = None, *, workers: int | None = None,
         deadline = time.monotonic() + 60
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the embedded openr2v server did not start")
+                raise RuntimeError("the openr2v server did not start")
             time.sleep(0.02)
-        yield EmbeddedServer(url=f"http://127.0.0.1:{port}", api_key=key, data_dir=data_dir)
+        yield f"http://127.0.0.1:{port}"

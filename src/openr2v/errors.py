@@ -15,7 +15,8 @@ as a client error.
     ├── AccessDenied                403  model not offered here, synchronous call, ...
     ├── NotFound                    404
     ├── Throttled                   429  Throttling.RateQuota
-    ├── DataInspectionFailed        400  moderation
+    ├── DataInspectionFailed        400  moderation: prohibited content in the input or the output
+    │   └── IPInfringementSuspect   400  moderation: a protected name (intellectual property)
     ├── InputDownloadFailed         task failure: a reference could not be fetched
     ├── UnsupportedFileFormat       task failure: a reference is not what it must be
     ├── Canceled                    task ended by its owner
@@ -31,6 +32,7 @@ __all__ = [
     "EmptyInput",
     "EmptyModel",
     "EmptyParameters",
+    "IPInfringementSuspect",
     "InputDownloadFailed",
     "InternalError",
     "InvalidApiKey",
@@ -109,6 +111,12 @@ class Throttled(OpenR2VError):
 class DataInspectionFailed(OpenR2VError):
     code = "DataInspectionFailed"
     http_status = 400
+
+
+class IPInfringementSuspect(DataInspectionFailed):
+    """A moderation refusal too (``except DataInspectionFailed`` catches it), with DashScope's own code."""
+
+    code = "IPInfringementSuspect"
 
 
 class InputDownloadFailed(OpenR2VError):

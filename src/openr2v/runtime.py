@@ -20,9 +20,10 @@ from openr2v.api.dialects.dashscope.translate import format_task
 from openr2v.config import Settings
 from openr2v.engines import engine_resolver
 from openr2v.errors import InvalidURL
-from openr2v.media.fetch import Fetcher
+from openr2v.media.fetch import Fetcher, parse_allow_hosts
 from openr2v.spec.task import Task
 from openr2v.storage import Storage
+from openr2v.tasks.moderation import moderator_from_settings
 from openr2v.tasks.prompt_extend import rewriter_from_settings
 from openr2v.tasks.queue import CeleryQueue, LocalQueue
 from openr2v.tasks.reaper import Reaper
@@ -128,12 +129,13 @@ def build_runtime(settings: Settings) -> Runtime:
         max_concurrent_tasks=settings.max_concurrent_tasks,
         submit_rate_per_second=settings.submit_rate_per_second, submit_burst=settings.submit_burst,
         max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds,
-        requeue_pending_seconds=settings.requeue_pending_seconds, upload_ttl_seconds=settings.upload_ttl_seconds))
+        requeue_pending_seconds=settings.requeue_pending_seconds, upload_ttl_seconds=settings.upload_ttl_seconds),
+        moderator=moderator_from_settings(settings))
     rt = Runtime(settings=settings, keys=keys, created_key=created, store=store, storage=storage,
                  service=service, queue=queue, runner=None, secret=secret)  # type: ignore[arg-type]
     fetcher = Fetcher(settings.data_dir / "cache", allow_private=settings.allow_private_urls,
                       max_seconds=settings.fetch_max_seconds, connect_seconds=settings.fetch_connect_seconds,
-                      resolve_oss=rt.resolve_upload)
+                      resolve_oss=rt.resolve_upload, allow_hosts=parse_allow_hosts(settings.fetch_allow_hosts))
     rt.runner = Runner(service, fetcher, engine_resolver(settings), settings.data_dir / "work",
                        prompt_rewriter=rewriter_from_settings(settings))
     rt.webhooks = _webhooks(settings, service, secret)

@@ -141,3 +141,32 @@ def test_service_round_trip_on_postgres(postgres_db: Any, tmp_path: Path) -> Non
     assert store.get_upload("k/a.png").size_bytes == 12  # type: ignore[union-attr]
     assert store.expired_uploads(3.0) == ["k/a.png"]
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_keyset_pages_walk_every_task_once_in_order(backend: str, request: pytest.FixtureRequest,
+                                                    tmp_path: Path) -> None:
+    url = (request.getfixturevalue("postgres_db").url if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store = TaskStore(url)
+    clock = iter([100.0, 100.0, 100.0, 101.0, 102.0, 102.0, 103.0]).__next__  # ties share a submit_time
+    svc = TaskService(store, LocalStorage(tmp_path / "objects", b"k"), _Queue(),
+                      ServiceConfig(max_concurrent_tasks=0, submit_rate_per_second=0), clock=lambda: clock())
+    ids = [svc.submit("o", "intl", "dashscope", REQ, "rid").id for _ in range(7)]
+    other = TaskService(store, LocalStorage(tmp_path / "objects", b"k"), _Queue(),
+                              ServiceConfig(max_concurrent_tasks=0, submit_rate_per_second=0), clock=lambda: 100.5)
+    other.submit("p", "intl", "dashscope", REQ, "rid")
+    expected = sorted((store.get(i).submit_time, i) for i in ids)  # type: ignore[union-attr]
+    for descending in (False, True):
+        want = [i for _t, i in (reversed(expected) if descending else expected)]
+        seen: list[str] = []
+        mark = None
+        while True:
+            page = store.page_after("o", after=mark, limit=3, descending=descending, now=50.0)
+            seen += [t.id for t in page]
+            if len(page) < 3:
+                break
+            mark = (page[-1].submit_time, page[-1].id)
+        assert seen == want
+    assert store.page_after("o", after=None, limit=10, descending=False, now=1e13) == []  # all expired
+    store.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import unquote
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,10 +22,22 @@ from openr2v.api.dialects.dashscope import router as dashscope
 from openr2v.api.dialects.dashscope import uploads as dashscope_uploads
 from openr2v.api.dialects.gateway import router as gateway
 from openr2v.api.dialects.openai import router as openai_videos
+from openr2v.api.openapi import NO_AUTH, build_document
 from openr2v.config import Settings
 from openr2v.runtime import Runtime, build_runtime
 
-__all__ = ["create_app"]
+__all__ = ["DIALECT_ROUTERS", "create_app"]
+
+# Each dialect's routers: what the app serves, and what GET /openapi/{dialect}.json describes.
+DIALECT_ROUTERS: dict[str, list[APIRouter]] = {
+    "dashscope": [dashscope.router, dashscope_uploads.router, dashscope_uploads.oss_router,
+                  dashscope_events.router,  # openr2v extension: live progress (SSE)
+                  dashscope_extensions.router],  # openr2v extensions: models, plan, estimate, webhooks
+    "aggregator": [aggregator.router],
+    "gateway": [gateway.router],
+    "openai": [openai_videos.router],
+}
+DESCRIPTION = "Open reference-to-video service speaking the Wan R2V API."
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *,
@@ -41,34 +55,31 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
             app.state.ready = False
             rt.stop()
 
-    app = FastAPI(title="openr2v", version=__version__, lifespan=lifespan,
-                  description="Open reference-to-video service speaking the Wan R2V API.")
+    app = FastAPI(title="openr2v", version=__version__, lifespan=lifespan, description=DESCRIPTION)
     app.state.runtime = rt
     app.state.ready = False
-    app.include_router(dashscope.router)
-    app.include_router(dashscope_uploads.router)
-    app.include_router(dashscope_uploads.oss_router)
-    app.include_router(dashscope_events.router)  # openr2v extension: live progress (SSE)
-    app.include_router(dashscope_extensions.router)  # openr2v extensions: models, plan, estimate, webhooks
+    for router in DIALECT_ROUTERS["dashscope"]:
+        app.include_router(router)
     app.include_router(console.router)  # the web console at /
-    app.include_router(aggregator.router)
-    app.include_router(gateway.router)
-    app.include_router(openai_videos.router)
+    for dialect in ("aggregator", "gateway", "openai"):
+        for router in DIALECT_ROUTERS[dialect]:
+            app.include_router(router)
+    _add_openapi(app)
 
     app.add_middleware(RequestIdHeader)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], openapi_extra=NO_AUTH)
     async def healthz() -> JSONResponse:
         ok = bool(app.state.ready)
         return JSONResponse({"status": "ok" if ok else "starting", "region": rt.settings.region},
                             status_code=200 if ok else 503)
 
-    @app.get("/files/{key:path}", tags=["ops"])
+    @app.get("/files/{key:path}", tags=["ops"], openapi_extra=NO_AUTH)  # signed URLs, no key
     async def files(key: str, request: Request) -> Response:
         q = request.query_params
         key = unquote(key)
         expires = q.get("Expires", "")
-        if not expires.isdigit():
+        if not re.fullmatch(r"[0-9]{1,12}", expires):  # not isdigit: int() refuses "²" (a 500)
             return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
         verdict = rt.storage.verify(key, int(expires), q.get("Signature", ""), time.time())
         if verdict == "forged":
@@ -81,6 +92,30 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         return FileResponse(path, media_type="video/mp4")
 
     return app
+
+
+def _add_openapi(app: FastAPI) -> None:
+    """/openapi.json for the whole app, and /openapi/{dialect}.json for each dialect's routes alone."""
+    documents: dict[str, dict[str, Any]] = {}
+
+    def whole() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_document(app.routes, title="openr2v", version=__version__,
+                                                description=DESCRIPTION)
+        return app.openapi_schema
+
+    app.openapi = whole  # type: ignore[method-assign]
+
+    @app.get("/openapi/{dialect}.json", include_in_schema=False)
+    async def dialect_document(dialect: str) -> JSONResponse:
+        if dialect not in DIALECT_ROUTERS:
+            return JSONResponse({"detail": f"No dialect {dialect!r}; one of {', '.join(DIALECT_ROUTERS)}."},
+                                status_code=404)
+        if dialect not in documents:
+            routes = [route for router in DIALECT_ROUTERS[dialect] for route in router.routes]
+            documents[dialect] = build_document(routes, title=f"openr2v: the {dialect} dialect", version=__version__,
+                                                description=DESCRIPTION)
+        return JSONResponse(documents[dialect])
 
 
 class RequestIdHeader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -45,7 +46,7 @@ def public_base(request: Request) -> str:
 
 async def read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and re.fullmatch(r"[0-9]+", declared) and (len(declared) > 12 or int(declared) > MAX_BODY_BYTES):
         raise InvalidParameter(f"The request body is {declared} bytes; the limit is {MAX_BODY_BYTES}.")
     chunks: list[bytes] = []
     size = 0

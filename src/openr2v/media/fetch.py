@@ -5,7 +5,11 @@ before it is contacted (SSRF): the host is resolved once, every address it resol
 be public, and the connection goes to that checked address (the URL is rewritten to the IP,
 with the original ``Host`` header and TLS SNI/certificate name), so a second DNS answer can't
 swap in an internal address (DNS rebinding). Redirects are followed by hand, each one checked
-the same way. Bytes and wall time are capped while streaming.
+the same way. Bytes and wall time are capped while streaming, and bytes are counted after
+any ``Content-Encoding`` is undone, a bounded piece at a time (a gzip bomb never inflates
+past the cap in memory). An operator may name intranet hosts that references may reach
+anyway (``allow_hosts``, "host" or "host:port" exactly as the URL spells it); every other hop,
+redirects from an allowed host included, is checked as usual.
 
 Errors: ``InvalidURL`` for what may never be fetched (scheme, forbidden address);
 ``InputDownloadFailed`` for what went wrong fetching (DNS, connect, status, size, time).
@@ -22,7 +26,8 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -31,7 +36,7 @@ import httpx
 
 from openr2v.errors import InputDownloadFailed, InvalidURL
 
-__all__ = ["Fetcher", "check_url_host", "forbidden_reason", "parse_ip_host"]
+__all__ = ["AllowHosts", "Fetcher", "check_url_host", "forbidden_reason", "parse_allow_hosts", "parse_ip_host"]
 
 MAX_REDIRECTS = 5
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -43,7 +48,41 @@ _LOCAL_NAMES = ("localhost", "localhost.localdomain", "metadata", "metadata.goog
 # getaddrinfo has no timeout of its own; it runs here so a hung resolver costs only a thread.
 _DNS_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="openr2v-dns")
 
+# Decoded output is produced at most this much at a time, so one compressed chunk can't expand
+# into gigabytes before the byte cap sees it.
+_DECODE_PIECE = 1024 * 1024
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) pairs references may reach although private; a port of None allows every port.
+AllowHosts = Collection[tuple[str, int | None]]
+
+
+def parse_allow_hosts(text: str) -> frozenset[tuple[str, int | None]]:
+    """``"media.intranet, 10.0.0.5:8080, [fd00::1]:80"`` -> {(host, port or None)}; ValueError if malformed."""
+    out: set[tuple[str, int | None]] = set()
+    for raw in text.split(","):
+        entry = raw.strip().lower().rstrip(".")
+        if not entry:
+            continue
+        port: str | None = None
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValueError(f"allowed host {raw.strip()!r} is not host, host:port or [IPv6]:port")
+                port = rest[1:]
+        elif entry.count(":") == 1:
+            host, port = entry.split(":")
+        else:
+            host = entry  # a name, an IPv4 address, or a bare IPv6 address (every port)
+        if not host or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise ValueError(f"allowed host {raw.strip()!r} is not host, host:port or [IPv6]:port")
+        out.add((host, int(port) if port is not None else None))
+    return frozenset(out)
+
+
+def _allowed(allow: AllowHosts, host: str, port: int) -> bool:
+    return bool(allow) and ((host, port) in allow or (host, None) in allow)
 
 
 def parse_ip_host(host: str) -> IPAddress | None:
@@ -108,12 +147,14 @@ def forbidden_reason(ip: IPAddress) -> str | None:
     return next((name for name, hit in checks if hit), None)
 
 
-def check_url_host(url: str, field: str) -> None:
-    """Cheap submit-time check (no DNS): refuse bad schemes, local names and literal non-public IPs."""
+def check_url_host(url: str, field: str, allow: AllowHosts = frozenset()) -> None:
+    """Cheap submit-time check (no DNS): refuse bad schemes, local names and literal non-public IPs
+    (except hosts the operator allowed)."""
     if url.startswith("data:") or url.lower().startswith("oss://"):
         return
-    host = _split(url, field)[1]
-    _check_literal(host, field)
+    _scheme, host, port = _split(url, field)
+    if not _allowed(allow, host, port):
+        _check_literal(host, field)
 
 
 def _split(url: str, field: str) -> tuple[str, str, int]:
@@ -127,7 +168,7 @@ def _split(url: str, field: str) -> tuple[str, str, int]:
     if scheme not in ("http", "https"):
         raise InvalidURL(f"{field}: URL scheme {scheme or '(none)'!r} is not supported; use HTTP or HTTPS.",
                          param=field)
-    host = (parts.hostname or "").rstrip(".")
+    host = (parts.hostname or "").lower().rstrip(".")
     if not host:
         raise InvalidURL(f"{field}: {url[:200]!r} has no host.", param=field)
     return scheme, host, port or (443 if scheme == "https" else 80)
@@ -154,9 +195,10 @@ class Fetcher:
 
     def __init__(self, cache_dir: Path, *, allow_private: bool, max_seconds: float, connect_seconds: float,
                  resolve_oss: Callable[[str], Path] | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, allow_hosts: AllowHosts = frozenset()) -> None:
         self.cache_dir = cache_dir
         self.allow_private = allow_private
+        self.allow_hosts = allow_hosts
         self.max_seconds = max_seconds
         self.connect_seconds = connect_seconds
         self.resolve_oss = resolve_oss
@@ -197,8 +239,8 @@ class Fetcher:
     # -- http(s) ----------------------------------------------------------------------------
 
     def _fetch_http(self, url: str, max_bytes: int, field: str) -> Path:
-        host = _split(url, field)[1]
-        if not self.allow_private:
+        _scheme, host, port = _split(url, field)
+        if not self.allow_private and not _allowed(self.allow_hosts, host, port):
             _check_literal(host, field)  # a cache hit must not bypass the guard
         final = self._cache_path(url)
         if final.exists():
@@ -220,11 +262,24 @@ class Fetcher:
                         length = resp.headers.get("content-length", "")
                         if length.isdigit():
                             self._check_size(int(length), max_bytes, field)
-                        chunks = self._stream(resp, hop.extensions["timeout"], max_bytes, field, deadline)
+                        encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+                        raw: Iterable[bytes] = resp.iter_raw()
+                        if resp.is_stream_consumed:  # built in memory (a test transport): read and decoded
+                            raw, encoding = [resp.content], "identity"
+                        chunks = self._stream(_decode(raw, encoding, field),
+                                              hop.extensions["timeout"], max_bytes, field, deadline)
                         self._write_atomic(final, chunks)
                         return final
                 except httpx.TimeoutException:
                     raise self._timeout(field, deadline) from None
+                except httpx.RemoteProtocolError as exc:
+                    # httpx parses every Location, followed or not, and refuses spellings it won't
+                    # read (an octal IPv4 such as 0177.0.0.1): a redirect to a URL never fetched.
+                    if str(exc).startswith("Invalid URL in location header"):
+                        raise InvalidURL(f"{field}: the server redirected to an invalid URL ({exc}).",
+                                         param=field) from None
+                    raise InputDownloadFailed(f"{field}: the download failed ({type(exc).__name__}: {exc}).",
+                                              param=field) from None
                 except httpx.HTTPError as exc:
                     raise InputDownloadFailed(f"{field}: the download failed ({type(exc).__name__}: {exc}).",
                                               param=field) from None
@@ -233,9 +288,10 @@ class Fetcher:
     def _prepare(self, url: str, field: str, deadline: float) -> _Hop:
         """Check one hop's URL and address; build the request that connects to the checked IP."""
         scheme, host, port = _split(url, field)
-        ip = parse_ip_host(host) if self.allow_private else _check_literal(host, field)
+        trusted = self.allow_private or _allowed(self.allow_hosts, host, port)
+        ip = parse_ip_host(host) if trusted else _check_literal(host, field)
         if ip is None:
-            ip = self._resolve(host, port, field, deadline)
+            ip = self._resolve(host, port, field, deadline, check=not trusted)
         parts = urlsplit(url)
         ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
         target = f"{scheme}://{ip_host}:{port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
@@ -255,7 +311,7 @@ class Fetcher:
             extensions["sni_hostname"] = host  # TLS: SNI and certificate checked against the name
         return _Hop(target, headers, extensions)
 
-    def _resolve(self, host: str, port: int, field: str, deadline: float) -> IPAddress:
+    def _resolve(self, host: str, port: int, field: str, deadline: float, *, check: bool) -> IPAddress:
         try:
             ascii_host = host.encode("idna").decode("ascii")
         except UnicodeError:
@@ -271,7 +327,7 @@ class Fetcher:
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
         if not addresses:
             raise InputDownloadFailed(f"{field}: host {host!r} has no address.", param=field)
-        if not self.allow_private:
+        if check:
             # One bad address is enough to refuse: a mixed answer is how rebinding attacks hedge.
             for ip in addresses:
                 if reason := forbidden_reason(ip):
@@ -279,12 +335,12 @@ class Fetcher:
                                      f"must be public URLs.", param=field)
         return addresses[0]
 
-    def _stream(self, resp: httpx.Response, timeouts: object, max_bytes: int, field: str,
+    def _stream(self, decoded: Iterable[bytes], timeouts: object, max_bytes: int, field: str,
                 deadline: float) -> Iterator[bytes]:
         got = 0
         # Chunks as they arrive (no re-chunking, which would wait for a full chunk before the
         # deadline is checked); decoded, so the cap counts what lands on disk.
-        for chunk in resp.iter_bytes():
+        for chunk in decoded:
             got += len(chunk)
             self._check_size(got, max_bytes, field)
             remaining = deadline - time.monotonic()
@@ -322,6 +378,41 @@ class Fetcher:
         if size > max_bytes:
             raise InputDownloadFailed(f"{field}: the file is larger than the {_human(max_bytes)} limit.",
                                       param=field)
+
+
+def _decode(raw: Iterable[bytes], encoding: str, field: str) -> Iterator[bytes]:
+    """Undo ``Content-Encoding`` (we ask for identity; some servers send gzip anyway), at most
+    ``_DECODE_PIECE`` bytes of output per step: a small compressed chunk can hold gigabytes."""
+    if encoding in ("", "identity"):
+        yield from raw
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise InputDownloadFailed(f"{field}: the server sent the file with Content-Encoding {encoding[:40]!r}; "
+                                  f"only identity, gzip and deflate are accepted.", param=field)
+    # gzip: a gzip header; deflate: a zlib header, though some servers send raw deflate (tried next).
+    candidates = [zlib.MAX_WBITS | 16] if encoding != "deflate" else [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    inflater = zlib.decompressobj(candidates.pop(0))
+    started = False
+    try:
+        for chunk in raw:
+            data = chunk
+            while data:
+                try:
+                    out = inflater.decompress(data, _DECODE_PIECE)
+                except zlib.error:
+                    if started or not candidates:
+                        raise
+                    inflater, data = zlib.decompressobj(candidates.pop(0)), chunk
+                    continue
+                started = True
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+        # All input was fed; what zlib still holds is at most its 32 KiB window.
+        if tail := inflater.flush():
+            yield tail
+    except zlib.error as exc:
+        raise InputDownloadFailed(f"{field}: the {encoding} body is corrupt ({exc}).", param=field) from None
 
 
 def _human(n: int) -> str:

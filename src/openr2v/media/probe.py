@@ -17,12 +17,15 @@ import av
 from PIL import Image
 
 from openr2v.errors import InputDownloadFailed, InvalidParameter, UnsupportedFileFormat
-from openr2v.spec.models import FileLimits
+from openr2v.spec.models import REGISTRY, FileLimits
 
 __all__ = ["MAX_PIXELS", "MediaInfo", "check_limits", "open_container", "probe", "sniff_format"]
 
 # Decompression-bomb guard: 40 MP is well above any accepted reference (2000x2000 = 4 MP).
 MAX_PIXELS = 40_000_000
+# An image is fully decoded (the truncation test) only if some model could accept its size: a
+# 6000x6000 RGBA PNG under MAX_PIXELS would otherwise cost 144 MB to be refused for its sides.
+DECODE_MAX_SIDE = max([s.image.max_side or 0 for s in REGISTRY.values()] + [2000])
 # Bounds on FFmpeg's stream analysis (bytes / microseconds) so a crafted file can't stall the probe.
 _PROBE_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
 # Accepted durations are compared with this slack: containers round, AAC adds a few ms.
@@ -109,10 +112,14 @@ def _probe_image(path: Path, fmt: str, size: int, field: str) -> MediaInfo:
                     raise UnsupportedFileFormat(
                         f"{field}: the image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
                         f"images over {MAX_PIXELS // 1_000_000} megapixels are refused.", param=field)
-                img.load()  # a full decode is the only reliable test for truncated or corrupt data
+                if max(width, height) <= DECODE_MAX_SIDE:
+                    img.load()  # a full decode is the only reliable test for truncated or corrupt data
     except UnsupportedFileFormat:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own header check, past twice its limit
+        raise UnsupportedFileFormat(f"{field}: {exc} Images over {MAX_PIXELS // 1_000_000} megapixels are "
+                                    f"refused.", param=field) from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise UnsupportedFileFormat(f"{field}: the {fmt} image is corrupt or truncated ({exc}).",
                                     param=field) from None
     if width < 1 or height < 1:
@@ -154,6 +161,9 @@ def _describe(container: av.container.InputContainer, path: Path, fmt: str, size
             raise UnsupportedFileFormat(f"{field}: the video frame size {width}x{height} is not usable.",
                                         param=field)
         rate = video.average_rate or video.guessed_rate
+        if duration is not None:
+            _check_complete(container, video, duration, fmt, field)
+            container.seek(0)
         # Decoding the first frame proves the stream is real, at the cost of one frame.
         next(container.decode(video=0))
         return MediaInfo(kind="video", format=fmt, size_bytes=size, width=width, height=height,
@@ -165,6 +175,31 @@ def _describe(container: av.container.InputContainer, path: Path, fmt: str, size
     next(container.decode(audio=0))
     return MediaInfo(kind="audio", format=fmt, size_bytes=size, duration=duration, has_audio=True,
                      audio_codec=audio.codec_context.name, sample_rate=audio.codec_context.sample_rate)
+
+
+def _check_complete(container: av.container.InputContainer, video: av.stream.Stream, duration: float, fmt: str,
+                    field: str) -> None:
+    """Refuse a video whose data stops short of what its index promises (a cut-off download).
+
+    The index (moov) may sit before the data, so a truncated file still opens and even decodes
+    its first frame; reading every packet's place and time without decoding (milliseconds for a
+    30 s clip) shows how much picture is really there.
+    """
+    start: float | None = None
+    end = 0.0
+    for packet in container.demux(video):
+        if packet.size == 0 or packet.pts is None or packet.time_base is None:
+            continue
+        if packet.is_corrupt:
+            raise UnsupportedFileFormat(f"{field}: the {fmt} file is corrupt or truncated (a damaged video packet at "
+                                        f"{float(packet.pts * packet.time_base):.2f} s).", param=field)
+        t = float(packet.pts * packet.time_base)
+        start = t if start is None else min(start, t)
+        end = max(end, t + float((packet.duration or 0) * packet.time_base))
+    covered = end - (start or 0.0)
+    if duration - covered > max(0.25, 0.02 * duration):
+        raise UnsupportedFileFormat(f"{field}: the {fmt} file is truncated: it declares {duration:.2f} s of video "
+                                    f"but holds {covered:.2f} s.", param=field)
 
 
 def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:

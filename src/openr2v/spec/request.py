@@ -12,7 +12,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,7 @@ __all__ = [
     "GenerationRequest",
     "Reference",
     "check_inputs",
+    "check_text",
     "guess_kind",
     "source_scheme",
 ]
@@ -88,10 +89,24 @@ class FieldNames:
         return self._names.get(canonical, f"parameters.{canonical}")
 
 
+# RFC 3986's scheme, as urlsplit reads it (but without failing on a malformed rest of the URL).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_C0_OR_SPACE = "".join(map(chr, range(33)))  # what urlsplit strips from the front (WHATWG)
+
+
+def _urlsplit(source: str) -> SplitResult | None:
+    """urlsplit, or None for what it refuses (``http://[::1/a``: an unclosed IPv6 bracket)."""
+    try:
+        return urlsplit(source)
+    except ValueError:
+        return None
+
+
 def source_scheme(source: str) -> str:
     if source.startswith("data:"):
         return "data"
-    return urlsplit(source).scheme.lower()
+    m = _SCHEME.match(source.lstrip(_C0_OR_SPACE))
+    return m.group(1).lower() if m else ""
 
 
 def guess_kind(source: str) -> Kind | None:
@@ -112,11 +127,13 @@ def guess_kind(source: str) -> Kind | None:
 
 
 def extension(source: str) -> str:
-    path = urlsplit(source).path
+    parts = _urlsplit(source)
+    path = parts.path if parts is not None else ""
     return path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
 
 
-def _check_source(source: Any, field: str, *, data_ok: bool, allowed_exts: set[str] | None = None) -> str:
+def _check_source(source: Any, field: str, *, data_ok: bool, allowed_exts: set[str] | None = None,
+                  max_bytes: int | None = None) -> str:
     if not isinstance(source, str) or not source.strip():
         raise InvalidParameter(f"{field} must be a non-empty URL string.", param=field)
     scheme = source_scheme(source)
@@ -134,6 +151,12 @@ def _check_source(source: Any, field: str, *, data_ok: bool, allowed_exts: set[s
                 f"{field}: data URI MIME type {mime!r} is not supported; use one of "
                 f"{', '.join(sorted(set(IMAGE_MIMES)))}.", param=field)
         payload = source[m.end():]
+        # The body shows the size, so a data URI over the image limit is refused here, from its
+        # length, before a byte of it is decoded (4 base64 characters carry 3 bytes).
+        size = len(payload) * 3 // 4 - payload[-2:].count("=")
+        if max_bytes is not None and size > max_bytes:
+            raise InvalidParameter(f"{field}: the base64 image is {_mb(size)}; images must be at most "
+                                   f"{_mb(max_bytes)}.", param=field)
         try:
             base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
@@ -142,8 +165,8 @@ def _check_source(source: Any, field: str, *, data_ok: bool, allowed_exts: set[s
     if scheme not in ("http", "https", "oss"):
         raise InvalidURL(f"{field}: URL scheme {scheme or '(none)'!r} is not supported; use HTTP or HTTPS.",
                          param=field)
-    parts = urlsplit(source)
-    if not parts.netloc:
+    parts = _urlsplit(source)
+    if parts is None or not parts.netloc:
         raise InvalidURL(f"{field}: {source[:200]!r} is not a valid URL.", param=field)
     ext = extension(source)
     if allowed_exts is not None or ext in UNSUPPORTED_MEDIA_EXTS:
@@ -167,6 +190,9 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
         raise AccessDenied(f"Model {spec.name!r} is not offered in region {region!r}; it is available in "
                            f"{', '.join(spec.regions)}.", param="model")
 
+    # 0. Text: JSON may escape lone surrogates (\ud800) that no UTF-8 store or response can hold.
+    _check_unicode(req, n)
+
     # 1. Prompt.
     if not isinstance(req.prompt, str) or not req.prompt.strip():
         raise InvalidParameter(f"{n('prompt')} is required and must be a non-empty string.", param=n("prompt"))
@@ -187,7 +213,8 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
                                f"{spec.max_total} images and videos in total.", param=n("references"))
     for ref in refs:
         allowed = IMAGE_EXTS if ref.kind == "image" else VIDEO_EXTS if ref.kind == "video" else None
-        _check_source(ref.source, ref.field, data_ok=ref.kind != "video", allowed_exts=allowed)
+        _check_source(ref.source, ref.field, data_ok=ref.kind != "video", allowed_exts=allowed,
+                      max_bytes=spec.image.max_bytes)
         if ref.kind is None and ref.source.startswith("data:"):
             ref.kind = guess_kind(ref.source)
         if ref.voice is not None:
@@ -207,7 +234,8 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
     if req.first_frame is not None:
         if spec.max_first_frames < 1:
             raise InvalidParameter(f"{n('first_frame')} is not supported by {spec.name}.", param=n("first_frame"))
-        _check_source(req.first_frame, n("first_frame"), data_ok=True, allowed_exts=IMAGE_EXTS)
+        _check_source(req.first_frame, n("first_frame"), data_ok=True, allowed_exts=IMAGE_EXTS,
+                      max_bytes=spec.image.max_bytes)
     if req.audio_url is not None:
         if not spec.soundtrack_allowed:
             raise InvalidParameter(f"{n('audio_url')} is not supported by {spec.name}.", param=n("audio_url"))
@@ -251,3 +279,34 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
         raise InvalidParameter(f"{n('seed')} {req.seed} is out of range [{spec.min_seed}, {spec.max_seed}].",
                                param=n("seed"))
     return req
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(req: GenerationRequest, n: FieldNames) -> None:
+    """Refuse text holding a lone surrogate, naming the field (a search, no copy of big data URIs)."""
+    texts: list[tuple[str, Any]] = [(n("prompt"), req.prompt), (n("negative_prompt"), req.negative_prompt),
+                                    (n("first_frame"), req.first_frame), (n("audio_url"), req.audio_url)]
+    for ref in req.references:
+        texts += [(ref.field or n("references"), ref.source), (ref.field or n("references"), ref.voice)]
+    stack: list[tuple[str, Any]] = [(f"parameters.{k}", v) for k, v in req.extensions.items()] + texts
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [(f"{field}.{k}", v) for k, v in value.items()] + [(field, k) for k in value]
+        elif isinstance(value, list | tuple):
+            stack += [(f"{field}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, str):
+            check_text(value, field)
+
+
+def check_text(value: str, field: str) -> None:
+    """``InvalidParameter`` if ``value`` holds a lone surrogate (JSON's \\ud800), which UTF-8 cannot encode."""
+    if m := _SURROGATE.search(value):
+        raise InvalidParameter(f"{field} is not valid Unicode text: a lone surrogate \\u{ord(m.group()):04x} "
+                               f"at character {m.start()}.", param=field)
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n} bytes"

@@ -12,6 +12,9 @@ broker no longer holds.
 
 Clock, store, storage and queue are passed in, so the machine is tested against fakes and
 real adapters alike. Nothing here knows a dialect.
+
+With a ``Moderator`` (tasks/moderation.py), ``submit`` refuses prohibited input before anything is
+stored: ``DataInspectionFailed`` or ``IPInfringementSuspect`` (HTTP 400).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from openr2v.spec.request import GenerationRequest
 from openr2v.spec.task import Status, Task
 from openr2v.storage import Storage
 from openr2v.tasks.limits import RateLimiter
+from openr2v.tasks.moderation import RECHECK, ModerationUnavailable, Moderator
 from openr2v.tasks.store import LedgerEntry, TaskStore
 
 __all__ = ["Queue", "ServiceConfig", "TaskService"]
@@ -63,12 +67,13 @@ def new_id() -> str:
 
 class TaskService:
     def __init__(self, store: TaskStore, storage: Storage, queue: Queue, config: ServiceConfig,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, moderator: Moderator | None = None) -> None:
         self.store = store
         self.storage = storage
         self.queue = queue
         self.config = config
         self.clock = clock
+        self.moderator = moderator  # the worker checks outputs with it too
         self.rate = RateLimiter(config.submit_rate_per_second, config.submit_burst, clock)
         # Called with the task after every status change (submit, start, end); e.g. webhooks, live events.
         self.listeners: list[Callable[[Task], None]] = []
@@ -95,6 +100,7 @@ class TaskService:
         if cap > 0 and self.store.count_active(owner) >= cap:
             raise Throttled(f"Too many tasks in progress: at most {cap} tasks may be PENDING or RUNNING per "
                             f"API key; wait for some to finish.")
+        recheck = self._moderate(request)
         now = self.clock()
         if request.seed is None:  # "the system generates a random seed": recorded, so the task can be replayed
             request = request.model_copy(update={"seed": secrets.randbelow(2**31)})
@@ -104,11 +110,23 @@ class TaskService:
         task = Task(id=new_id(), owner=owner, region=region, model=request.model, dialect=dialect,
                     request=request, submit_time=now, request_id=request_id,
                     expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
-                    actual_prompt=actual, plan=plan.as_dict())
+                    actual_prompt=actual, plan=plan.as_dict(), extra={RECHECK: True} if recheck else {})
         self.store.create(task)
         self._changed(task.id, task)
         self.queue.notify(task.id)
         return task
+
+    def _moderate(self, request: GenerationRequest) -> bool:
+        """Raise the moderator's refusal; True when its hook could not decide (the worker asks again)."""
+        if self.moderator is None:
+            return False
+        try:
+            self.moderator.check_input(request)
+        except ModerationUnavailable:
+            # A broken hook must neither turn a submit into a 5xx nor wave the input through: the task
+            # is accepted and the worker checks it again before rendering, failing closed there.
+            return True
+        return False
 
     def get(self, owner: str, task_id: str) -> Task:
         """The task, or an UNKNOWN placeholder if it expired or never existed.

@@ -18,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from openr2v.spec.request import GenerationRequest
@@ -266,6 +266,22 @@ class TaskStore:
             rows = s.scalars(select(TaskRow).where(*conds).order_by(TaskRow.submit_time.desc(), TaskRow.id)
                              .offset((page_no - 1) * page_size).limit(page_size)).all()
             return [_to_task(r) for r in rows], total
+
+    def page_after(self, owner: str, *, after: tuple[float, str] | None, limit: int, descending: bool,
+                   now: float) -> list[Task]:
+        """Up to ``limit`` live tasks of ``owner`` in (submit_time, id) order, strictly past the
+        ``after`` mark: a keyset page, so a cursor costs one indexed query however many tasks exist."""
+        conds = [TaskRow.owner == owner, TaskRow.expires_at > now]
+        if after is not None:
+            t, tid = after
+            if descending:
+                conds.append(or_(TaskRow.submit_time < t, and_(TaskRow.submit_time == t, TaskRow.id < tid)))
+            else:
+                conds.append(or_(TaskRow.submit_time > t, and_(TaskRow.submit_time == t, TaskRow.id > tid)))
+        order = (TaskRow.submit_time.desc(), TaskRow.id.desc()) if descending else (TaskRow.submit_time, TaskRow.id)
+        with self.session() as s:
+            rows = s.scalars(select(TaskRow).where(*conds).order_by(*order).limit(limit)).all()
+            return [_to_task(r) for r in rows]
 
     def expired(self, now: float, limit: int = 500) -> list[Task]:
         with self.session() as s:

@@ -4,7 +4,9 @@
 2. decide what the request left open (size from a first frame, seed); with ``prompt_extend`` and a
    prompt LLM configured, let it rewrite the prompt (its plan replaces the rule-based one)
 3. render with the model's engine (progress, cancellation)
-4. store the MP4, compute usage, bill, and mark SUCCEEDED
+4. moderate what was made (tasks/moderation.py): the texts the render introduced and the MP4; a
+   refusal fails the task before anything is stored or billed (the work directory goes, and the MP4)
+5. store the MP4, compute usage, bill, and mark SUCCEEDED
 
 Any ``OpenR2VError`` becomes FAILED with its code and message; anything else is an internal
 bug and becomes FAILED InternalError. A task never stays RUNNING because of an exception.
@@ -34,6 +36,7 @@ from openr2v.spec.prompt import ShotPlan, plan_prompt
 from openr2v.spec.request import GenerationRequest
 from openr2v.spec.task import Task
 from openr2v.tasks.leases import Leases, worker_name
+from openr2v.tasks.moderation import RECHECK, output_texts
 from openr2v.tasks.prompt_extend import PromptRewriter
 from openr2v.tasks.service import TaskService
 from openr2v.tasks.store import LedgerEntry
@@ -91,6 +94,8 @@ class Runner:
         req = task.request
         spec = REGISTRY[req.model]
         svc = self.service
+        if svc.moderator is not None and task.extra.get(RECHECK):
+            svc.moderator.check_input(req)  # the hook failed at submit; failing again here fails the task
 
         # 1. Fetch and probe.
         refs: list[ResolvedReference] = []
@@ -132,8 +137,9 @@ class Runner:
         if updates:
             svc.store.update_fields(task.id, **updates)
         plan = task.plan
+        rewritten: str | None = None
         if req.prompt_extend and self.prompt_rewriter is not None:
-            plan = self._extend_prompt(task, seed) or plan
+            plan, rewritten = self._extend_prompt(task, seed) or (plan, None)
             if self._stop_asked(task):
                 raise Canceled("canceled")
 
@@ -148,7 +154,13 @@ class Runner:
         result = engine.render(job, lambda p: svc.progress(task.id, 10 + int(p * 0.85), task.attempts),
                                lambda: self._stop_asked(task))
 
-        # 4. Store, bill, finish. A retry writes a key of its own: a lost earlier attempt that
+        # 4. Moderate the output before anything is kept: a refusal raises, run() fails the task and
+        # removes the work directory with the MP4; no ledger row is written.
+        if svc.moderator is not None:
+            texts = output_texts(result.actual_prompt or rewritten, plan, result.notes)
+            svc.moderator.check_output(req, texts, result.path, task.id, result.notes)
+
+        # 5. Store, bill, finish. A retry writes a key of its own: a lost earlier attempt that
         # wakes up late must not overwrite or delete the object this one records.
         key = f"outputs/{task.id}.mp4" if task.attempts <= 1 else f"outputs/{task.id}-{task.attempts}.mp4"
         svc.storage.put(key, result.path)
@@ -175,17 +187,20 @@ class Runner:
         if not svc.succeed(task.id, key, usage_dict, ledger, task.attempts):
             svc.storage.delete(key)  # canceled or expired meanwhile: bill nothing
 
-    def _extend_prompt(self, task: Task, seed: int) -> dict[str, Any] | None:
-        """The prompt LLM's rewrite, stored as the task's actual_prompt and plan; None keeps the rule-based form."""
+    def _extend_prompt(self, task: Task, seed: int) -> tuple[dict[str, Any], str] | None:
+        """The prompt LLM's rewrite (plan, prompt), stored as the task's plan and actual_prompt; None keeps the
+        rule-based form. A rewrite the moderator refuses fails the task before it is stored or rendered."""
         req = task.request
         rule_plan = (ShotPlan.from_dict(task.plan) if task.plan else
                      plan_prompt(req.prompt, [r.label for r in req.references], req.duration, req.shot_type, seed))
         ext = self.prompt_rewriter.rewrite(req, rule_plan, seed) if self.prompt_rewriter else None
         if ext is None:
             return None
+        if self.service.moderator is not None:  # the rules only: the hook sees it with the video
+            self.service.moderator.check_texts("output", {"actual_prompt": ext.prompt})
         plan = ext.plan.as_dict()
         self.service.store.update_fields(task.id, actual_prompt=ext.prompt, plan=plan)
-        return plan
+        return plan, ext.prompt
 
     def _fetch(self, source: str, field: str, spec: ModelSpec, *, expected: str | None,
                limits: FileLimits | None = None) -> tuple[Path, MediaInfo]:

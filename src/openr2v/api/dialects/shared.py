@@ -28,7 +28,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Body bytes -> a JSON object, or InvalidParameter."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, ints over 4300 digits, deep nesting
         raise InvalidParameter(f"The request body is not valid JSON: {e}.") from None
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object.")
@@ -65,7 +65,7 @@ def check_sources(rt: Runtime, req: GenerationRequest, names: dict[str, str], in
         if source_scheme(src) == "oss" and src not in internal:
             raise InvalidURL(f"{wire}: oss:// URLs are not accepted here; use an HTTP or HTTPS URL.", param=wire)
         if source_scheme(src) in ("http", "https") and not rt.settings.allow_private_urls:
-            check_url_host(src, wire)
+            check_url_host(src, wire, rt.runner.fetcher.allow_hosts)
 
 
 async def submit(rt: Runtime, who: Principal, dialect: str, req: GenerationRequest, request_id: str, *,

@@ -7,6 +7,7 @@ import json
 import random
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import CN_KEY, KEY, LiveServer
@@ -243,3 +244,34 @@ def test_no_shape_yields_500(make_server: Any) -> None:
         assert r.status_code < 500, (body, r.text)
         if r.status_code != 200:
             assert set(r.json()) >= {"request_id", "code", "message"}
+
+
+# Found by tests/api/test_fuzz.py: str.isdigit takes "²" and any length, which int() refuses (each was a 500).
+NOT_NUMBERS = ["1²", "٣" * 3 + "x", "9" * 5000]
+
+
+@pytest.mark.parametrize("text", NOT_NUMBERS)
+def test_numbers_that_int_refuses_are_400(server: LiveServer, text: str) -> None:
+    assert post(server, edit(V26, "parameters.size", f"{text}*720"), None, KEY).status_code == 400
+    with server.client() as c:
+        assert c.get("/api/v1/tasks", params={"page_no": text}).status_code == 400
+        assert c.post("/api/v1/openr2v/estimate", json={"model": "wan2.6-r2v", "parameters": {"size": f"{text}*2"}}
+                      ).status_code == 400
+        assert c.get("/files/outputs/x.mp4", params={"Expires": text, "Signature": "x"}).status_code == 404
+
+
+def test_forged_upload_with_non_ascii_signature_is_403(server: LiveServer) -> None:
+    # Found by fuzzing: hmac.compare_digest refuses non-ASCII str (a 500).
+    r = httpx.post(f"{server.url}/oss-upload", data={"policy": "e30=", "Signature": "é", "key": "k"},
+                   files={"file": ("a.png", b"x")})
+    assert r.status_code == 403 and r.json()["code"] == "AccessDenied"
+
+
+def test_cancel_answers_the_request_id_alone(server: LiveServer) -> None:
+    # The OpenAPI document said cancel returns a task body; a cancel that took answers {request_id}.
+    with server.client() as c:
+        task_id = c.post(SUBMIT, json=V26, headers=ASYNC).json()["output"]["task_id"]
+        r = c.post(f"/api/v1/tasks/{task_id}/cancel")
+    assert r.status_code in (200, 400)  # 400 UnsupportedOperation if a worker already took it
+    if r.status_code == 200:
+        assert list(r.json()) == ["request_id"]

@@ -148,3 +148,10 @@ def test_no_shape_yields_500(make_server: Any) -> None:
         assert r.status_code < 500, (body, r.text)
         if r.status_code != 200:
             assert set(r.json()) == {"code", "message", "data"}
+
+
+def test_size_digits_that_int_refuses_are_400(server: LiveServer) -> None:
+    # Found by tests/api/test_fuzz.py: "1²" passed str.isdigit and int() refused it (a 500).
+    body = edit(BODY, "metadata.parameters.size", "1²*720")
+    r = httpx.post(server.url + SUBMIT, json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    assert r.status_code == 400, r.text

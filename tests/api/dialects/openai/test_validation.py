@@ -171,3 +171,12 @@ def test_no_shape_yields_500(make_server: Any) -> None:
         assert r.status_code < 500, (body, r.text)
         if r.status_code != 200:
             assert set(r.json()["error"]) == {"message", "type", "code", "param"}
+
+
+@pytest.mark.parametrize("text", ["1²", "9" * 5000])
+def test_numbers_that_int_refuses_are_400(server: LiveServer, text: str) -> None:
+    # Found by tests/api/test_fuzz.py: str.isdigit took these and int() refused them (a 500).
+    with server.client() as c:
+        assert c.post("/v1/videos", json={**BODY, "seconds": text}).status_code == 400
+        assert c.post("/v1/videos", json={**BODY, "size": f"{text}x720"}).status_code == 400
+        assert c.get("/v1/videos", params={"limit": text}).status_code == 400

@@ -10,11 +10,13 @@ from fastapi.responses import JSONResponse
 
 from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
 from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.api.openapi import errors, json_body
 from openr2v.errors import NotFound, OpenR2VError
+from openr2v.spec.models import DIALECT_MODELS
 from openr2v.spec.task import Status, Task
 
 from .pricing import quote
-from .protocol import ErrorBody, TaskBody
+from .protocol import ErrorBody, SubmitBody, TaskBody
 from .translate import DIALECT, NAMES, STATUS_CHECK, error_code, format_task, parse_submit
 
 __all__ = ["router"]
@@ -26,9 +28,9 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
                         status_code=e.http_status, headers={"x-request-id": request_id})
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 429, 500)}
-router = APIRouter(prefix="/model/v1", route_class=dialect_route(error_response), responses=ERRORS,
-                   tags=["aggregator"])
+router = APIRouter(prefix="/model/v1", route_class=dialect_route(error_response), tags=["aggregator"])
+SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Aggregator", description="model wan26_r2v (seed 002).",
+                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}})
 
 
 def _body(request: Request, task: Task) -> JSONResponse:
@@ -39,7 +41,8 @@ def _body(request: Request, task: Task) -> JSONResponse:
     return JSONResponse(format_task(task, url, cost, request.state.request_id))
 
 
-@router.post("/generation", response_model=TaskBody)
+@router.post("/generation", response_model=TaskBody, responses=errors(ErrorBody, 400, 401, 403, 429, 500),
+             openapi_extra=SUBMIT_DOC)
 async def create(request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
@@ -49,7 +52,7 @@ async def create(request: Request) -> JSONResponse:
     return _body(request, task)
 
 
-@router.get("/generation/{task_id}", response_model=TaskBody)
+@router.get("/generation/{task_id}", response_model=TaskBody, responses=errors(ErrorBody, 401, 404, 500))
 async def get(task_id: str, request: Request) -> JSONResponse:
     who = principal(request)
     try:

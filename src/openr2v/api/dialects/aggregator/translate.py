@@ -14,9 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from openr2v.api.dialects.shared import epoch, first_error
+from openr2v.api.digits import small_int
 from openr2v.errors import InvalidParameter, OpenR2VError
 from openr2v.spec.models import ModelSpec, dialect_model
-from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
+from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, check_text, guess_kind
 from openr2v.spec.task import Status, Task
 
 from .protocol import SubmitBody
@@ -120,6 +121,7 @@ def parse_submit(body: dict[str, Any], region: str) -> tuple[GenerationRequest, 
         raise InvalidParameter(f"{field}: {msg}.", param=field) from None
     inp, par = wire.input, wire.parameters
     sent = inp.prompt or ""
+    check_text(sent, "input.prompt")  # the whole prompt is kept (orig_prompt), not only what check_inputs sees
     # Seed 002: "excess content will be automatically truncated" (orig_prompt keeps what was sent).
     prompt = sent[:spec.max_prompt_chars] if spec.prompt_overflow == "truncate" else sent
     prompt_extend = par.prompt_extend if par.prompt_extend is not None else spec.default_prompt_extend
@@ -158,10 +160,11 @@ def parse_submit(body: dict[str, Any], region: str) -> tuple[GenerationRequest, 
 
 def _parse_size(size: str) -> tuple[int, int]:
     parts = size.split("*")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    dims = [small_int(p) for p in parts]
+    if len(parts) != 2 or None in dims:
         raise InvalidParameter(f"parameters.size {size!r} must be a specific WIDTH*HEIGHT such as 1280*720 "
                                f"(not a ratio or a tier name).", param="parameters.size")
-    return int(parts[0]), int(parts[1])
+    return dims[0], dims[1]  # type: ignore[return-value]
 
 
 def format_task(task: Task, video_url: str | None, cost: tuple[float, float] | None,

@@ -24,8 +24,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from openr2v.api.common import dialect_route, principal, public_base, runtime
+from openr2v.api.openapi import component, errors
 from openr2v.spec.task import Status, Task
 
+from .protocol import ErrorBody, EventData
 from .router import error_response
 from .translate import format_task
 
@@ -40,6 +42,15 @@ KEEPALIVE_SECONDS = 10.0
 MAX_STREAM_SECONDS = 3600.0
 RETRY_MS = 2000
 
+# Open API 3.1 (before itemSchema) has the schema of an event stream describe one event.
+EVENT = {"type": "object", "required": ["data"], "properties": {
+    "event": {"type": "string", "enum": ["status", "progress"]},
+    "id": {"type": "string"},
+    "retry": {"type": "integer"},
+    "data": {"type": "string", "contentMediaType": "application/json",
+             "contentSchema": component(EventData, "DashScope")},
+}}
+
 
 def _body(task: Task, video_url: str | None, request_id: str) -> dict[str, object]:
     body = format_task(task, video_url)
@@ -48,7 +59,10 @@ def _body(task: Task, video_url: str | None, request_id: str) -> dict[str, objec
     return {"request_id": request_id, **body}
 
 
-@router.get("/tasks/{task_id}/events")
+@router.get("/tasks/{task_id}/events", response_class=StreamingResponse, responses={
+    200: {"description": "Server-Sent Events: status and progress, each data line a task body.",
+          "content": {"text/event-stream": {"schema": EVENT}}},
+    **errors(ErrorBody, 401, 404, 500)})
 async def task_events(task_id: str, request: Request) -> StreamingResponse:
     who = principal(request)
     rt = runtime(request)

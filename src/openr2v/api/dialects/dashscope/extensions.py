@@ -15,6 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from openr2v.api.common import dialect_route, principal, read_body, runtime
+from openr2v.api.digits import small_int
+from openr2v.api.openapi import errors, json_body
 from openr2v.errors import InvalidParameter
 from openr2v.spec.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model
 from openr2v.spec.preview import PreviewRef, estimate, reference_labels
@@ -22,16 +24,27 @@ from openr2v.spec.prompt import plan_prompt, plan_to_prompt
 from openr2v.spec.request import guess_kind, source_scheme
 from openr2v.tasks.webhooks import SIGNATURE_HEADER
 
+from .protocol import (
+    ErrorBody,
+    EstimateResponse,
+    ModelsResponse,
+    PreviewBody,
+    PreviewPlanResponse,
+    WebhookSecretResponse,
+)
 from .router import error_response
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/openr2v", route_class=dialect_route(error_response), tags=["openr2v"])
 
+PREVIEW_DOC = json_body(PreviewBody, "DashScope", description="A submit body (model, input, parameters), read "
+                        "leniently; reference_seconds optionally gives each reference's length.")
+
 MEDIA_KINDS = {"reference_image": "image", "reference_video": "video", "first_frame": "first_frame"}
 
 
-@router.get("/models")
+@router.get("/models", response_model=ModelsResponse, responses=errors(ErrorBody, 401, 500))
 async def models(request: Request) -> JSONResponse:
     """The models this server offers in its region, with what each accepts (from the registry)."""
     principal(request)
@@ -61,7 +74,7 @@ class _Preview:
     def __init__(self, raw: bytes) -> None:
         try:
             body = json.loads(raw or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, ints over 4300 digits, deep nesting
             raise InvalidParameter(f"The request body is not valid JSON: {e}.") from None
         if not isinstance(body, dict):
             raise InvalidParameter("The request body must be a JSON object with model, input and parameters.")
@@ -112,10 +125,11 @@ def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     parts = text.replace("x", "*").split("*")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    dims = [small_int(p) for p in parts]
+    if len(parts) != 2 or None in dims:
         raise InvalidParameter(f"parameters.size {text!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
                                param="parameters.size")
-    return int(parts[0]), int(parts[1])
+    return dims[0], dims[1]  # type: ignore[return-value]
 
 
 def _probe_uploads(rt: Any, owner: str, preview: _Preview) -> list[PreviewRef]:
@@ -142,7 +156,8 @@ def _probe_uploads(rt: Any, owner: str, preview: _Preview) -> list[PreviewRef]:
     return refs
 
 
-@router.post("/plan")
+@router.post("/plan", response_model=PreviewPlanResponse, responses=errors(ErrorBody, 400, 401, 500),
+             openapi_extra=PREVIEW_DOC)
 async def plan(request: Request) -> JSONResponse:
     """The shot plan a prompt yields (as the engine will follow it), and its explicit shot form."""
     principal(request)
@@ -154,7 +169,8 @@ async def plan(request: Request) -> JSONResponse:
         "actual_prompt": plan_to_prompt(shot_plan)}})
 
 
-@router.post("/estimate")
+@router.post("/estimate", response_model=EstimateResponse, responses=errors(ErrorBody, 400, 401, 500),
+             openapi_extra=PREVIEW_DOC)
 async def cost_estimate(request: Request) -> JSONResponse:
     """Billed seconds and cost before submitting (an upper bound while a video's length is unknown)."""
     who = principal(request)
@@ -166,7 +182,7 @@ async def cost_estimate(request: Request) -> JSONResponse:
     return JSONResponse({"request_id": request.state.request_id, "output": result.as_dict()})
 
 
-@router.get("/webhook_secret")
+@router.get("/webhook_secret", response_model=WebhookSecretResponse, responses=errors(ErrorBody, 401, 500))
 async def webhook_secret(request: Request) -> JSONResponse:
     """The secret that signs this key's webhooks (verify ``X-OpenR2V-Signature`` with it)."""
     who = principal(request)

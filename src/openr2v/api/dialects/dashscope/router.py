@@ -10,11 +10,23 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
+from openr2v.api.digits import small_int
+from openr2v.api.openapi import errors, header, json_body, optional, query
 from openr2v.errors import AccessDenied, InvalidParameter, InvalidURL, OpenR2VError
+from openr2v.spec.models import DIALECT_MODELS
 from openr2v.spec.request import source_scheme
 from openr2v.spec.task import Status
 
-from .protocol import ErrorBody, TaskResponse
+from .protocol import (
+    CancelResponse,
+    ErrorBody,
+    LedgerResponse,
+    PlanResponse,
+    SubmitBody,
+    SubmitResponse,
+    TaskList,
+    TaskResponse,
+)
 from .translate import format_task, parse_submit
 
 __all__ = ["router"]
@@ -31,18 +43,37 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
                         status_code=e.http_status, headers=headers)
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 429, 500)
+router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["dashscope"])
+
+SUBMIT_DOC: dict[str, Any] = {
+    **json_body(SubmitBody, "DashScope", description="wan2.6 models take input.reference_urls and parameters.size, "
+                "wan2.7 input.media with resolution and ratio (seed 000 and 001).",
+                properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}}),
+    "parameters": [
+        header("X-DashScope-Async", {"type": "string", "pattern": "^[Ee][Nn][Aa][Bb][Ll][Ee]$"}, required=True,
+               description="Must be enable: only asynchronous calls are supported (403 AccessDenied otherwise)."),
+        header("X-DashScope-OssResourceResolve", {"type": "string"},
+               description="enable lets the references name this key's temporary uploads (oss://...)."),
+    ],
 }
-router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), responses=ERRORS,
-                   tags=["dashscope"])
+TIME = {"type": "string", "description": "YYYYMMDDhhmmss (also YYYY-MM-DD hh:mm:ss), UTC."}
+LIST_DOC: dict[str, Any] = {"parameters": [
+    query("status", {"type": "string"}, description="PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED or UNKNOWN "
+          "(any case)."),
+    query("model_name", {"type": "string"}),
+    query("start_time", TIME),
+    query("end_time", TIME),
+    query("page_no", optional({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
+    query("page_size", optional({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
+]}
 
 
 def _ok(request: Request, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse({"request_id": request.state.request_id, **body})
 
 
-@router.post("/services/aigc/video-generation/video-synthesis", response_model=TaskResponse)
+@router.post("/services/aigc/video-generation/video-synthesis", response_model=SubmitResponse,
+             responses=errors(ErrorBody, 400, 401, 403, 429, 500), openapi_extra=SUBMIT_DOC)
 async def submit(request: Request) -> JSONResponse:
     who = principal(request)
     if request.headers.get("x-dashscope-async", "").strip().lower() != "enable":
@@ -78,10 +109,10 @@ def _check_reference(rt: Any, owner: str, field: str, source: str, resolve: bool
         if row is None or row.owner != owner:
             raise InvalidURL(f"{field}: {source[:200]} does not name an upload of this API key.", param=field)
     elif scheme in ("http", "https") and not rt.settings.allow_private_urls:
-        check_url_host(source, field)
+        check_url_host(source, field, rt.runner.fetcher.allow_hosts)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskResponse)
+@router.get("/tasks/{task_id}", response_model=TaskResponse, responses=errors(ErrorBody, 401, 404, 500))
 @router.get("/tasks/{task_id}/", include_in_schema=False)
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     who = principal(request)
@@ -90,7 +121,8 @@ async def get_task(task_id: str, request: Request) -> JSONResponse:
     return _ok(request, format_task(task, rt.service.video_path(task, public_base(request))))
 
 
-@router.get("/tasks/{task_id}/plan", tags=["openr2v"])
+@router.get("/tasks/{task_id}/plan", tags=["openr2v"], response_model=PlanResponse,
+            responses=errors(ErrorBody, 401, 404, 500))
 async def get_plan(task_id: str, request: Request) -> JSONResponse:
     """openr2v extension: the shot plan the engine follows (shots, framing, who is on screen, dialogue),
     and once rendered, what the engine did (``render``: casting, shots, sizes)."""
@@ -101,7 +133,7 @@ async def get_plan(task_id: str, request: Request) -> JSONResponse:
                                     "render": task.extra.get("render")}})
 
 
-@router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
+@router.post("/tasks/{task_id}/cancel", response_model=CancelResponse, responses=errors(ErrorBody, 400, 401, 404, 500))
 @router.post("/tasks/{task_id}/cancel/", include_in_schema=False)
 async def cancel_task(task_id: str, request: Request) -> JSONResponse:
     who = principal(request)
@@ -124,12 +156,13 @@ def _parse_list_time(value: str | None, name: str) -> float | None:
 def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
     if value in (None, ""):
         return default
-    if not value.isdigit() or not lo <= int(value) <= hi:
+    number = small_int(value)
+    if number is None or not lo <= number <= hi:
         raise InvalidParameter(f"{name} must be an integer from {lo} to {hi}.", param=name)
-    return int(value)
+    return number
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=TaskList, responses=errors(ErrorBody, 400, 401, 500), openapi_extra=LIST_DOC)
 @router.get("/tasks/", include_in_schema=False)
 async def list_tasks(request: Request) -> JSONResponse:
     who = principal(request)
@@ -167,7 +200,7 @@ async def list_tasks(request: Request) -> JSONResponse:
                          "page_size": page_size})
 
 
-@router.get("/openr2v/ledger", tags=["openr2v"])
+@router.get("/openr2v/ledger", tags=["openr2v"], response_model=LedgerResponse, responses=errors(ErrorBody, 401, 500))
 async def ledger(request: Request) -> JSONResponse:
     """openr2v extension: this key's billed totals (succeeded tasks only)."""
     who = principal(request)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from openr2v.api.digits import small_int
 from openr2v.errors import EmptyInput, EmptyModel, EmptyParameters, InvalidParameter, InvalidURL
 from openr2v.spec.models import TIERS, ModelSpec, dialect_model
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
@@ -39,7 +40,7 @@ def parse_submit(raw: bytes, region: str) -> tuple[GenerationRequest, ModelSpec]
     """Body bytes -> a validated canonical request. Raises InvalidParameter and friends."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, ints over 4300 digits, deep nesting
         raise InvalidParameter(f"The request body is not valid JSON: {e}.") from None
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object with model, input and parameters.")
@@ -179,10 +180,11 @@ def check_callback_url(url: str, field: str) -> str:
 
 def _parse_size(size: str) -> tuple[int, int]:
     parts = size.replace("x", "*").split("*") if size else []
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    dims = [small_int(p) for p in parts]
+    if len(parts) != 2 or None in dims:
         raise InvalidParameter(f"parameters.size {size!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
                                param="parameters.size")
-    return int(parts[0]), int(parts[1])
+    return dims[0], dims[1]  # type: ignore[return-value]
 
 
 def format_time(ts: float | None) -> str | None:

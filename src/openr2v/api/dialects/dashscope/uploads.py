@@ -15,15 +15,18 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from openr2v.api.common import dialect_route, principal, public_base, runtime
+from openr2v.api.openapi import NO_AUTH, errors, query
 from openr2v.errors import AccessDenied, InvalidParameter
 from openr2v.spec.models import dialect_model
 
+from .protocol import ErrorBody, OssUploadForm, UploadPolicyResponse
 from .router import error_response
 
 __all__ = ["oss_router", "router"]
@@ -33,12 +36,20 @@ oss_router = APIRouter(route_class=dialect_route(error_response), tags=["dashsco
 
 POLICY_SECONDS = 300
 
+POLICY_DOC: dict[str, Any] = {"parameters": [
+    query("action", {"type": "string", "enum": ["getPolicy"]}, required=True),
+    query("model", {"type": "string", "minLength": 1}, required=True, description="The model the file is for."),
+]}
+UPLOAD_DOC: dict[str, Any] = {**NO_AUTH, "requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": OssUploadForm.model_json_schema(by_alias=True)}}}}
+
 
 def _sign(secret: bytes, policy: str) -> str:
     return base64.b64encode(hmac.new(secret, policy.encode(), hashlib.sha256).digest()).decode()
 
 
-@router.get("/uploads")
+@router.get("/uploads", response_model=UploadPolicyResponse, responses=errors(ErrorBody, 400, 401, 500),
+            openapi_extra=POLICY_DOC)
 @router.get("/uploads/", include_in_schema=False)
 async def get_policy(request: Request) -> JSONResponse:
     who = principal(request)
@@ -76,7 +87,9 @@ async def get_policy(request: Request) -> JSONResponse:
     }})
 
 
-@oss_router.post("/oss-upload", include_in_schema=True)
+@oss_router.post("/oss-upload", openapi_extra=UPLOAD_DOC, responses={
+    200: {"description": "Stored (an empty body, as OSS answers).", "content": {}},
+    **errors(ErrorBody, 400, 403, 500)})
 async def oss_upload(request: Request) -> Response:
     rt = runtime(request)
     form = await request.form(max_files=1, max_fields=20, max_part_size=1024 * 1024)
@@ -84,7 +97,8 @@ async def oss_upload(request: Request) -> Response:
     signature = str(form.get("Signature") or "")
     key = str(form.get("key") or "")
     file = form.get("file")
-    if not policy or not hmac.compare_digest(_sign(rt.secret, policy), signature):
+    # Bytes: compare_digest refuses str with non-ASCII characters (a forged form is a 403, not a 500).
+    if not policy or not hmac.compare_digest(_sign(rt.secret, policy).encode(), signature.encode()):
         raise AccessDenied("The request signature we calculated does not match the signature you provided.")
     doc = json.loads(base64.b64decode(policy))
     if doc["expires"] < time.time():

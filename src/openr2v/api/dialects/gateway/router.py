@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse
 
 from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
 from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.api.openapi import errors, json_body
 from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
+from openr2v.spec.models import DIALECT_MODELS
 
-from .protocol import ErrorBody, SubmitResponse, TaskEnvelope
+from .protocol import ErrorBody, SubmitBody, SubmitResponse, TaskEnvelope
 from .translate import DIALECT, NAMES, TASK_NOT_EXIST, error_code, format_submit, format_task, parse_submit
 
 __all__ = ["router"]
@@ -23,12 +25,13 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
                         status_code=e.http_status, headers={"x-request-id": request_id})
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 429, 500)}
-router = APIRouter(prefix="/v1/video", route_class=dialect_route(error_response), responses=ERRORS,
-                   tags=["gateway"])
+router = APIRouter(prefix="/v1/video", route_class=dialect_route(error_response), tags=["gateway"])
+SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Gateway", description="model wan2.6-r2v (seed 003).",
+                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}})
 
 
-@router.post("/generations", response_model=SubmitResponse)
+@router.post("/generations", response_model=SubmitResponse, responses=errors(ErrorBody, 400, 401, 403, 429, 500),
+             openapi_extra=SUBMIT_DOC)
 async def create(request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
@@ -38,7 +41,9 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse(format_submit(task))
 
 
-@router.get("/generations/{task_id}", response_model=TaskEnvelope)
+@router.get("/generations/{task_id}", response_model=TaskEnvelope, responses={
+    **errors(ErrorBody, 400, 401, 500), 400: {"model": ErrorBody, "description": "Bad Request, or task_not_exist: an "
+                                              "unknown task (or another key's), as the gateway answers it."}})
 async def get(task_id: str, request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from openr2v.api.dialects.dashscope.translate import format_time
 from openr2v.api.dialects.shared import epoch, first_error
+from openr2v.api.digits import small_int
 from openr2v.errors import InvalidParameter, OpenR2VError
 from openr2v.spec.models import dialect_model
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs
@@ -30,6 +31,8 @@ ACTION = "textGenerate"  # seed 003's action for reference-to-video tasks
 CODES: dict[int, str] = {400: "invalid_request", 401: "invalid_api_key", 403: "access_denied",
                          404: "task_not_exist", 429: "rate_limit_exceeded", 500: "internal_error"}
 TASK_NOT_EXIST = "task_not_exist"  # the gateway answers an unknown task with 400 and this code
+# Seed 003: prohibited content is refused with these DashScope codes, kept as they are.
+MODERATION_CODES = frozenset({"DataInspectionFailed", "IPInfringementSuspect"})
 STATUSES: dict[Status, str] = {Status.PENDING: "IN_PROGRESS", Status.RUNNING: "IN_PROGRESS",
                                Status.SUCCEEDED: "SUCCESS", Status.FAILED: "FAILURE",
                                Status.CANCELED: "FAILURE"}
@@ -40,7 +43,9 @@ PARAMS = "metadata.parameters"
 
 
 def error_code(e: OpenR2VError) -> str:
-    return e.code if e.code in CODES.values() else CODES.get(e.http_status, "internal_error")
+    if e.code in CODES.values() or e.code in MODERATION_CODES:
+        return e.code
+    return CODES.get(e.http_status, "internal_error")
 
 
 class _Names(FieldNames):
@@ -93,10 +98,11 @@ def parse_submit(body: dict[str, Any], region: str) -> GenerationRequest:
 
 def _parse_size(size: str) -> tuple[int, int]:
     parts = size.split("*")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    dims = [small_int(p) for p in parts]
+    if len(parts) != 2 or None in dims:
         raise InvalidParameter(f"{PARAMS}.size {size!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
                                param=f"{PARAMS}.size")
-    return int(parts[0]), int(parts[1])
+    return dims[0], dims[1]  # type: ignore[return-value]
 
 
 def format_submit(task: Task) -> dict[str, Any]:

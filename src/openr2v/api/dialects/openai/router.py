@@ -13,11 +13,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from openr2v.api.common import dialect_route, principal, read_body, runtime
 from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.api.digits import small_int
+from openr2v.api.openapi import errors, json_body, optional, query
 from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
+from openr2v.spec.models import DIALECT_MODELS
 from openr2v.spec.task import Status
 
 from .forms import coerce, unflatten
-from .protocol import ErrorBody, Video, VideoDeleted, VideoList
+from .protocol import CreateBody, ErrorBody, Video, VideoDeleted, VideoList
 from .serving import frames_preview, list_tasks, store_upload
 from .translate import DIALECT, error_fields, format_video, parse_create
 
@@ -33,8 +36,28 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
     return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 429, 500)}
-router = APIRouter(prefix="/v1", route_class=dialect_route(error_response), responses=ERRORS, tags=["openai"])
+router = APIRouter(prefix="/v1", route_class=dialect_route(error_response), tags=["openai"])
+
+# What the openai SDK's videos.create sends: a multipart form (its extra_body flattened with brackets, e.g.
+# parameters[seed], references[]); JSON with the same fields is accepted too.
+FORM = {"type": "object", "required": ["prompt"], "properties": {
+    "prompt": {"type": "string"}, "model": {"type": "string"}, "seconds": {"type": "string"},
+    "size": {"type": "string"}, "negative_prompt": {"type": "string"},
+    "input_reference": {"type": "string", "format": "binary"},
+}, "additionalProperties": {"type": "string"}}
+# model: one the dialect offers; absent, null or "" stands for the default (wan2.6-r2v-flash).
+MODEL = {"anyOf": [{"type": "string", "enum": [*DIALECT_MODELS[DIALECT], ""]}, {"type": "null"}]}
+CREATE_DOC: dict[str, Any] = json_body(CreateBody, "OpenAI", extra_content={"multipart/form-data": {"schema": FORM}},
+                                       properties={"model": MODEL})
+LIST_DOC: dict[str, Any] = {"parameters": [
+    query("limit", optional({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})),
+    query("order", optional({"type": "string", "enum": ["asc", "desc"], "default": "desc"})),
+    query("after", {"type": "string"}, description="The last video id of the page before."),
+]}
+CONTENT_DOC: dict[str, Any] = {"parameters": [
+    query("variant", optional({"type": "string", "enum": ["video", "thumbnail", "spritesheet"], "default": "video"}))]}
+POLL_AFTER = {"openai-poll-after-ms": {"description": "How long the SDK's poll helper waits before the next "
+                                                      "retrieve.", "required": True, "schema": {"type": "string"}}}
 
 
 async def _form(headers: Headers, raw: bytes) -> FormData:
@@ -48,7 +71,8 @@ async def _form(headers: Headers, raw: bytes) -> FormData:
         raise InvalidParameter(f"The multipart body cannot be read: {e.message}") from None
 
 
-@router.post("/videos", response_model=Video)
+@router.post("/videos", response_model=Video, responses=errors(ErrorBody, 400, 401, 403, 429, 500),
+             openapi_extra=CREATE_DOC)
 async def create(request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
@@ -73,18 +97,18 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse(format_video(task))
 
 
-@router.get("/videos", response_model=VideoList)
+@router.get("/videos", response_model=VideoList, responses=errors(ErrorBody, 400, 401, 500), openapi_extra=LIST_DOC)
 async def list_videos(request: Request) -> JSONResponse:
     who = principal(request)
     q = request.query_params
-    limit_raw = q.get("limit") or "20"
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+    limit = small_int(q.get("limit") or "20")
+    if limit is None or not 1 <= limit <= 100:
         raise InvalidParameter("limit must be an integer from 1 to 100.", param="limit")
     order = q.get("order") or "desc"
     if order not in ("asc", "desc"):
         raise InvalidParameter("order must be asc or desc.", param="order")
     tasks, more = await asyncio.to_thread(list_tasks, runtime(request), who.owner, q.get("after") or None,
-                                          int(limit_raw), order)
+                                          limit, order)
     data = [format_video(t) for t in tasks]
     return JSONResponse({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                          "last_id": data[-1]["id"] if data else None, "has_more": more})
@@ -97,21 +121,26 @@ async def _video(request: Request, video_id: str) -> Any:
         raise NotFound(f"Video with id {video_id!r} not found.", param="video_id") from None
 
 
-@router.get("/videos/{video_id}", response_model=Video)
+@router.get("/videos/{video_id}", response_model=Video, responses={
+    200: {"description": "The video.", "headers": POLL_AFTER}, **errors(ErrorBody, 401, 404, 500)})
 async def retrieve(video_id: str, request: Request) -> JSONResponse:
     task = await _video(request, video_id)
     return JSONResponse(format_video(task), headers={"openai-poll-after-ms": POLL_AFTER_MS})
 
 
-@router.delete("/videos/{video_id}", response_model=VideoDeleted)
+@router.delete("/videos/{video_id}", response_model=VideoDeleted, responses=errors(ErrorBody, 401, 404, 500))
 async def delete(video_id: str, request: Request) -> JSONResponse:
     task = await _video(request, video_id)
     await asyncio.to_thread(runtime(request).service.delete, task.owner, task.id)
     return JSONResponse({"id": task.id, "object": "video.deleted", "deleted": True})
 
 
-@router.get("/videos/{video_id}/content", response_class=Response,
-            responses={200: {"content": {"video/mp4": {}, "image/webp": {}, "image/jpeg": {}}}})
+@router.get("/videos/{video_id}/content", response_class=Response, openapi_extra=CONTENT_DOC, responses={
+    200: {"description": "The MP4, or a WEBP thumbnail, or a JPEG spritesheet.", "content": {
+        "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+        "image/webp": {"schema": {"type": "string", "format": "binary"}},
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+    **errors(ErrorBody, 400, 401, 404, 500)})
 async def content(video_id: str, request: Request) -> Response:
     task = await _video(request, video_id)
     variant = request.query_params.get("variant") or "video"

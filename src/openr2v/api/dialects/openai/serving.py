@@ -2,7 +2,7 @@
 
 - An uploaded ``input_reference`` is stored as an upload of the caller's key and referenced as
   ``oss://<key>``, which the worker resolves like the DashScope dialect's temporary uploads.
-- Lists page by cursor (``after`` = the last id seen) in ``submit_time`` order.
+- Lists page by cursor (``after`` = the last id seen) in ``submit_time`` order, one keyset query a page.
 - Delete (TaskService.delete) removes the task and its file; a task still rendering stops at the worker's next
   cancellation check (the worker treats a vanished task as canceled and bills nothing).
 - ``thumbnail`` (WEBP, a middle frame) and ``spritesheet`` (JPEG, 10 frames in a 5x2 grid) are
@@ -27,7 +27,6 @@ from openr2v.spec.task import Task
 __all__ = ["frames_preview", "list_tasks", "store_upload"]
 
 UPLOAD_KINDS = {"image": "image", "video": "video"}
-PAGE = 200
 
 
 def store_upload(rt: Runtime, owner: str, file: UploadFile) -> tuple[str, str | None]:
@@ -43,24 +42,14 @@ def store_upload(rt: Runtime, owner: str, file: UploadFile) -> tuple[str, str | 
 
 def list_tasks(rt: Runtime, owner: str, after: str | None, limit: int, order: str) -> tuple[list[Task], bool]:
     """This key's live tasks after the cursor, in ``order``; and whether more follow."""
-    start = end = anchor = None
+    mark = None
     if after:
         anchor = rt.store.get(after)
         if anchor is None or anchor.owner != owner or anchor.expires_at <= time.time():
             raise InvalidParameter(f"after: no video with id {after!r}.", param="after")
-        start, end = (None, anchor.submit_time) if order == "desc" else (anchor.submit_time, None)
-    rows: list[Task] = []
-    page = 1
-    while True:
-        tasks, _total = rt.service.list(owner, start=start, end=end, page_no=page, page_size=PAGE)
-        rows += tasks
-        if len(tasks) < PAGE:
-            break
-        page += 1
-    rows.sort(key=lambda t: (t.submit_time, t.id), reverse=order == "desc")
-    if anchor is not None:
         mark = (anchor.submit_time, anchor.id)
-        rows = [t for t in rows if ((t.submit_time, t.id) < mark if order == "desc" else (t.submit_time, t.id) > mark)]
+    rows = rt.store.page_after(owner, after=mark, limit=limit + 1, descending=order == "desc",
+                                now=rt.service.clock())
     return rows[:limit], len(rows) > limit
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from openr2v.api.dialects.shared import epoch, first_error
+from openr2v.api.digits import small_int
 from openr2v.errors import InvalidParameter, OpenR2VError
 from openr2v.spec.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
@@ -100,10 +101,11 @@ def _seconds(value: str | int | None, spec: ModelSpec) -> int:
     if value is None:
         return spec.default_duration
     text = str(value).strip()
-    if not text.isdigit():
+    seconds = small_int(text)
+    if seconds is None:
         raise InvalidParameter(f"seconds {value!r} must be a whole number of seconds such as \"5\".",
                                param="seconds")
-    return int(text)
+    return seconds
 
 
 def _size(size: str | None, spec: ModelSpec, resolution: str | None,
@@ -112,9 +114,10 @@ def _size(size: str | None, spec: ModelSpec, resolution: str | None,
     if size is None:
         return None, resolution, ratio
     parts = size.lower().replace("*", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    dims = [small_int(p) for p in parts]
+    if len(parts) != 2 or None in dims:
         raise InvalidParameter(f"size {size!r} must be WIDTHxHEIGHT, e.g. 1280x720.", param="size")
-    wh = (int(parts[0]), int(parts[1]))
+    wh = (dims[0], dims[1])
     if spec.sizes:
         return wh, None, None
     found = [(tier, r) for tier, table in TIERS.items() for r, dims in table.items() if dims == wh]
