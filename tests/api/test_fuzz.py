@@ -14,6 +14,8 @@ from scripts.fuzz import DIALECTS, fuzz_dialect
 
 from tests.conftest import KEY
 
+SUBMIT = {"dashscope": "/api/v1/services/aigc/video-generation/video-synthesis", "aggregator": "/model/v1/generation",
+          "gateway": "/v1/video/generations", "openai": "/v1/videos"}
 EXAMPLES = 8  # per operation and mode: ~20 s for all four dialects on two cores; `make fuzz` runs 100
 
 
@@ -32,6 +34,7 @@ def test_dialect_document_holds_under_fuzzing(api_only: object, dialect: str) ->
     tally = fuzz_dialect(api_only.url, dialect, KEY, EXAMPLES, seed=0)  # type: ignore[attr-defined]
     assert tally.requests >= 3 * EXAMPLES, tally.report()  # every dialect has a submit (two modes) and a get
     assert tally.clean, tally.report()
+    assert tally.by_operation[f"POST {SUBMIT[dialect]} [example]"] >= 1, tally.report()  # the seeds' own requests
 
 
 def test_each_dialect_document_has_only_its_routes(api_only: object) -> None:

@@ -50,15 +50,20 @@ def component(model: type[BaseModel], prefix: str) -> dict[str, str]:
 
 def json_body(model: type[BaseModel], prefix: str, *, description: str = "",
               extra_content: dict[str, Any] | None = None,
-              properties: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+              properties: dict[str, dict[str, Any]] | None = None,
+              examples: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """``openapi_extra`` declaring a required JSON body of ``model`` (plus other media types).
 
     ``properties`` replaces the schemas of top-level fields the handler checks beyond their type
-    (e.g. ``model``: the names the dialect offers, refused with a 400 otherwise)."""
+    (e.g. ``model``: the names the dialect offers, refused with a 400 otherwise). ``examples``
+    (name: body) are the documents' own requests: the server must accept each (scripts/fuzz.py sends them)."""
     name = _register(model, prefix)
     for field, schema in (properties or {}).items():
         _COMPONENTS[name]["properties"][field] = schema
-    content = {"application/json": {"schema": {"$ref": REF + name}}, **(extra_content or {})}
+    media: dict[str, Any] = {"schema": {"$ref": REF + name}}
+    if examples:
+        media["examples"] = {k: {"value": v} for k, v in examples.items()}
+    content = {"application/json": media, **(extra_content or {})}
     body: dict[str, Any] = {"required": True, "content": content}
     if description:
         body["description"] = description

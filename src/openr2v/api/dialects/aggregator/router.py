@@ -29,8 +29,13 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
 
 
 router = APIRouter(prefix="/model/v1", route_class=dialect_route(error_response), tags=["aggregator"])
+EXAMPLES: dict[str, dict[str, Any]] = {"seed 002": {  # the document's own request
+    "model": "wan26_r2v", "input": {"prompt": "character1 walking in the park with a happy expression",
+                                     "reference_urls": ["https://example.com/char1.jpg"]},
+    "parameters": {"size": "1280*720", "duration": 5}}}
 SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Aggregator", description="model wan26_r2v (seed 002).",
-                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}})
+                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}},
+                                       examples=EXAMPLES)
 
 
 def _body(request: Request, task: Task) -> JSONResponse:

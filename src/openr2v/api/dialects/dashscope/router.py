@@ -45,10 +45,20 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
 
 router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["dashscope"])
 
+EXAMPLES: dict[str, dict[str, Any]] = {  # seed 000's and seed 001's own requests
+    "wan2.6-r2v-flash": {"model": "wan2.6-r2v-flash", "input": {
+        "prompt": "character1 gives an enthusiastic product introduction to camera, smiling and gesturing naturally.",
+        "reference_urls": ["https://example.com/presenter.mp4"]}, "parameters": {"size": "1280*720", "duration": 5}},
+    "wan2.7-r2v": {"model": "wan2.7-r2v", "input": {
+        "prompt": "Image 1 and Image 2 chat in a cafe.",
+        "media": [{"type": "reference_image", "url": "https://example.com/a.png"},
+                  {"type": "reference_image", "url": "https://example.com/b.png"}]},
+        "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5}},
+}
 SUBMIT_DOC: dict[str, Any] = {
     **json_body(SubmitBody, "DashScope", description="wan2.6 models take input.reference_urls and parameters.size, "
                 "wan2.7 input.media with resolution and ratio (seed 000 and 001).",
-                properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}}),
+                properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}}, examples=EXAMPLES),
     "parameters": [
         header("X-DashScope-Async", {"type": "string", "pattern": "^[Ee][Nn][Aa][Bb][Ll][Ee]$"}, required=True,
                description="Must be enable: only asynchronous calls are supported (403 AccessDenied otherwise)."),

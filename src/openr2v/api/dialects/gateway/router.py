@@ -26,8 +26,13 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
 
 
 router = APIRouter(prefix="/v1/video", route_class=dialect_route(error_response), tags=["gateway"])
+EXAMPLES: dict[str, dict[str, Any]] = {"seed 003": {  # the document's own request
+    "prompt": "character1 drinks bubble tea while dancing spontaneously to the music.", "model": "wan2.6-r2v",
+    "metadata": {"input": {"reference_video_urls": ["https://example.com/reference-video.mp4"]},
+                 "parameters": {"size": "1280*720", "duration": 5, "shot_type": "multi"}}}}
 SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Gateway", description="model wan2.6-r2v (seed 003).",
-                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}})
+                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}},
+                                       examples=EXAMPLES)
 
 
 @router.post("/generations", response_model=SubmitResponse, responses=errors(ErrorBody, 400, 401, 403, 429, 500),

@@ -47,8 +47,11 @@ FORM = {"type": "object", "required": ["prompt"], "properties": {
 }, "additionalProperties": {"type": "string"}}
 # model: one the dialect offers; absent, null or "" stands for the default (wan2.6-r2v-flash).
 MODEL = {"anyOf": [{"type": "string", "enum": [*DIALECT_MODELS[DIALECT], ""]}, {"type": "null"}]}
+EXAMPLES: dict[str, dict[str, Any]] = {"references": {
+    "model": "wan2.6-r2v-flash", "prompt": "character1 waves at the camera.", "seconds": "5", "size": "1280x720",
+    "references": ["https://example.com/char1.jpg"]}}
 CREATE_DOC: dict[str, Any] = json_body(CreateBody, "OpenAI", extra_content={"multipart/form-data": {"schema": FORM}},
-                                       properties={"model": MODEL})
+                                       properties={"model": MODEL}, examples=EXAMPLES)
 LIST_DOC: dict[str, Any] = {"parameters": [
     query("limit", optional({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})),
     query("order", optional({"type": "string", "enum": ["asc", "desc"], "default": "desc"})),
