@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from openr2v.api.auth import Principal
 from openr2v.errors import InternalError, InvalidParameter, OpenR2VError
@@ -72,14 +73,23 @@ def dialect_route(format_error: ErrorFormatter) -> type[APIRoute]:
                     return await handler(request)
                 except OpenR2VError as e:
                     return format_error(e, request_id)
+                except HTTPException as e:
+                    if e.status_code >= 500:
+                        return internal(e, request_id)
+                    # Starlette's own refusals from inside a handler, e.g. request.form() on a broken
+                    # multipart body: the client's fault, said in the dialect's envelope, not a 500.
+                    return format_error(InvalidParameter(f"The request cannot be read: {e.detail}"), request_id)
                 except RequestValidationError as e:
                     err = e.errors()[0] if e.errors() else {"loc": (), "msg": "invalid request"}
                     field = ".".join(str(p) for p in err["loc"][1:]) or "request"
                     return format_error(InvalidParameter(f"{field}: {err['msg']}.", param=field), request_id)
-                except Exception:
-                    log.exception("internal error (request %s)", request_id)
-                    return format_error(InternalError("An internal error has occurred, please try again later "
-                                                      "or contact service support."), request_id)
+                except Exception as e:
+                    return internal(e, request_id)
+
+            def internal(e: Exception, request_id: str) -> Response:
+                log.error("internal error (request %s)", request_id, exc_info=e)
+                return format_error(InternalError("An internal error has occurred, please try again later "
+                                                  "or contact service support."), request_id)
 
             return guarded
 

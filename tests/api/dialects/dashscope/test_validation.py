@@ -275,3 +275,13 @@ def test_cancel_answers_the_request_id_alone(server: LiveServer) -> None:
     assert r.status_code in (200, 400)  # 400 UnsupportedOperation if a worker already took it
     if r.status_code == 200:
         assert list(r.json()) == ["request_id"]
+
+
+@pytest.mark.parametrize("body", [b"--B\r\n3.8e-38--B--\r\n",  # no part headers at all
+                                  b"--B\r\nContent-Disposition: attachment\r\n\r\nx\r\n--B--\r\n"])  # no name
+def test_broken_upload_form_is_400(server: LiveServer, body: bytes) -> None:
+    # Found by fuzzing: request.form() raised Starlette's HTTPException(400), which surfaced as a 500.
+    r = httpx.post(f"{server.url}/oss-upload", content=body,
+                   headers={"Content-Type": "multipart/form-data; boundary=B"})
+    assert r.status_code == 400 and r.json()["code"] == "InvalidParameter", r.text
+    assert r.json()["message"].startswith("The request cannot be read")
