@@ -206,6 +206,10 @@ class Settings(BaseSettings):
     otherwise, a submit is accepted and checked again by the worker before rendering; a check that fails
     in the worker fails the task as ``InternalError`` (fail closed: nothing is kept or billed)."""
 
+    moderation_hook_timeout_seconds: float = Field(default=30.0, gt=0)
+    """How long one call of ``moderation_hook`` may take; past it the check counts as failed (the hook's
+    thread is left to finish on its own), so a hung classifier cannot hold a submit or a worker forever."""
+
     # -- scale-out (README "Scale-out"; deploy/) ---------------------------------------------
 
     queue: str = "local"

@@ -66,3 +66,11 @@ def crash_once(content: Content) -> None:
 def nonsense(content: Content) -> object:
     record(content)
     return 42
+
+
+def hang(content: Content) -> None:
+    """Never answers in time (a hung classifier): the check must give up at the timeout."""
+    import time
+
+    record(content)
+    time.sleep(3)

@@ -5,6 +5,7 @@ a 5xx, always a terminal task) and a prompt LLM whose rewrite brings in a blocke
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from openr2v.tasks.moderation import (
 )
 from tests.conftest import LiveServer
 from tests.tasks import moderation_hooks as hooks
-from tests.tasks.test_prompt_extend import GOOD, PROMPT, FakeLLM, fake_llm  # noqa: F401 - a fixture
+from tests.tasks.test_prompt_extend import GOOD, FakeLLM, fake_llm, submit  # noqa: F401 - a fixture
 
 BLOCKLIST = "ass,forbidden fruit,禁止词"
 PROTECTED = "Mickey Mouse,Spider-Man"
@@ -117,6 +118,22 @@ def test_hook_answers() -> None:
     assert e.value.code == "InternalError"
     with pytest.raises(ModerationUnavailable, match=r"hook failed \(RuntimeError\)"):
         Moderator(hook=hooks.crash).check_input(req())
+
+
+def test_a_hung_hook_gives_up_at_its_timeout() -> None:
+    started = time.monotonic()
+    with pytest.raises(ModerationUnavailable, match=r"did not answer within 0.3 s\.$"):
+        Moderator(hook=hooks.hang, hook_timeout_seconds=0.3).check_input(req())
+    assert time.monotonic() - started < 2  # not the hook's 3 s
+
+
+def test_a_hung_hook_fails_the_task_closed(make_server: Any, file_server: str) -> None:
+    srv = make_server(engine=TINY, moderation_hook=f"{HOOKS}:hang", moderation_hook_timeout_seconds=0.3)
+    status, body = dialect_submit(srv, "dashscope", "character1 waves.", file_server)
+    assert status == 200, body  # a hung hook at submit is no refusal: the worker asks again
+    code, message = poll_failure(srv, "dashscope", task_id_of("dashscope", body))
+    assert code == "InternalError" and "the moderation hook did not answer within 0.3 s." in message
+    assert_nothing_kept(srv)
 
 
 def test_the_hook_sees_what_each_stage_has(tmp_path: Path) -> None:
@@ -395,14 +412,8 @@ def test_a_rewrite_bringing_a_blocked_word_fails_before_rendering(make_server: A
     fake_llm.answer = GOOD.replace("small kitchen", "small haunted kitchen")
     srv = make_server(engine=TINY, prompt_llm_url=fake_llm.url, prompt_llm_timeout_seconds=5,
                       moderation_blocklist="haunted", moderation_hook=f"{HOOKS}:record")
-    body = {"model": "wan2.6-r2v-flash",
-            "input": {"prompt": PROMPT, "reference_urls": [f"{file_server}/object.png", f"{file_server}/face.webp"]},
-            "parameters": {"size": "1280*720", "duration": 5, "shot_type": "multi", "seed": 5,
-                           "prompt_extend": True, "audio": False}}
+    task_id = submit(srv, file_server, extend=True)  # accepted: the client's prompt is clean
     with srv.client() as c:
-        r = c.post(DASHSCOPE, json=body, headers=ASYNC)
-        assert r.status_code == 200, r.text  # the client's prompt is clean
-        task_id = r.json()["output"]["task_id"]
         out = srv.wait(task_id)["output"]
         assert (out["task_status"], out["code"]) == ("FAILED", "DataInspectionFailed")
         assert out["message"] == ("Output data may contain inappropriate content (the rewritten prompt); "

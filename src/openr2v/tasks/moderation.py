@@ -25,6 +25,8 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -142,11 +144,15 @@ class PhraseMatcher:
 
 class Moderator:
     def __init__(self, blocklist: Iterable[str] = (), patterns: Iterable[str | re.Pattern[str]] = (),
-                 protected_names: Iterable[str] = (), hook: Hook | None = None) -> None:
+                 protected_names: Iterable[str] = (), hook: Hook | None = None,
+                 hook_timeout_seconds: float = 30.0) -> None:
         self.blocked = PhraseMatcher(blocklist)
         self.patterns = [p if isinstance(p, re.Pattern) else re.compile(p, re.IGNORECASE) for p in patterns]
         self.protected = PhraseMatcher(protected_names)
         self.hook = hook
+        self.hook_timeout = hook_timeout_seconds
+        # The hook runs on threads of its own so that a call can be abandoned at the timeout.
+        self._calls = ThreadPoolExecutor(max_workers=4, thread_name_prefix="openr2v-moderation") if hook else None
 
     def check_input(self, request: GenerationRequest) -> None:
         """Raises DataInspectionFailed or IPInfringementSuspect; ModerationUnavailable if the hook broke."""
@@ -186,12 +192,16 @@ class Moderator:
         raise error(default_message(error, stage, WHAT.get(key, key)), param=key if stage == "input" else None)
 
     def _ask_hook(self, content: Content) -> None:
-        if self.hook is None:
+        if self.hook is None or self._calls is None:
             return
         try:
-            verdict = self.hook(content)
+            verdict = self._calls.submit(self.hook, content).result(timeout=self.hook_timeout)
         except DataInspectionFailed:
             raise
+        except FuturesTimeout as e:
+            log.error("moderation hook did not answer on the %s within %.1f s", content.stage, self.hook_timeout)
+            raise ModerationUnavailable(f"Content moderation could not be completed: the moderation hook did not "
+                                        f"answer within {self.hook_timeout:g} s.") from e
         except Exception as e:
             log.exception("moderation hook failed on the %s", content.stage)
             raise ModerationUnavailable(f"Content moderation could not be completed: the moderation hook failed "
@@ -255,7 +265,7 @@ def moderator_from_settings(settings: Settings) -> Moderator | None:
     hook = load_hook(settings.moderation_hook) if settings.moderation_hook else None
     if not (blocklist or patterns or protected or hook):
         return None
-    return Moderator(blocklist, patterns, protected, hook)
+    return Moderator(blocklist, patterns, protected, hook, settings.moderation_hook_timeout_seconds)
 
 
 def _read_lines(value: str, setting: str) -> list[str]:
