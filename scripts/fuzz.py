@@ -41,9 +41,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-__all__ = ["DIALECTS", "Tally", "api_only_server", "fuzz_dialect", "main"]
+__all__ = ["DIALECTS", "DOCUMENTS", "Tally", "api_only_server", "fuzz_dialect", "main"]
 
 DIALECTS = ("dashscope", "aggregator", "gateway", "openai")
+# What is fuzzed: each dialect's document, and the whole app's (which adds /healthz and the signed /files).
+DOCUMENTS = {**{d: f"/openapi/{d}.json" for d in DIALECTS}, "app": "/openapi.json"}
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance,
           response_headers_conformance, negative_data_rejection, ignored_auth]
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
@@ -87,7 +89,7 @@ class Tally:
 
 def fuzz_dialect(base_url: str, dialect: str, key: str, examples: int, *, seed: int | None = None) -> Tally:
     """Generate and send ``examples`` requests per operation and mode; judge every answer."""
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi/{dialect}.json")
+    schema = schemathesis.openapi.from_url(base_url + DOCUMENTS[dialect])
     # Every request carries the real key (ignored_auth checks what happens without it): generated
     # Authorization values would only be overwritten, and would taint negative cases as "auth missing".
     schema.config.generation.update(with_security_parameters=False)
@@ -172,7 +174,8 @@ def api_only_server(data_dir: Path, key: str = KEY) -> Iterator[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=100, help="generated requests per operation and mode")
-    parser.add_argument("--dialect", action="append", choices=DIALECTS, help="repeatable; default: all")
+    parser.add_argument("--dialect", action="append", choices=DOCUMENTS,
+                        help="a dialect's document, or app (the whole app's); repeatable; default: all")
     parser.add_argument("--url", help="fuzz this server instead of starting one")
     parser.add_argument("--key", default=KEY, help="API key for --url")
     parser.add_argument("--seed", type=int, help="hypothesis seed, for a reproducible run")
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if url is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="openr2v-fuzz-")))
             url = stack.enter_context(api_only_server(data_dir, args.key))
-        for dialect in args.dialect or DIALECTS:
+        for dialect in args.dialect or DOCUMENTS:
             tally = fuzz_dialect(url.rstrip("/"), dialect, args.key, args.examples, seed=args.seed)
             print(tally.report(), flush=True)
             tallies.append(tally)

@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openr2v import __version__
@@ -22,7 +24,7 @@ from openr2v.api.dialects.dashscope import router as dashscope
 from openr2v.api.dialects.dashscope import uploads as dashscope_uploads
 from openr2v.api.dialects.gateway import router as gateway
 from openr2v.api.dialects.openai import router as openai_videos
-from openr2v.api.openapi import NO_AUTH, build_document
+from openr2v.api.openapi import NO_AUTH, build_document, query
 from openr2v.config import Settings
 from openr2v.runtime import Runtime, build_runtime
 
@@ -68,13 +70,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     app.add_middleware(RequestIdHeader)
 
-    @app.get("/healthz", tags=["ops"], openapi_extra=NO_AUTH)
+    @app.get("/healthz", tags=["ops"], openapi_extra=NO_AUTH, responses={
+        200: {"description": "Ready."}, 503: {"description": "Starting or stopping."}})
     async def healthz() -> JSONResponse:
         ok = bool(app.state.ready)
         return JSONResponse({"status": "ok" if ok else "starting", "region": rt.settings.region},
                             status_code=200 if ok else 503)
 
-    @app.get("/files/{key:path}", tags=["ops"], openapi_extra=NO_AUTH)  # signed URLs, no key
+    @app.get("/files/{key:path}", tags=["ops"], openapi_extra=FILES_DOC, responses=FILES_RESPONSES)
     async def files(key: str, request: Request) -> Response:
         q = request.query_params
         key = unquote(key)
@@ -91,7 +94,26 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
             return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
         return FileResponse(path, media_type="video/mp4")
 
+    @app.exception_handler(StarletteHTTPException)
+    async def not_routed(request: Request, exc: StarletteHTTPException) -> Response:
+        # A /files/ path the route's pattern cannot take (a newline in the key) is still "no such key" in
+        # OSS's words; everything else keeps FastAPI's answer.
+        if exc.status_code == 404 and request.url.path.startswith("/files/"):
+            return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
+        return await http_exception_handler(request, exc)
+
     return app
+
+
+# Signed URLs, no key; errors as OSS writes them (XML).
+FILES_DOC: dict[str, Any] = {**NO_AUTH, "parameters": [
+    query("Expires", {"type": "string"}, description="Unix time the signature ends (403 after it)."),
+    query("Signature", {"type": "string"}, description="The server's signature of the key and Expires.")]}
+_OSS_ERROR = {"application/xml": {"schema": {"type": "string"}}}
+FILES_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The MP4.", "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+    403: {"description": "AccessDenied: the signature has expired.", "content": _OSS_ERROR},
+    404: {"description": "NoSuchKey: no such object, or a forged or altered signature.", "content": _OSS_ERROR}}
 
 
 def _add_openapi(app: FastAPI) -> None:
