@@ -58,3 +58,12 @@ def test_files_paths_the_route_cannot_take_answer_as_oss(api_only: object) -> No
     assert (r.status_code, r.headers["content-type"]) == (404, "application/xml")
     assert "<Code>NoSuchKey</Code>" in r.text
     assert httpx.get(f"{api_only.url}/nope").json() == {"detail": "Not Found"}  # type: ignore[attr-defined]
+
+
+def test_405_lists_every_method_of_the_path(api_only: object) -> None:
+    # Found by schemathesis' unsupported_method check: Allow named only the first route's methods.
+    for method, path, allow in [("OPTIONS", "/v1/videos", "GET, POST"), ("PUT", "/v1/videos/x", "DELETE, GET"),
+                                ("GET", "/api/v1/services/aigc/video-generation/video-synthesis", "POST"),
+                                ("PATCH", "/healthz", "GET")]:
+        r = httpx.request(method, api_only.url + path, headers={"Authorization": f"Bearer {KEY}"})  # type: ignore[attr-defined]
+        assert (r.status_code, r.headers.get("allow")) == (405, allow), (method, path)

@@ -12,7 +12,9 @@ from urllib.parse import unquote
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openr2v import __version__
@@ -100,6 +102,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         # OSS's words; everything else keeps FastAPI's answer.
         if exc.status_code == 404 and request.url.path.startswith("/files/"):
             return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route matching the path; a path served by
+            # several routes (GET and POST /v1/videos) must list them all in Allow.
+            routers = [router for group in DIALECT_ROUTERS.values() for router in group]
+            routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
+            allowed = sorted({m for r in routes if isinstance(r, APIRoute)
+                              and r.matches(request.scope)[0] != Match.NONE for m in (r.methods or ())})
+            exc = StarletteHTTPException(405, exc.detail, headers={"Allow": ", ".join(allowed)})
         return await http_exception_handler(request, exc)
 
     return app

@@ -22,7 +22,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
-__all__ = ["BEARER", "NO_AUTH", "build_document", "component", "errors", "header", "json_body", "optional", "query"]
+__all__ = ["BEARER", "NO_AUTH", "build_document", "component", "errors", "header", "json_body", "nullable",
+           "optional", "query"]
 
 REF = "#/components/schemas/"
 BEARER = "bearer"
@@ -81,6 +82,11 @@ def query(name: str, schema: dict[str, Any], *, required: bool = False, descript
 def optional(schema: dict[str, Any]) -> dict[str, Any]:
     """A query parameter's schema where an empty value (``name=``, as httpx sends None) means the default."""
     return {"anyOf": [schema, {"type": "string", "enum": [""]}]}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or JSON null (a field the handler takes null for as absent)."""
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def errors(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -10,13 +10,13 @@ from fastapi.responses import JSONResponse
 
 from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
 from openr2v.api.dialects.shared import find_task, parse_json_object, submit
-from openr2v.api.openapi import errors, json_body
+from openr2v.api.openapi import component, errors, json_body, nullable
 from openr2v.errors import NotFound, OpenR2VError
 from openr2v.spec.models import DIALECT_MODELS
 from openr2v.spec.task import Status, Task
 
 from .pricing import quote
-from .protocol import ErrorBody, SubmitBody, TaskBody
+from .protocol import ErrorBody, SubmitBody, SubmitParameters, TaskBody
 from .translate import DIALECT, NAMES, STATUS_CHECK, error_code, format_task, parse_submit
 
 __all__ = ["router"]
@@ -34,7 +34,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {"seed 002": {  # the document's own reque
                                      "reference_urls": ["https://example.com/char1.jpg"]},
     "parameters": {"size": "1280*720", "duration": 5}}}
 SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Aggregator", description="model wan26_r2v (seed 002).",
-                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}},
+                                       properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])},
+                                                   # null parameters are taken as absent
+                                                   "parameters": nullable(component(SubmitParameters, "Aggregator"))},
                                        examples=EXAMPLES)
 
 

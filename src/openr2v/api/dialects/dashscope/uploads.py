@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile
 from openr2v.api.common import dialect_route, principal, public_base, runtime
 from openr2v.api.openapi import NO_AUTH, errors, query
 from openr2v.errors import AccessDenied, InvalidParameter
-from openr2v.spec.models import dialect_model
+from openr2v.spec.models import DIALECT_MODELS, dialect_model
 
 from .protocol import ErrorBody, OssUploadForm, UploadPolicyResponse
 from .router import error_response
@@ -38,7 +38,8 @@ POLICY_SECONDS = 300
 
 POLICY_DOC: dict[str, Any] = {"parameters": [
     query("action", {"type": "string", "enum": ["getPolicy"]}, required=True),
-    query("model", {"type": "string", "minLength": 1}, required=True, description="The model the file is for."),
+    query("model", {"type": "string", "enum": list(DIALECT_MODELS["dashscope"])}, required=True,
+          description="The model the file is for."),
 ]}
 UPLOAD_DOC: dict[str, Any] = {**NO_AUTH, "requestBody": {"required": True, "content": {"multipart/form-data": {
     "schema": OssUploadForm.model_json_schema(by_alias=True)}}}}

@@ -14,13 +14,13 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from openr2v.api.common import dialect_route, principal, read_body, runtime
 from openr2v.api.dialects.shared import find_task, parse_json_object, submit
 from openr2v.api.digits import small_int
-from openr2v.api.openapi import errors, json_body, optional, query
+from openr2v.api.openapi import component, errors, json_body, nullable, optional, query
 from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
 from openr2v.spec.models import DIALECT_MODELS
 from openr2v.spec.task import Status
 
 from .forms import coerce, unflatten
-from .protocol import CreateBody, ErrorBody, Video, VideoDeleted, VideoList
+from .protocol import CreateBody, ErrorBody, Parameters, Video, VideoDeleted, VideoList
 from .serving import frames_preview, list_tasks, store_upload
 from .translate import DIALECT, error_fields, format_video, parse_create
 
@@ -40,8 +40,9 @@ router = APIRouter(prefix="/v1", route_class=dialect_route(error_response), tags
 
 # What the openai SDK's videos.create sends: a multipart form (its extra_body flattened with brackets, e.g.
 # parameters[seed], references[]); JSON with the same fields is accepted too.
+PROMPT = {"type": "string", "pattern": r"\S", "description": "Required, not blank."}
 FORM = {"type": "object", "required": ["prompt"], "properties": {
-    "prompt": {"type": "string"}, "model": {"type": "string"}, "seconds": {"type": "string"},
+    "prompt": PROMPT, "model": {"type": "string"}, "seconds": {"type": "string"},
     "size": {"type": "string"}, "negative_prompt": {"type": "string"},
     "input_reference": {"type": "string", "format": "binary"},
 }, "additionalProperties": {"type": "string"}}
@@ -51,7 +52,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {"references": {
     "model": "wan2.6-r2v-flash", "prompt": "character1 waves at the camera.", "seconds": "5", "size": "1280x720",
     "references": ["https://example.com/char1.jpg"]}}
 CREATE_DOC: dict[str, Any] = json_body(CreateBody, "OpenAI", extra_content={"multipart/form-data": {"schema": FORM}},
-                                       properties={"model": MODEL}, examples=EXAMPLES)
+                                       properties={"model": MODEL, "prompt": PROMPT,
+                                                   "parameters": nullable(component(Parameters, "OpenAI"))},
+                                       examples=EXAMPLES)
 LIST_DOC: dict[str, Any] = {"parameters": [
     query("limit", optional({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})),
     query("order", optional({"type": "string", "enum": ["asc", "desc"], "default": "desc"})),
