@@ -29,6 +29,14 @@ def _service(store: TaskStore, tmp_path: Path) -> TaskService:
                        ServiceConfig(max_concurrent_tasks=0, submit_rate_per_second=0))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL on each backend."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_db").url)
+    return f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+
 class _Queue:
     def notify(self, task_id: str) -> None:
         pass
@@ -69,11 +77,8 @@ def test_nodes_starting_together_migrate_once(postgres_db: Any) -> None:
         s.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_upgrade_from_0001_keeps_tasks_and_reaps_them(backend: str, request: pytest.FixtureRequest,
-                                                      tmp_path: Path) -> None:
-    url = (request.getfixturevalue("postgres_db").url if backend == "postgresql"
-           else f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_upgrade_from_0001_keeps_tasks_and_reaps_them(store_url: str, tmp_path: Path) -> None:
+    url = store_url
     engine = create_engine(url)
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(resources.files("openr2v") / "migrations"))
@@ -143,11 +148,8 @@ def test_service_round_trip_on_postgres(postgres_db: Any, tmp_path: Path) -> Non
     store.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_keyset_pages_walk_every_task_once_in_order(backend: str, request: pytest.FixtureRequest,
-                                                    tmp_path: Path) -> None:
-    url = (request.getfixturevalue("postgres_db").url if backend == "postgresql"
-           else f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_keyset_pages_walk_every_task_once_in_order(store_url: str, tmp_path: Path) -> None:
+    url = store_url
     store = TaskStore(url)
     clock = iter([100.0, 100.0, 100.0, 101.0, 102.0, 102.0, 103.0]).__next__  # ties share a submit_time
     svc = TaskService(store, LocalStorage(tmp_path / "objects", b"k"), _Queue(),
