@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from openr2v.api.dialects.dashscope import router as dashscope
 from openr2v.api.dialects.dashscope import uploads as dashscope_uploads
 from openr2v.api.dialects.gateway import router as gateway
 from openr2v.api.dialects.openai import router as openai_videos
+from openr2v.api.digits import small_int
 from openr2v.api.openapi import NO_AUTH, build_document, query
 from openr2v.config import Settings
 from openr2v.runtime import Runtime, build_runtime
@@ -83,10 +83,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     async def files(key: str, request: Request) -> Response:
         q = request.query_params
         key = unquote(key)
-        expires = q.get("Expires", "")
-        if not re.fullmatch(r"[0-9]{1,12}", expires):  # not isdigit: int() refuses "²" (a 500)
+        expires = small_int(q.get("Expires", ""), digits=12)
+        if expires is None:
             return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
-        verdict = rt.storage.verify(key, int(expires), q.get("Signature", ""), time.time())
+        verdict = rt.storage.verify(key, expires, q.get("Signature", ""), time.time())
         if verdict == "forged":
             return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
         if verdict == "expired":

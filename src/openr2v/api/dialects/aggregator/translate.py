@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from openr2v.api.dialects.shared import epoch, first_error
-from openr2v.api.digits import small_int
+from openr2v.api.digits import parse_size
 from openr2v.errors import InvalidParameter, OpenR2VError
 from openr2v.spec.models import ModelSpec, dialect_model
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, check_text, guess_kind
@@ -159,12 +159,11 @@ def parse_submit(body: dict[str, Any], region: str) -> tuple[GenerationRequest, 
 
 
 def _parse_size(size: str) -> tuple[int, int]:
-    parts = size.split("*")
-    dims = [small_int(p) for p in parts]
-    if len(parts) != 2 or None in dims:
+    dims = parse_size(size)
+    if dims is None:
         raise InvalidParameter(f"parameters.size {size!r} must be a specific WIDTH*HEIGHT such as 1280*720 "
                                f"(not a ratio or a tier name).", param="parameters.size")
-    return dims[0], dims[1]  # type: ignore[return-value]
+    return dims
 
 
 def format_task(task: Task, video_url: str | None, cost: tuple[float, float] | None,

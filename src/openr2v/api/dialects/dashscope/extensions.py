@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from openr2v.api.common import dialect_route, principal, read_body, runtime
-from openr2v.api.digits import small_int
+from openr2v.api.digits import parse_size
 from openr2v.api.openapi import errors, json_body
 from openr2v.errors import InvalidParameter
 from openr2v.spec.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model
@@ -124,12 +124,11 @@ def _typed(par: dict[str, Any], name: str, kind: type, default: Any) -> Any:
 def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
-    parts = text.replace("x", "*").split("*")
-    dims = [small_int(p) for p in parts]
-    if len(parts) != 2 or None in dims:
+    dims = parse_size(text, "*x")
+    if dims is None:
         raise InvalidParameter(f"parameters.size {text!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
                                param="parameters.size")
-    return dims[0], dims[1]  # type: ignore[return-value]
+    return dims
 
 
 def _probe_uploads(rt: Any, owner: str, preview: _Preview) -> list[PreviewRef]:

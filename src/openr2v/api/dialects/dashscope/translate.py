@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from openr2v.api.digits import small_int
+from openr2v.api.digits import parse_size
 from openr2v.errors import EmptyInput, EmptyModel, EmptyParameters, InvalidParameter, InvalidURL
 from openr2v.spec.models import TIERS, ModelSpec, dialect_model
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
@@ -179,12 +179,11 @@ def check_callback_url(url: str, field: str) -> str:
 
 
 def _parse_size(size: str) -> tuple[int, int]:
-    parts = size.replace("x", "*").split("*") if size else []
-    dims = [small_int(p) for p in parts]
-    if len(parts) != 2 or None in dims:
+    dims = parse_size(size, "*x")
+    if dims is None:
         raise InvalidParameter(f"parameters.size {size!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
                                param="parameters.size")
-    return dims[0], dims[1]  # type: ignore[return-value]
+    return dims
 
 
 def format_time(ts: float | None) -> str | None:

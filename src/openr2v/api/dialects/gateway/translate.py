@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from openr2v.api.dialects.dashscope.translate import format_time
 from openr2v.api.dialects.shared import epoch, first_error
-from openr2v.api.digits import small_int
+from openr2v.api.digits import parse_size
 from openr2v.errors import InvalidParameter, OpenR2VError
 from openr2v.spec.models import dialect_model
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs
@@ -97,12 +97,11 @@ def parse_submit(body: dict[str, Any], region: str) -> GenerationRequest:
 
 
 def _parse_size(size: str) -> tuple[int, int]:
-    parts = size.split("*")
-    dims = [small_int(p) for p in parts]
-    if len(parts) != 2 or None in dims:
+    dims = parse_size(size)
+    if dims is None:
         raise InvalidParameter(f"{PARAMS}.size {size!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
                                param=f"{PARAMS}.size")
-    return dims[0], dims[1]  # type: ignore[return-value]
+    return dims
 
 
 def format_submit(task: Task) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from openr2v.api.dialects.shared import epoch, first_error
-from openr2v.api.digits import small_int
+from openr2v.api.digits import parse_size, small_int
 from openr2v.errors import InvalidParameter, OpenR2VError
 from openr2v.spec.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
 from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
@@ -113,11 +113,9 @@ def _size(size: str | None, spec: ModelSpec, resolution: str | None,
     """(size, resolution, ratio) for the model's family from OpenAI's "WIDTHxHEIGHT"."""
     if size is None:
         return None, resolution, ratio
-    parts = size.lower().replace("*", "x").split("x")
-    dims = [small_int(p) for p in parts]
-    if len(parts) != 2 or None in dims:
+    wh = parse_size(size, "xX*")
+    if wh is None:
         raise InvalidParameter(f"size {size!r} must be WIDTHxHEIGHT, e.g. 1280x720.", param="size")
-    wh = (dims[0], dims[1])
     if spec.sizes:
         return wh, None, None
     found = [(tier, r) for tier, table in TIERS.items() for r, dims in table.items() if dims == wh]
