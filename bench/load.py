@@ -254,7 +254,7 @@ def drain(port: int, task_ids: set[str], timeout: float) -> tuple[float, int]:
 def run(setup: str, args: argparse.Namespace, ref_url: str, tmp: Path) -> None:
     env = {"OPENR2V_API_KEYS": f"{KEY}:intl", "OPENR2V_ENGINE": "noop_engine:noop_engine",
            "OPENR2V_ALLOW_PRIVATE_URLS": "1", "OPENR2V_SUBMIT_RATE_PER_SECOND": "0",
-           "OPENR2V_MAX_CONCURRENT_TASKS": "0", "OPENR2V_WORKERS": str(args.workers)}
+           "OPENR2V_MAX_CONCURRENT_TASKS": "0", "OPENR2V_RENDER_THREADS": str(args.workers)}
     body = json.dumps({"model": "wan2.6-r2v-flash",
                        "input": {"prompt": "character1 waves.", "reference_urls": [ref_url]},
                        "parameters": {"size": "1280*720", "duration": 2, "audio": False}}).encode()
@@ -289,7 +289,7 @@ def main() -> None:
     ap.add_argument("--mode", choices=["pair", "poll"], default="pair",
                     help="pair: submit, get once; poll: submit, get until it ended")
     ap.add_argument("--poll-interval", type=float, default=0.0, help="poll mode: seconds between two gets")
-    ap.add_argument("--workers", type=int, default=2, help="render threads of the embedded API (OPENR2V_WORKERS)")
+    ap.add_argument("--workers", type=int, default=2, help="render threads (OPENR2V_RENDER_THREADS)")
     ap.add_argument("--drain-timeout", type=float, default=300.0)
     args = ap.parse_args()
     what = "submit + get" if args.mode == "pair" else "submit + get until ended"

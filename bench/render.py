@@ -37,9 +37,9 @@ DURATION = 10
 
 
 def _job(workdir: Path, width: int, height: int) -> object:
+    from openr2v.domain.request import GenerationRequest
     from openr2v.engines.base import RenderJob, ResolvedReference
     from openr2v.media.probe import probe
-    from openr2v.spec.request import GenerationRequest
 
     refs = []
     for label, name in FILES:

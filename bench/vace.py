@@ -53,10 +53,10 @@ class TimedPipe:
 
 
 def _job(workdir: Path, width: int, height: int, duration: int) -> Any:
+    from openr2v.domain.prompt import plan_prompt
+    from openr2v.domain.request import GenerationRequest
     from openr2v.engines.base import RenderJob, ResolvedReference
     from openr2v.media.probe import probe
-    from openr2v.spec.prompt import plan_prompt
-    from openr2v.spec.request import GenerationRequest
 
     refs = []
     for label, name in FILES:

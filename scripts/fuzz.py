@@ -6,7 +6,7 @@ negative: what it forbids), each sent with an API key and judged by the checks b
 per dialect, the requests sent, the 5xx answers, the answers that break the document (schema,
 status code, content type, headers) and the other findings (accepted invalid data, ignored
 auth); exits 1 when any is non-zero. Without ``--url`` it starts its own API-only server
-(``workers=0``: accepted tasks stay PENDING, so rendering does not dominate; no submit caps, so
+(``render_threads=0``: accepted tasks stay PENDING, so rendering does not dominate; no submit caps, so
 accepted submits keep reaching the success path).
 
     python scripts/fuzz.py --examples 100           # the long run (make fuzz)
@@ -165,7 +165,7 @@ def api_only_server(data_dir: Path, key: str = KEY) -> Iterator[str]:
     from openr2v.config import Settings
     from openr2v.embedded import serve_in_thread
 
-    settings = Settings(data_dir=data_dir, api_keys=f"{key}:intl", region="intl", workers=0,
+    settings = Settings(data_dir=data_dir, api_keys=f"{key}:intl", region="intl", render_threads=0,
                         submit_rate_per_second=0, max_concurrent_tasks=0)
     with serve_in_thread(create_app(settings), log_level="error", name="openr2v-fuzz") as url:
         yield url

@@ -100,7 +100,7 @@ class LiveServer:
 
 
 def test_settings(data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = dict(data_dir=data_dir, api_keys=API_KEYS, region="intl", workers=2,
+    values: dict[str, object] = dict(data_dir=data_dir, api_keys=API_KEYS, region="intl", render_threads=2,
                                      allow_private_urls=True, x264_preset="ultrafast")
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -119,7 +119,7 @@ def start_serve_process(data_dir: Path, port: int, **env: str) -> subprocess.Pop
     # ``env`` may override the defaults too (OPENR2V_ALLOW_PRIVATE_URLS="0" for a guarded server).
     full_env = {**os.environ, "OPENR2V_API_KEYS": API_KEYS, "OPENR2V_ALLOW_PRIVATE_URLS": "1", **env}
     proc = subprocess.Popen([sys.executable, "-m", "openr2v.cli", "serve", "--port", str(port), "--data-dir",
-                             str(data_dir), "--workers", "1", "--log-level", "warning"], env=full_env)
+                             str(data_dir), "--render-threads", "1", "--log-level", "warning"], env=full_env)
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -151,8 +151,8 @@ def make_server(tmp_path: Path) -> Iterator[object]:
         yield make
 
 
-def gateway_settings(upstream_url: str, key: str = OTHER_KEY, **overrides: object) -> dict[str, object]:
-    """Settings of a gateway (engine ``dashscope``) in front of ``upstream_url``, polling fast."""
+def front_settings(upstream_url: str, key: str = OTHER_KEY, **overrides: object) -> dict[str, object]:
+    """Settings of a front server (engine ``dashscope``) in front of ``upstream_url``, polling fast."""
     values: dict[str, object] = dict(engine="dashscope", upstream_url=upstream_url, upstream_api_key=key,
                                      upstream_poll_seconds=0.1, upstream_max_poll_seconds=0.5)
     values.update(overrides)
@@ -160,12 +160,12 @@ def gateway_settings(upstream_url: str, key: str = OTHER_KEY, **overrides: objec
 
 
 @pytest.fixture
-def make_gateway(make_server: object) -> object:
-    """A factory for a gateway server (README "Gateway mode") in front of another LiveServer; it uses
+def make_front(make_server: object) -> object:
+    """A factory for an upstream-mode server (README "Upstream mode") in front of another LiveServer; it uses
     ``key`` (default OTHER_KEY) upstream, so the upstream's tasks of the gateway are told apart."""
 
     def make(upstream: LiveServer, key: str = OTHER_KEY, **overrides: object) -> LiveServer:
-        return make_server(**gateway_settings(upstream.url, key, **overrides))  # type: ignore[operator, no-any-return]
+        return make_server(**front_settings(upstream.url, key, **overrides))  # type: ignore[operator, no-any-return]
 
     return make
 

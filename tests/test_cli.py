@@ -73,7 +73,7 @@ def test_exit_codes(make_server: Any, server: LiveServer, media_dir: Path, tmp_p
     assert "InvalidParameter" in refused.output and "parameters.size" in refused.output
     unreachable = run("tasks", "list", "--server", "http://127.0.0.1:9", "--api-key", KEY)
     assert unreachable.exit_code == ExitCode.CONNECTION
-    idle = make_server(workers=0)
+    idle = make_server(render_threads=0)
     slow = run("generate", "-p", "character1 waves.", "--ref", media_dir / "object.png", "--server", idle.url,
                "--api-key", KEY, "--timeout", "1")
     assert slow.exit_code == ExitCode.TIMEOUT and "tasks show" in slow.output
@@ -124,7 +124,7 @@ def test_subprocess_in_process_and_cancel(make_server: Any, media_dir: Path, tmp
             "--duration", "2", "-o", tmp_path / "local.mp4")
     assert r.returncode == 0, r.stderr
     assert_contract_mp4(tmp_path / "local.mp4", 1280, 720, 2, audio=True)
-    idle = make_server(workers=0)
+    idle = make_server(render_threads=0)
     with idle.client() as c:
         task_id = c.post("/api/v1/services/aigc/video-generation/video-synthesis", headers={
             "X-DashScope-Async": "enable"}, json={"model": "wan2.6-r2v-flash", "input": {

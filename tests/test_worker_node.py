@@ -21,7 +21,7 @@ def test_worker_refuses_bad_options() -> None:
 
 def test_a_local_queue_worker_takes_tasks_from_the_store(tmp_path: Path, file_server: str) -> None:
     data = tmp_path / "data"  # one machine: the API node (no render threads) and a worker share it
-    with run_server(settings_for(data, workers=0)) as srv, \
+    with run_server(settings_for(data, render_threads=0)) as srv, \
             cluster(tmp_path / "procs", cluster_env(db=None, redis=None, OPENR2V_QUEUE="local",
                                                     OPENR2V_ENGINE=SLEEP_ENGINE)) as c:
         ids = [submit_task(srv.url, r2v_body(f"{file_server}/object.png")) for _ in range(3)]

@@ -32,7 +32,7 @@ def open_storage(settings: Settings, secret: bytes) -> Storage:
 
 def open_queue(settings: Settings, store: TaskStore) -> LocalQueue | CeleryQueue:
     if settings.queue == "local":
-        return LocalQueue(settings.workers, sweep=lambda: store.pending_ids(limit=256))
+        return LocalQueue(settings.render_threads, sweep=lambda: store.pending_ids(limit=256))
     if settings.queue == "celery":
         if not settings.broker_url:
             raise ValueError("OPENR2V_QUEUE=celery needs OPENR2V_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from openr2v.spec.models import REGIONS
+from openr2v.domain.models import REGIONS
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -80,7 +80,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (store, uploads, outputs).")] = None,
     region: Annotated[str | None, typer.Option(help="Region this server stands for: intl, cn or us.")] = None,
-    workers: Annotated[int | None, typer.Option(help="In-process render workers.")] = None,
+    render_threads: Annotated[int | None, typer.Option(help="Render threads in this process (0: API only).")] = None,
+    workers: Annotated[int | None, typer.Option(hidden=True, help="Deprecated: --render-threads.")] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run the API with its in-process workers (SQLite store, files under the data dir)."""
@@ -97,7 +98,10 @@ def serve(
             raise typer.BadParameter(f"region must be one of {', '.join(REGIONS)}", param_hint="--region")
         overrides["region"] = region
     if workers is not None:
-        overrides["workers"] = workers
+        console.print("[yellow]--workers is deprecated; use --render-threads[/yellow]")
+        render_threads = workers if render_threads is None else render_threads
+    if render_threads is not None:
+        overrides["render_threads"] = render_threads
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _cap_malloc_arenas()
@@ -336,7 +340,7 @@ def tasks_cancel(
 
 
 def _model(name: str) -> Any:
-    from openr2v.spec.models import REGISTRY, get_model
+    from openr2v.domain.models import REGISTRY, get_model
 
     spec = get_model(name)
     if spec is None:
@@ -347,7 +351,7 @@ def _model(name: str) -> Any:
 def _preview_ref(source: str, first_frame: bool = False) -> Any:
     """Kind and duration of a reference: local files are probed with PyAV; URLs judged by their name."""
     from openr2v.client.wire import guess_kind, local_path
-    from openr2v.spec.preview import PreviewRef
+    from openr2v.domain.preview import PreviewRef
 
     name = source.rsplit("/", 1)[-1]
     if first_frame:
@@ -381,7 +385,7 @@ def estimate(
 ) -> None:
     """Billed seconds and cost before submitting, by the same rules as the bill."""
     from openr2v.cli_output import estimate_table
-    from openr2v.spec.preview import estimate as compute
+    from openr2v.domain.preview import estimate as compute
 
     spec = _model(model)
     with _exit_codes():
@@ -428,8 +432,8 @@ def plan(
     """The shot plan a prompt yields: shots, framing, who is on screen, who says what when."""
     from openr2v.cli_output import plan_table
     from openr2v.client.wire import guess_kind
-    from openr2v.spec.preview import reference_labels
-    from openr2v.spec.prompt import plan_prompt, plan_to_prompt
+    from openr2v.domain.preview import reference_labels
+    from openr2v.domain.prompt import plan_prompt, plan_to_prompt
 
     spec = _model(model)
     if shots not in ("single", "multi"):

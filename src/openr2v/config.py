@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["DEPRECATED_ENV", "Settings", "deprecated_env_values"]
+
+log = logging.getLogger("openr2v.config")
+
+# Old environment names that still work, each with the name that replaced it. A deployment written for
+# an older release keeps running; start-up logs a warning per old name it finds.
+DEPRECATED_ENV: dict[str, str] = {
+    "OPENR2V_WORKERS": "OPENR2V_RENDER_THREADS",
+}
+
+
+def deprecated_env_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Settings fields given by a deprecated variable whose new name is unset; warns once per old name."""
+    env = os.environ if environ is None else environ
+    values = {}
+    for old, new in DEPRECATED_ENV.items():
+        if old not in env:
+            continue
+        message = f"{old} is deprecated; use {new}"
+        if new in env:
+            message += f" ({new} is set and wins)"
+        else:
+            values[new.removeprefix("OPENR2V_").lower()] = env[old]
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
+        log.warning(message)
+    return values
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENR2V_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**deprecated_env_values(), **values})
 
     data_dir: Path = Path(".data")
     """Where the embedded default keeps its SQLite store, uploads, outputs and caches."""
@@ -29,11 +62,13 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """Base URL clients reach this server at, used in video and upload URLs; default: from the request."""
 
-    workers: int = 2
-    """In-process render workers of the embedded default; 0 runs the API alone (tasks stay PENDING)."""
+    render_threads: int = 2
+    """Render threads in this process (the embedded default's worker pool); 0 runs the API alone (tasks
+    stay PENDING until an ``openr2v worker`` node takes them). Deprecated alias: ``OPENR2V_WORKERS``."""
 
     engine: str = "compositor"
-    """Default engine for every model: compositor | vace | dashscope."""
+    """Default engine for every model: compositor | vace | dashscope. Deprecated alias: ``previz``
+    (the compositor)."""
 
     engine_overrides: str = ""
     """Per-model engines, ``model=engine`` pairs separated by commas."""
@@ -147,7 +182,7 @@ class Settings(BaseSettings):
     """JSON price table quoted by dialects that show a cost (the aggregator's ``usage.cost``):
     ``{"wan26_r2v": {"720": {"audio": 0.10, "silent": 0.05}, "1080": {...}, "discount": 0.1}}``,
     USD per billed second by model and tier, ``discount`` a fraction. Models it does not list use
-    the registry's prices (``spec/models.py``). Read again when the file changes."""
+    the registry's prices (``domain/models.py``). Read again when the file changes."""
 
     webhook_secret: str | None = None
     """HMAC-SHA256 key signing every webhook (``X-OpenR2V-Signature``). Unset: each API key gets its
@@ -266,7 +301,7 @@ class Settings(BaseSettings):
     """Local cache of S3 objects that workers read (uploads used as references, outputs served by the
     API): the least recently used files are removed beyond this size."""
 
-    # -- gateway mode: the ``dashscope`` upstream engine (README "Gateway mode") ---------------
+    # -- upstream mode: the ``dashscope`` upstream engine (docs "Upstream mode") ---------------
 
     upstream_url: str | None = None
     """Where the ``dashscope`` engine forwards tasks: Alibaba Cloud's API root

@@ -18,19 +18,19 @@ from openr2v.adapters import open_queue, open_storage
 from openr2v.api.auth import KeyRing
 from openr2v.api.dialects.dashscope.translate import format_task
 from openr2v.config import Settings
+from openr2v.domain.task import Task
 from openr2v.engines import engine_resolver
 from openr2v.errors import InvalidURL
 from openr2v.media.fetch import Fetcher, parse_allow_hosts
-from openr2v.spec.task import Task
 from openr2v.storage import Storage
 from openr2v.tasks.moderation import moderator_from_settings
 from openr2v.tasks.prompt_extend import rewriter_from_settings
 from openr2v.tasks.queue import CeleryQueue, LocalQueue
 from openr2v.tasks.reaper import Reaper
+from openr2v.tasks.runner import Runner
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import TaskStore
 from openr2v.tasks.webhooks import WebhookDispatcher, derive_secret
-from openr2v.tasks.worker import Runner
 
 __all__ = ["Runtime", "build_runtime"]
 

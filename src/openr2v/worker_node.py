@@ -20,8 +20,8 @@ import threading
 from types import FrameType
 
 from openr2v.config import Settings
+from openr2v.domain.models import REGISTRY
 from openr2v.runtime import Runtime, build_runtime
-from openr2v.spec.models import REGISTRY
 from openr2v.tasks.leases import worker_name
 from openr2v.tasks.queue import CeleryQueue
 
@@ -36,7 +36,7 @@ def run_worker(settings: Settings, *, concurrency: int = 1, pool: str = "threads
     if pool not in POOLS:
         raise ValueError(f"pool {pool!r}: use one of {', '.join(POOLS)}")
     if settings.queue == "local":
-        settings = settings.model_copy(update={"workers": concurrency})
+        settings = settings.model_copy(update={"render_threads": concurrency})
     rt = build_runtime(settings)
     for model in REGISTRY:  # load every engine now, once, rather than on the first task
         rt.runner.engine_for(model)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from openr2v.spec.task import Status
+from openr2v.domain.task import Status
 from openr2v.tasks.store import TaskStore
 from tests.conftest import KEY, OTHER_KEY, LiveServer
 
@@ -74,7 +74,7 @@ def test_same_auth_and_ownership_as_get(server: LiveServer, file_server: str) ->
 
 
 def test_stream_sees_changes_made_by_another_process(make_server: Any, file_server: str) -> None:
-    srv = make_server(workers=0)  # no worker here: "another process" moves the task, through the store
+    srv = make_server(render_threads=0)  # no worker here: "another process" moves the task, through the store
     task_id = submit(srv, f"{file_server}/object.png")
     remote = TaskStore(srv.settings.resolved_database_url())
 

@@ -23,7 +23,7 @@ EXAMPLES = 8  # per operation and mode: ~20 s for all four dialects on two cores
 def api_only(tmp_path_factory: pytest.TempPathFactory) -> object:
     from tests.conftest import run_server, test_settings
 
-    settings = test_settings(tmp_path_factory.mktemp("fuzz"), workers=0, submit_rate_per_second=0,
+    settings = test_settings(tmp_path_factory.mktemp("fuzz"), render_threads=0, submit_rate_per_second=0,
                              max_concurrent_tasks=0, allow_private_urls=False)
     with run_server(settings) as server:
         yield server

@@ -72,7 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, file_server: str, media_dir:
 @pytest.fixture(scope="module")
 def idle(tmp_path_factory: pytest.TempPathFactory, file_server: str) -> Iterator[tuple[LiveServer, str]]:
     """A server with no workers, so A's task stays PENDING (cancelable) for as long as the test needs."""
-    with run_server(settings_for(tmp_path_factory.mktemp("idle"), workers=0)) as s, s.client() as a:
+    with run_server(settings_for(tmp_path_factory.mktemp("idle"), render_threads=0)) as s, s.client() as a:
         yield s, submit(a, [f"{file_server}/object.png"])
 
 

@@ -107,7 +107,7 @@ def test_submit_to_playback(server: LiveServer, chromium: Any, media_dir: Path, 
 
 
 def test_key_is_kept_tasks_cancel_and_wan27_labels(make_server: Any, chromium: Any, media_dir: Path) -> None:
-    srv = make_server(workers=0)  # tasks stay PENDING, so they can be canceled
+    srv = make_server(render_threads=0)  # tasks stay PENDING, so they can be canceled
     with srv.client() as c:
         task_id = c.post("/api/v1/services/aigc/video-generation/video-synthesis", headers={
             "X-DashScope-Async": "enable"}, json={"model": "wan2.6-r2v-flash", "input": {

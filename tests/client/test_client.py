@@ -111,7 +111,7 @@ def test_failed_task_raises_with_the_task(client: Client, file_server: str) -> N
 
 
 def test_cancel_and_wait_timeout(make_server: Any, media_dir: Path) -> None:
-    srv = make_server(workers=0)  # tasks stay PENDING
+    srv = make_server(render_threads=0)  # tasks stay PENDING
     with Client(srv.url, api_key=KEY, poll_interval=0.1) as c:
         task = c.submit("character1 nods.", [media_dir / "object.png"], size="1280*720", duration=2)
         with pytest.raises(WaitTimeout) as slow:

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.compositor import CompositorEngine
 from openr2v.media.probe import probe
-from openr2v.spec.request import GenerationRequest
 
 RGB = tuple[int, int, int]
 SHIRTS: dict[str, RGB] = {"red": (215, 30, 30), "green": (30, 185, 60), "blue": (40, 70, 220)}

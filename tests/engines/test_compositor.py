@@ -9,13 +9,13 @@ import av
 import numpy as np
 import pytest
 
+from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.compositor import CompositorEngine
 from openr2v.engines.compositor.sources import fit_still, load_still
 from openr2v.errors import Canceled
 from openr2v.media.audio import decode_audio, rms_dbfs
 from openr2v.media.probe import probe
-from openr2v.spec.request import GenerationRequest
 from tests.conftest import assert_contract_mp4
 
 FAST = CompositorEngine(preset="ultrafast")

@@ -1,4 +1,4 @@
-"""Gateway mode over HTTP: server A (engine ``dashscope``) in front of server B (an openr2v).
+"""Upstream mode over HTTP: server A (engine ``dashscope``) in front of server B (an openr2v).
 
 The official ``dashscope`` SDK talks to A; A uploads, submits, polls and copies from B with its own
 key (OTHER_KEY at B). B renders with the compositor where the video matters, and with small test
@@ -40,7 +40,7 @@ def submit(server: LiveServer, body: dict[str, Any], key: str = KEY) -> str:
 
 
 def upstream_tasks(b: LiveServer, key: str = OTHER_KEY) -> list[dict[str, Any]]:
-    """B's tasks of the gateway's key (what A created upstream)."""
+    """B's tasks of the front server's key (what A created upstream)."""
     with b.client(key) as c:
         body = c.get("/api/v1/tasks", params={"page_size": 100}).json()
     return list(body["tasks"])
@@ -56,10 +56,10 @@ def flash(refs: list[str], **parameters: Any) -> dict[str, Any]:
             "parameters": {"size": "1280*720", "duration": 2, **parameters}}
 
 
-def test_official_sdk_through_the_gateway_gets_the_upstream_video(
-        make_server: Any, make_gateway: Any, media_dir: Path, file_server: str, sdk_global: None) -> None:
+def test_official_sdk_through_upstream_mode_gets_the_upstream_video(
+        make_server: Any, make_front: Any, media_dir: Path, file_server: str, sdk_global: None) -> None:
     b = make_server()  # the compositor
-    a = make_gateway(b)
+    a = make_front(b)
     dashscope.base_http_api_url = a.api
     rsp = VideoSynthesis.call(api_key=KEY, model="wan2.6-r2v-flash",
                               prompt="character1 says to character2: 'We made it.' Close-up of character2.",
@@ -89,10 +89,10 @@ def test_official_sdk_through_the_gateway_gets_the_upstream_video(
     assert ledger(a, KEY)["cost_usd"] == ledger(b, OTHER_KEY)["cost_usd"] > 0
 
 
-def test_wan27_media_travels_in_its_own_protocol(make_server: Any, make_gateway: Any, media_dir: Path,
+def test_wan27_media_travels_in_its_own_protocol(make_server: Any, make_front: Any, media_dir: Path,
                                                    file_server: str) -> None:
     b = make_server(engine=TINY)
-    a = make_gateway(b)
+    a = make_front(b)
     task_id = submit(a, {"model": "wan2.7-r2v", "input": {
         "prompt": "Video 1 says to Image 1: 'hi'.",
         "media": [{"type": "reference_video", "url": f"{file_server}/person2.mp4",
@@ -114,9 +114,9 @@ def test_wan27_media_travels_in_its_own_protocol(make_server: Any, make_gateway:
         assert body["usage"] == c.get(f"/api/v1/tasks/{up['task_id']}").json()["usage"]
 
 
-def test_what_the_gateway_sees_it_refuses_at_submit(make_server: Any, make_gateway: Any, file_server: str) -> None:
+def test_what_the_front_sees_it_refuses_at_submit(make_server: Any, make_front: Any, file_server: str) -> None:
     b = make_server(engine=TINY)
-    a = make_gateway(b)
+    a = make_front(b)
     with a.client() as c:
         r = c.post(SUBMIT, json=flash([f"{file_server}/object.png"], duration=11),
                    headers={"X-DashScope-Async": "enable"})
@@ -125,11 +125,11 @@ def test_what_the_gateway_sees_it_refuses_at_submit(make_server: Any, make_gatew
     assert upstream_tasks(b) == []
 
 
-def test_what_only_the_upstream_sees_fails_the_task_with_its_code(make_server: Any, make_gateway: Any,
+def test_what_only_the_upstream_sees_fails_the_task_with_its_code(make_server: Any, make_front: Any,
                                                                      file_server: str) -> None:
     # B stands for the us region, where wan2.6-r2v lasts 5 or 10 s; A (intl) accepts 3 s.
     b = make_server(engine=TINY, region="us", api_keys=f"{OTHER_KEY}:us")
-    a = make_gateway(b)
+    a = make_front(b)
     task_id = submit(a, {"model": "wan2.6-r2v", "input": {"prompt": "character1 waves.",
                                                           "reference_urls": [f"{file_server}/object.png"]},
                          "parameters": {"size": "1280*720", "duration": 3}})
@@ -141,19 +141,19 @@ def test_what_only_the_upstream_sees_fails_the_task_with_its_code(make_server: A
     assert ledger(a, KEY)["tasks"] == 0
 
 
-def test_a_bad_upstream_key_fails_the_task(make_server: Any, make_gateway: Any, file_server: str) -> None:
+def test_a_bad_upstream_key_fails_the_task(make_server: Any, make_front: Any, file_server: str) -> None:
     b = make_server(engine=TINY)
-    a = make_gateway(b, key="sk-not-a-key")
+    a = make_front(b, key="sk-not-a-key")
     out = a.wait(submit(a, flash([f"{file_server}/object.png"])))["output"]
     assert out["task_status"] == "FAILED", out
     assert out["code"] == "InvalidApiKey"
-    assert out["message"].startswith("The upstream service refused this gateway's credentials: ")
+    assert out["message"].startswith("The upstream service refused this server's credentials: ")
 
 
-def test_an_upstream_failure_mid_task_surfaces_through_the_sdk(make_server: Any, make_gateway: Any,
+def test_an_upstream_failure_mid_task_surfaces_through_the_sdk(make_server: Any, make_front: Any,
                                                                 file_server: str, sdk_global: None) -> None:
     b = make_server(engine=FAILING)
-    a = make_gateway(b)
+    a = make_front(b)
     dashscope.base_http_api_url = a.api
     rsp = VideoSynthesis.call(api_key=KEY, model="wan2.6-r2v-flash", prompt="character1 waves.",
                               reference_urls=[f"{file_server}/object.png"], size="1280*720", duration=2)
@@ -164,10 +164,10 @@ def test_an_upstream_failure_mid_task_surfaces_through_the_sdk(make_server: Any,
     assert ledger(a, KEY)["tasks"] == 0  # failed tasks bill nothing
 
 
-def test_a_throttled_submit_is_retried_then_succeeds(make_server: Any, make_gateway: Any, file_server: str) -> None:
+def test_a_throttled_submit_is_retried_then_succeeds(make_server: Any, make_front: Any, file_server: str) -> None:
     # One submit a second at B: A's two workers submit at once, the second is refused (429) and retried.
     b = make_server(engine=TINY, submit_rate_per_second=1.0, submit_burst=1)
-    a = make_gateway(b)
+    a = make_front(b)
     ids = [submit(a, flash([f"{file_server}/object.png"], seed=s)) for s in (1, 2)]
     outs = [a.wait(i)["output"] for i in ids]
     assert [o["task_status"] for o in outs] == ["SUCCEEDED", "SUCCEEDED"], outs
@@ -178,9 +178,9 @@ def test_a_throttled_submit_is_retried_then_succeeds(make_server: Any, make_gate
 
 
 def test_throttling_that_outlasts_the_patience_fails_with_the_upstream_code(
-        make_server: Any, make_gateway: Any, file_server: str) -> None:
+        make_server: Any, make_front: Any, file_server: str) -> None:
     b = make_server(engine=TINY, submit_rate_per_second=0.001, submit_burst=1)
-    a = make_gateway(b, upstream_submit_patience_seconds=1.0)
+    a = make_front(b, upstream_submit_patience_seconds=1.0)
     ids = [submit(a, flash([f"{file_server}/object.png"], seed=s)) for s in (1, 2)]
     outs = sorted((a.wait(i)["output"] for i in ids), key=lambda o: o["task_status"])
     assert [o["task_status"] for o in outs] == ["FAILED", "SUCCEEDED"], outs

@@ -13,12 +13,12 @@ import pytest
 
 from openr2v.api.auth import owner_id
 from openr2v.config import Settings
+from openr2v.domain.request import GenerationRequest, Reference
 from openr2v.engines import engine_resolver
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.upstream import DashScopeEngine, parse_model_map
 from openr2v.errors import Canceled, InternalError
 from openr2v.media.probe import probe
-from openr2v.spec.request import GenerationRequest, Reference
 from tests.conftest import OTHER_KEY, LiveServer, free_port
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -65,7 +65,7 @@ def engine_for(b: LiveServer | str, **kw: Any) -> DashScopeEngine:
 
 
 def b_tasks(b: LiveServer) -> list[Any]:
-    """B's tasks of the gateway's key, oldest first, from its store."""
+    """B's tasks of the front server's key, oldest first, from its store."""
     tasks, _ = b.app.state.runtime.store.list(owner_id(OTHER_KEY), page_size=100)  # type: ignore[attr-defined]
     return list(reversed(tasks))
 
@@ -113,7 +113,7 @@ def test_a_run_that_died_while_submitting_never_submits_again(make_server: Any, 
 
 def test_the_upstream_id_is_recorded_before_waiting_and_an_owner_cancel_goes_upstream(
         make_server: Any, tmp_path: Path, media_dir: Path, file_server: str) -> None:
-    b = make_server(workers=0)  # B's tasks stay PENDING, so they can be canceled there
+    b = make_server(render_threads=0)  # B's tasks stay PENDING, so they can be canceled there
     rec = Recorder()
     job = make_job(tmp_path, media_dir, file_server, recorder=rec, owner_canceled=lambda: True)
     engine = engine_for(b)
@@ -131,7 +131,7 @@ def test_the_upstream_id_is_recorded_before_waiting_and_an_owner_cancel_goes_ups
 
 def test_a_lost_lease_leaves_the_upstream_task_to_the_next_worker(make_server: Any, tmp_path: Path,
                                                                   media_dir: Path, file_server: str) -> None:
-    b = make_server(workers=0)
+    b = make_server(render_threads=0)
     rec = Recorder()
     job = make_job(tmp_path, media_dir, file_server, recorder=rec, owner_canceled=lambda: False)
     with pytest.raises(Canceled):
@@ -142,7 +142,7 @@ def test_a_lost_lease_leaves_the_upstream_task_to_the_next_worker(make_server: A
 
 def test_a_task_past_its_time_limit_is_canceled_upstream(make_server: Any, tmp_path: Path, media_dir: Path,
                                                          file_server: str) -> None:
-    b = make_server(workers=0)
+    b = make_server(render_threads=0)
     job = make_job(tmp_path, media_dir, file_server, recorder=Recorder())
     with pytest.raises(InternalError, match="did not finish within 0.5 s"):
         engine_for(b, timeout_seconds=0.5).render(job, lambda p: None, lambda: False)
@@ -211,7 +211,7 @@ def test_an_unreachable_upstream_is_retried_then_fails_without_a_marker(tmp_path
 
 
 def test_forwarding_and_model_mapping(make_server: Any, tmp_path: Path, media_dir: Path, file_server: str) -> None:
-    b = make_server(workers=0)
+    b = make_server(render_threads=0)
     job = make_job(tmp_path, media_dir, file_server, model="wan2.6-r2v", names=("object.png", "person1.mp4"))
     engine = engine_for(b, forward_urls=True, models=parse_model_map("wan2.6-r2v=wan2.6-r2v-flash"))
     with pytest.raises(Canceled):
@@ -224,7 +224,7 @@ def test_forwarding_and_model_mapping(make_server: Any, tmp_path: Path, media_di
 
 def test_the_aggregators_model_goes_upstream_as_wan26(make_server: Any, tmp_path: Path, media_dir: Path,
                                                       file_server: str) -> None:
-    b = make_server(workers=0)
+    b = make_server(render_threads=0)
     job = make_job(tmp_path, media_dir, file_server, model="wan26_r2v", audio=True)  # wan2.6-r2v is never silent
     with pytest.raises(Canceled):
         engine_for(b).render(job, lambda p: None, after(3))
@@ -247,8 +247,8 @@ def test_configuration_is_checked_at_start_up() -> None:
 
 
 def test_reported_usage_is_completed_from_what_the_upstream_gave() -> None:
-    from openr2v.spec.billing import reported_usage
-    from openr2v.spec.models import REGISTRY
+    from openr2v.domain.billing import reported_usage
+    from openr2v.domain.models import REGISTRY
 
     spec = REGISTRY["wan2.6-r2v-flash"]
     # The Model Studio guide's example shows only these two keys.

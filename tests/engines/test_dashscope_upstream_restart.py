@@ -1,5 +1,5 @@
-"""kill -9 the gateway (A, a subprocess) while its upstream task renders on B; after a restart with
-the same data dir, A resumes polling that upstream task: the task completes, with B's video, and B
+"""kill -9 the front server (A, a subprocess, engine dashscope) while its upstream task renders on B;
+after a restart with the same data dir, A resumes polling that upstream task: the task completes, with B's video, and B
 never sees a second submit."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.conftest import KEY, OTHER_KEY, LiveServer, free_port, start_serve_pr
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 
 
-def start_gateway(data_dir: Path, port: int, upstream: str) -> subprocess.Popen[bytes]:
+def start_front(data_dir: Path, port: int, upstream: str) -> subprocess.Popen[bytes]:
     return start_serve_process(data_dir, port, OPENR2V_ENGINE="dashscope", OPENR2V_UPSTREAM_URL=upstream,
                                OPENR2V_UPSTREAM_API_KEY=OTHER_KEY, OPENR2V_UPSTREAM_POLL_SECONDS="0.1",
                                OPENR2V_UPSTREAM_MAX_POLL_SECONDS="0.5")
@@ -34,14 +34,14 @@ def upstream_state(data_dir: Path, task_id: str) -> dict[str, Any]:
     return {**extra.get("upstream", {}), "attempts": row[1] if row else 0}
 
 
-def test_kill_9_the_gateway_mid_task_then_it_resumes_polling(make_server: Any, tmp_path: Path,
+def test_kill_9_the_front_server_mid_task_then_it_resumes_polling(make_server: Any, tmp_path: Path,
                                                               file_server: str) -> None:
     b: LiveServer = make_server()  # the compositor
     data_dir = tmp_path / "gateway"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
-    proc = start_gateway(data_dir, port, b.url)
+    proc = start_front(data_dir, port, b.url)
     try:
         r = httpx.post(base + SUBMIT, headers=headers, json={
             "model": "wan2.6-r2v-flash",
@@ -57,7 +57,7 @@ def test_kill_9_the_gateway_mid_task_then_it_resumes_polling(make_server: Any, t
         proc.wait(10)
         killed_at = time.time()
 
-        proc = start_gateway(data_dir, port, b.url)
+        proc = start_front(data_dir, port, b.url)
         body = httpx.get(f"{base}/api/v1/tasks/{task_id}", headers=headers).json()
         deadline = time.time() + 120
         while time.time() < deadline and body["output"]["task_status"] not in ("SUCCEEDED", "FAILED", "CANCELED"):

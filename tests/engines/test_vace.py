@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from openr2v.config import Settings
+from openr2v.domain.models import TIERS
+from openr2v.domain.prompt import plan_prompt
 from openr2v.engines import engine_resolver
 from openr2v.engines.vace.options import VaceOptions
 from openr2v.engines.vace.references import shot_prompt
@@ -25,8 +27,6 @@ from openr2v.engines.vace.timing import (
     shot_frames,
     to_contract,
 )
-from openr2v.spec.models import TIERS
-from openr2v.spec.prompt import plan_prompt
 
 
 @pytest.mark.parametrize("size", sorted({wh for table in TIERS.values() for wh in table.values()}))
@@ -132,7 +132,7 @@ def test_options_fail_fast_naming_the_setting(tmp_path: Path) -> None:
         engine_resolver(Settings(data_dir=tmp_path, engine="vace"))
     with pytest.raises(ValueError, match="model_index.json"):
         engine_resolver(Settings(data_dir=tmp_path, engine_overrides="wan2.7-r2v=vace", vace_model=tmp_path / "x"))
-    engine_resolver(Settings(data_dir=tmp_path, engine="vace", workers=0))
+    engine_resolver(Settings(data_dir=tmp_path, engine="vace", render_threads=0))
 
 
 def test_openr2v_works_without_torch(tmp_path: Path) -> None:

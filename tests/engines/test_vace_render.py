@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from openr2v.domain.prompt import plan_prompt
+from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.vace.loader import OFFLINE_ENV
 from openr2v.engines.vace.options import VaceOptions
 from openr2v.errors import Canceled
 from openr2v.media.probe import probe
-from openr2v.spec.prompt import plan_prompt
-from openr2v.spec.request import GenerationRequest
 from tests.conftest import assert_contract_mp4
 
 TWO_SHOTS = ("Shot 1 [0-1s]: Wide shot, character1 says to character2: 'Hello there.' "
@@ -244,7 +244,7 @@ def test_two_shot_request_through_the_api(make_server: Any, file_server: str, ti
                                           no_network: list[str]) -> None:
     import httpx
 
-    srv = make_server(engine="vace", vace_model=tiny_model, vace_max_area=TINY_AREA, vace_steps=2, workers=1)
+    srv = make_server(engine="vace", vace_model=tiny_model, vace_max_area=TINY_AREA, vace_steps=2, render_threads=1)
     body = {"model": "wan2.6-r2v-flash",
             "input": {"prompt": TWO_SHOTS, "negative_prompt": "low quality",
                       "reference_urls": [f"{file_server}/person1.mp4", f"{file_server}/object.png",

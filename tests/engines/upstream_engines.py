@@ -1,4 +1,4 @@
-"""Engines for the upstream server (B) of the gateway tests, where B's render is not what is tested
+"""Engines for the upstream server (B) of the upstream-mode tests, where B's render is not what is tested
 (``OPENR2V_ENGINE_OVERRIDES="wan2.6-r2v=tests.engines.upstream_engines:failing_engine"``)."""
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from openr2v.domain.models import AUDIO_LIMITS, IMAGE_LIMITS, VIDEO_LIMITS
 from openr2v.errors import InputDownloadFailed, InvalidParameter, UnsupportedFileFormat
 from openr2v.media.probe import MediaInfo, check_limits, probe, sniff_format
-from openr2v.spec.models import AUDIO_LIMITS, IMAGE_LIMITS, VIDEO_LIMITS
 from tests import mediagen
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from openr2v.spec.request import GenerationRequest
-from openr2v.spec.task import Status
+from openr2v.domain.request import GenerationRequest
+from openr2v.domain.task import Status
 from openr2v.storage import LocalStorage
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import LedgerEntry, TaskStore

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from openr2v.config import Settings
+from openr2v.domain.request import GenerationRequest
 from openr2v.errors import DataInspectionFailed, IPInfringementSuspect
-from openr2v.spec.request import GenerationRequest
 from openr2v.tasks.moderation import (
     Content,
     ModerationUnavailable,
@@ -238,7 +238,7 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     """Moderation on, no workers: accepted tasks stay PENDING (only the submit check is tested)."""
     from tests.conftest import run_server, test_settings
 
-    settings = test_settings(tmp_path_factory.mktemp("strict"), workers=0, moderation_blocklist=BLOCKLIST,
+    settings = test_settings(tmp_path_factory.mktemp("strict"), render_threads=0, moderation_blocklist=BLOCKLIST,
                              moderation_regex=r"\bkill\s+(?:them\s+)?all\b", protected_names=PROTECTED,
                              moderation_hook=f"{HOOKS}:flag_lighthouse_as_ip")
     with run_server(settings) as srv:

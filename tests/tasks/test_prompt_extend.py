@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from openr2v.spec.prompt import ShotPlan, plan_prompt, plan_to_prompt
-from openr2v.spec.request import GenerationRequest, Reference
+from openr2v.domain.prompt import ShotPlan, plan_prompt, plan_to_prompt
+from openr2v.domain.request import GenerationRequest, Reference
 from openr2v.tasks.prompt_extend import LLMConfig, PromptRewriter, accept_rewrite
 from tests.conftest import LiveServer, free_port
 

@@ -15,8 +15,8 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, inspect, text
 
 from openr2v.config import Settings
-from openr2v.spec.request import GenerationRequest
-from openr2v.spec.task import Status
+from openr2v.domain.request import GenerationRequest
+from openr2v.domain.task import Status
 from openr2v.storage import LocalStorage
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import LedgerEntry, TaskStore

@@ -13,9 +13,9 @@ import pytest
 
 from openr2v.client import BadRequestError, Client, verify_webhook
 from openr2v.client.webhooks import WebhookVerificationError
+from openr2v.domain.request import GenerationRequest
+from openr2v.domain.task import Status, Task
 from openr2v.errors import InvalidURL
-from openr2v.spec.request import GenerationRequest
-from openr2v.spec.task import Status, Task
 from openr2v.tasks.webhooks import WebhookDispatcher
 from tests.conftest import KEY, OTHER_KEY, WebhookReceiver, assert_contract_mp4
 

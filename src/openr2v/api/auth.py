@@ -11,8 +11,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from openr2v.domain.models import REGIONS
 from openr2v.errors import InvalidApiKey
-from openr2v.spec.models import REGIONS
 
 __all__ = ["KeyRing", "Principal", "parse_keys"]
 

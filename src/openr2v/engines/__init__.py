@@ -45,11 +45,11 @@ def engine_resolver(settings: Settings) -> Callable[[str], Engine]:
     for name in {settings.engine, *overrides.values()}:
         if name not in ENGINE_NAMES and ":" not in name:
             raise ValueError(f"unknown engine {name!r}; available: {', '.join(ENGINE_NAMES)}")
-        if name == "dashscope":  # refuse a gateway without an upstream at start-up, not at the first task
+        if name == "dashscope":  # refuse upstream mode without an upstream URL at start-up, not at the first task
             from openr2v.engines.upstream import check_settings
 
             check_settings(settings)
-        if name == "vace" and settings.queue == "local" and settings.workers > 0:
+        if name == "vace" and settings.queue == "local" and settings.render_threads > 0:
             # This process renders: a missing model folder or torch fails start-up, not the first task.
             from openr2v.engines.vace import check_settings as check_vace
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from openr2v.domain.request import GenerationRequest
 from openr2v.media.probe import MediaInfo
-from openr2v.spec.request import GenerationRequest
 
 __all__ = ["Engine", "RenderJob", "RenderResult", "ResolvedReference", "ProgressFn", "CancelledFn"]
 

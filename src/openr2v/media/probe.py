@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from openr2v.domain.models import REGISTRY, FileLimits
 from openr2v.errors import InputDownloadFailed, InvalidParameter, UnsupportedFileFormat
-from openr2v.spec.models import REGISTRY, FileLimits
 
 __all__ = ["MAX_PIXELS", "MediaInfo", "check_limits", "open_container", "probe", "sniff_format"]
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from openr2v.domain.request import GenerationRequest
 from openr2v.errors import DataInspectionFailed, InternalError, IPInfringementSuspect
-from openr2v.spec.request import GenerationRequest
 
 if TYPE_CHECKING:
     from openr2v.config import Settings

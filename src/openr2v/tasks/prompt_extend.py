@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from openr2v.spec.models import REGISTRY
-from openr2v.spec.prompt import ShotPlan, find_labels, plan_prompt, plan_to_prompt
-from openr2v.spec.request import GenerationRequest
+from openr2v.domain.models import REGISTRY
+from openr2v.domain.prompt import ShotPlan, find_labels, plan_prompt, plan_to_prompt
+from openr2v.domain.request import GenerationRequest
 
 if TYPE_CHECKING:
     from openr2v.config import Settings

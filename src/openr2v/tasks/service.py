@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from openr2v.domain.prompt import plan_prompt, plan_to_prompt
+from openr2v.domain.request import GenerationRequest
+from openr2v.domain.task import Status, Task
 from openr2v.errors import InvalidParameter, NotFound, Throttled, UnsupportedOperation
-from openr2v.spec.prompt import plan_prompt, plan_to_prompt
-from openr2v.spec.request import GenerationRequest
-from openr2v.spec.task import Status, Task
 from openr2v.storage import Storage
 from openr2v.tasks.limits import RateLimiter
 from openr2v.tasks.moderation import RECHECK, ModerationUnavailable, Moderator

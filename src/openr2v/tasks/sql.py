@@ -11,7 +11,7 @@ import functools
 
 from sqlalchemy import Insert, Select, Update, bindparam, func, insert, select, update
 
-from openr2v.spec.task import Status
+from openr2v.domain.task import Status
 from openr2v.tasks.schema import LedgerRow, TaskRow
 
 __all__ = ["CLAIM", "CREATE", "GET", "HEARTBEAT", "LEDGER", "STATUS", "TASKS", "finish", "lease_time", "progress"]

@@ -21,8 +21,8 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from openr2v.spec.request import GenerationRequest
-from openr2v.spec.task import Status, Task
+from openr2v.domain.request import GenerationRequest
+from openr2v.domain.task import Status, Task
 from openr2v.tasks import sql
 from openr2v.tasks.schema import LedgerRow, TaskRow, UploadRow
 

@@ -37,9 +37,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from openr2v.domain.task import Task
 from openr2v.errors import InvalidURL
 from openr2v.media.fetch import check_url_host, forbidden_reason, parse_ip_host
-from openr2v.spec.task import Task
 
 __all__ = ["SIGNATURE_HEADER", "Delivery", "WebhookDispatcher", "derive_secret", "sign"]
 

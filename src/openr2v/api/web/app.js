@@ -148,7 +148,7 @@ function onModelChange() {
 // -- references -------------------------------------------------------------------------------
 
 function labels() {
-  // The prompt's names for the references, as the server counts them (spec/preview.py).
+  // The prompt's names for the references, as the server counts them (domain/preview.py).
   if (!state.model || state.model.input_style !== "media") return state.refs.map((_, i) => `character${i + 1}`);
   const counts = { image: 0, video: 0 };
   const out = state.refs.map((r) => {

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from openr2v.domain.prompt import label_pattern
 from openr2v.engines.compositor.segment import Look
 from openr2v.engines.compositor.storyboard import Grid
-from openr2v.spec.prompt import label_pattern
 
 __all__ = ["Role", "cast"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openr2v.spec.prompt import Line
+from openr2v.domain.prompt import Line
 
 __all__ = ["Motion", "exit_side", "fallback_envelopes", "make_motion"]
 

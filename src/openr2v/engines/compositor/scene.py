@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from openr2v.domain.prompt import Shot, ShotPlan, label_pattern, plan_prompt
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.compositor import vision
 from openr2v.engines.compositor.camera import CameraMove, plan_camera
@@ -33,7 +34,6 @@ from openr2v.engines.compositor.shots import Actor, ShotRender
 from openr2v.engines.compositor.sources import load_still
 from openr2v.engines.compositor.staging import stage_order, stage_shot, subjects_of
 from openr2v.engines.compositor.storyboard import Grid, find_grid
-from openr2v.spec.prompt import Shot, ShotPlan, label_pattern, plan_prompt
 
 __all__ = ["Scene", "ShotSpec", "build_scene", "plan_of", "prepare_shot"]
 

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from openr2v.domain.prompt import ShotPlan, plan_prompt
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.media.audio import decode_audio, fit_length, mix, room_tone
 from openr2v.media.encode import AUDIO_RATE
 from openr2v.media.music import music_bed, music_kind
 from openr2v.media.tts import NATIVE_RATE, Voice, resample, synthesize_native, trim_silence
 from openr2v.media.voice import VoiceProfile, profile_from_file, transform
-from openr2v.spec.prompt import ShotPlan, plan_prompt
 
 __all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_voices", "plan_for"]
 

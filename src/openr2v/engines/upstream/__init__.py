@@ -1,4 +1,4 @@
-"""The ``dashscope`` engine: gateway mode, forwarding tasks to a server that speaks DashScope.
+"""The ``dashscope`` engine: upstream mode, forwarding tasks to a server that speaks DashScope.
 
 The upstream is Alibaba Cloud's Wan API or any server speaking it (another openr2v included); this
 server keeps its own keys, billing, storage and durable tasks in front of it. One render call:

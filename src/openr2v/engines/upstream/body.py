@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from openr2v.domain.models import ModelSpec
 from openr2v.engines.base import RenderJob
 from openr2v.media.probe import sniff_format
-from openr2v.spec.models import ModelSpec
 
 __all__ = ["SendFn", "build_body", "stage"]
 

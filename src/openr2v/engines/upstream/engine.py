@@ -35,12 +35,12 @@ from openr2v.client import (
 )
 from openr2v.client.wire import backoff_delay, normalize_base_url, poll_delays, retry_delay
 from openr2v.config import Settings
+from openr2v.domain.models import REGISTRY
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
 from openr2v.engines.upstream.body import build_body, stage
 from openr2v.engines.upstream.models import parse_model_map, upstream_model
 from openr2v.errors import Canceled, InternalError, OpenR2VError
 from openr2v.media.probe import probe
-from openr2v.spec.models import REGISTRY
 
 __all__ = ["DashScopeEngine", "UpstreamError"]
 
@@ -102,7 +102,7 @@ class DashScopeEngine:
         state: dict[str, Any] = dict(job.extra.get(STATE) or {})
         if state.get("phase") == "submitting":
             raise InternalError(
-                "The gateway stopped while submitting this task upstream; whether the upstream created it "
+                "This server stopped while submitting this task upstream; whether the upstream created it "
                 "cannot be known, so it is not submitted again (that could render and bill it twice).")
         # A task submitted before a configuration change is still polled where it lives.
         with self._clients(state.get("url") or self.url) as clients:
@@ -293,8 +293,8 @@ def _refusal(e: APIError | APIConnectionError) -> OpenR2VError:
         return InternalError(f"The upstream cannot be reached: {e.message}")
     code = e.code or f"HTTP{e.status_code}"
     if e.status_code == 401:
-        # The client's own key was fine; it is this gateway's key that the upstream refused.
-        return UpstreamError(f"The upstream service refused this gateway's credentials: {e.message}", code=code)
+        # The client's own key was fine; it is this server's key that the upstream refused.
+        return UpstreamError(f"The upstream service refused this server's credentials: {e.message}", code=code)
     return UpstreamError(e.message, code=code)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from openr2v.client.wire import normalize_base_url
 from openr2v.config import Settings
-from openr2v.spec.models import REGISTRY, ModelSpec
+from openr2v.domain.models import REGISTRY, ModelSpec
 
 __all__ = ["check_settings", "parse_model_map", "upstream_model"]
 

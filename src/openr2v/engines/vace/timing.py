@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from openr2v.domain.prompt import Shot
 from openr2v.engines.compositor.sources import cover_box
-from openr2v.spec.prompt import Shot
 
 __all__ = ["NATIVE_FPS", "Segment", "ShotFrames", "internal_size", "native_count", "resample", "segments",
            "shot_frames", "to_contract"]

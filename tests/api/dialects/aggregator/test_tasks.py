@@ -23,7 +23,7 @@ def submit(server: LiveServer, payload: dict[str, Any], key: str = KEY) -> str:
 
 
 def test_pending_shape(make_server: Any, file_server: str) -> None:
-    idle = make_server(workers=0)
+    idle = make_server(render_threads=0)
     task_id = submit(idle, body([f"{file_server}/object.png"]))
     with idle.client() as c:
         got = c.get(f"{SUBMIT}/{task_id}").json()

@@ -122,7 +122,7 @@ def test_messages_name_the_field_and_limit(server: LiveServer) -> None:
 
 
 def test_private_addresses_refused_at_submit(make_server: Any) -> None:
-    strict = make_server(allow_private_urls=False, workers=0)
+    strict = make_server(allow_private_urls=False, render_threads=0)
     for field, url in (("input.reference_urls", ["http://127.0.0.1/a.png"]),
                        ("input.reference_urls", [PNG, "http://169.254.169.254/latest/meta-data"]),
                        ("input.audio_url", "http://10.0.0.1/a.mp3")):
@@ -132,7 +132,7 @@ def test_private_addresses_refused_at_submit(make_server: Any) -> None:
 
 
 def test_no_shape_yields_500(make_server: Any) -> None:
-    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, workers=0)
+    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, render_threads=0)
     rng = random.Random(2002)
     bodies: list[Any] = [_random_json(rng) for _ in range(100)]
     for _ in range(200):

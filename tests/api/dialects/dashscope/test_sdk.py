@@ -89,7 +89,7 @@ def test_async_call_wait_fetch_and_list(sdk: LiveServer, file_server: str) -> No
 
 def test_cancel_pending_only(sdk: LiveServer, make_server, file_server: str) -> None:
     # An API-only server (no workers) keeps tasks PENDING; the shared server runs them.
-    idle = make_server(workers=0)
+    idle = make_server(render_threads=0)
     dashscope.base_http_api_url = idle.api
     task = VideoSynthesis.async_call(model="wan2.6-r2v-flash", prompt="character1 waves.",
                                      reference_urls=[f"{file_server}/object.png"], size="1280*720", duration=2)

@@ -136,7 +136,7 @@ def test_rate_and_concurrency_caps(make_server: Any, file_server: str) -> None:
     with srv.client() as c:
         r = c.post(SUBMIT, json=body([f"{file_server}/object.png"]), headers=ASYNC)
     assert r.status_code == 429 and r.json()["code"] == "Throttling.RateQuota"
-    capped = make_server(max_concurrent_tasks=1, workers=0)  # no workers: the first task stays PENDING
+    capped = make_server(max_concurrent_tasks=1, render_threads=0)  # no workers: the first task stays PENDING
     submit(capped, [f"{file_server}/object.png"])
     with capped.client() as c:
         r = c.post(SUBMIT, json=body([f"{file_server}/object.png"]), headers=ASYNC)

@@ -230,7 +230,7 @@ def _random_json(rng: random.Random, depth: int = 0) -> Any:
 
 
 def test_no_shape_yields_500(make_server: Any) -> None:
-    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, workers=1)
+    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, render_threads=1)
     rng = random.Random(1234)
     bodies: list[Any] = [_random_json(rng) for _ in range(150)]
     # Mutations of valid bodies reach deeper validation.

@@ -128,7 +128,7 @@ def test_seed_003_complete_request(server: LiveServer, file_server: str) -> None
 
 def test_processing_envelope(make_server: Any, file_server: str) -> None:
     """The "Processing" example: IN_PROGRESS, progress "30%", the upstream output while RUNNING."""
-    idle = make_server(workers=0)
+    idle = make_server(render_threads=0)
     with idle.client() as c:
         task_id = check_submit_answer(c.post(SUBMIT, json=example_bodies(file_server)["single-character"]))
         pending = c.get(f"{SUBMIT}/{task_id}").json()["data"]

@@ -117,7 +117,7 @@ def test_messages_name_the_field_and_limit(server: LiveServer) -> None:
 
 
 def test_defaults_and_official_fields(make_server: Any) -> None:
-    idle = make_server(workers=0)
+    idle = make_server(render_threads=0)
     body = edit(edit(BODY, f"{PARAMS}", {}), "metadata.input.reference_video_urls", [MP4])
     r = post(idle, body, KEY)
     assert r.status_code == 200, r.text
@@ -134,7 +134,7 @@ def test_unknown_task_is_task_not_exist(server: LiveServer) -> None:
 
 
 def test_no_shape_yields_500(make_server: Any) -> None:
-    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, workers=0)
+    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, render_threads=0)
     rng = random.Random(3003)
     bodies: list[Any] = [_random_json(rng) for _ in range(100)]
     for _ in range(200):

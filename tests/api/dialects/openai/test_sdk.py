@@ -148,7 +148,7 @@ def test_json_create_and_previews(server: LiveServer, file_server: str) -> None:
 
 
 def test_queued_video_has_no_content(make_server: Any, file_server: str) -> None:
-    idle = make_server(workers=0)
+    idle = make_server(render_threads=0)
     c = sdk(idle)
     video = c.videos.create(prompt="character1 waves.", extra_body={"references": [f"{file_server}/object.png"]})
     assert (video.status, video.progress, video.seconds, video.size) == ("queued", 0, "5", "1920x1080")

@@ -149,7 +149,7 @@ def test_list_and_content_parameters(server: LiveServer) -> None:
 
 
 def test_no_shape_yields_500(make_server: Any) -> None:
-    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, workers=0)
+    server = make_server(submit_rate_per_second=0, max_concurrent_tasks=0, render_threads=0)
     rng = random.Random(4004)
     bodies: list[Any] = [_random_json(rng) for _ in range(80)]
     for _ in range(150):

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from openr2v.spec.models import Price, get_model, parse_price_table
+from openr2v.domain.models import Price, get_model, parse_price_table
 
 __all__ = ["PriceBook", "quote"]
 

@@ -8,12 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
-from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.api.common import (
+    dialect_route,
+    find_task,
+    parse_json_object,
+    principal,
+    public_base,
+    read_body,
+    runtime,
+    submit,
+)
 from openr2v.api.openapi import component, errors, json_body, nullable
+from openr2v.domain.models import DIALECT_MODELS
+from openr2v.domain.task import Status, Task
 from openr2v.errors import NotFound, OpenR2VError
-from openr2v.spec.models import DIALECT_MODELS
-from openr2v.spec.task import Status, Task
 
 from .pricing import quote
 from .protocol import ErrorBody, SubmitBody, SubmitParameters, TaskBody

@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 
 from openr2v.api.common import dialect_route, principal, public_base, runtime
 from openr2v.api.openapi import component, errors
-from openr2v.spec.task import Status, Task
+from openr2v.domain.task import Status, Task
 
 from .protocol import ErrorBody, EventData
 from .router import error_response

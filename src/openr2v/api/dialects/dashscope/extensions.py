@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from openr2v.api.common import dialect_route, principal, read_body, runtime
 from openr2v.api.digits import parse_size
 from openr2v.api.openapi import errors, json_body
+from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model
+from openr2v.domain.preview import PreviewRef, estimate, reference_labels
+from openr2v.domain.prompt import plan_prompt, plan_to_prompt
+from openr2v.domain.request import guess_kind, source_scheme
 from openr2v.errors import InvalidParameter
-from openr2v.spec.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model
-from openr2v.spec.preview import PreviewRef, estimate, reference_labels
-from openr2v.spec.prompt import plan_prompt, plan_to_prompt
-from openr2v.spec.request import guess_kind, source_scheme
 from openr2v.tasks.webhooks import SIGNATURE_HEADER
 
 from .protocol import (

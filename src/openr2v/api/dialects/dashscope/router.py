@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
 from openr2v.api.digits import small_int
 from openr2v.api.openapi import errors, header, json_body, optional, query
+from openr2v.domain.models import DIALECT_MODELS
+from openr2v.domain.request import source_scheme
+from openr2v.domain.task import Status
 from openr2v.errors import AccessDenied, InvalidParameter, InvalidURL, OpenR2VError
-from openr2v.spec.models import DIALECT_MODELS
-from openr2v.spec.request import source_scheme
-from openr2v.spec.task import Status
 
 from .protocol import (
     CancelResponse,

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from openr2v.api.digits import parse_size
+from openr2v.domain.models import TIERS, ModelSpec, dialect_model
+from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
+from openr2v.domain.task import Status, Task
 from openr2v.errors import EmptyInput, EmptyModel, EmptyParameters, InvalidParameter, InvalidURL
-from openr2v.spec.models import TIERS, ModelSpec, dialect_model
-from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
-from openr2v.spec.task import Status, Task
 
 from .protocol import SubmitBody, SubmitParameters
 

@@ -23,8 +23,8 @@ from starlette.datastructures import UploadFile
 
 from openr2v.api.common import dialect_route, principal, public_base, runtime
 from openr2v.api.openapi import NO_AUTH, errors, query
+from openr2v.domain.models import DIALECT_MODELS, dialect_model
 from openr2v.errors import AccessDenied, InvalidParameter
-from openr2v.spec.models import DIALECT_MODELS, dialect_model
 
 from .protocol import ErrorBody, OssUploadForm, UploadPolicyResponse
 from .router import error_response

@@ -8,11 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
-from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.api.common import (
+    dialect_route,
+    find_task,
+    parse_json_object,
+    principal,
+    public_base,
+    read_body,
+    runtime,
+    submit,
+)
 from openr2v.api.openapi import errors, json_body
+from openr2v.domain.models import DIALECT_MODELS
 from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
-from openr2v.spec.models import DIALECT_MODELS
 
 from .protocol import ErrorBody, SubmitBody, SubmitResponse, TaskEnvelope
 from .translate import DIALECT, NAMES, TASK_NOT_EXIST, error_code, format_submit, format_task, parse_submit

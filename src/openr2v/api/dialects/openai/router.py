@@ -11,13 +11,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from openr2v.api.common import dialect_route, principal, read_body, runtime
-from openr2v.api.dialects.shared import find_task, parse_json_object, submit
+from openr2v.api.common import dialect_route, find_task, parse_json_object, principal, read_body, runtime, submit
 from openr2v.api.digits import small_int
 from openr2v.api.openapi import component, errors, json_body, nullable, optional, query
+from openr2v.domain.models import DIALECT_MODELS
+from openr2v.domain.task import Status
 from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
-from openr2v.spec.models import DIALECT_MODELS
-from openr2v.spec.task import Status
 
 from .forms import coerce, unflatten
 from .protocol import CreateBody, ErrorBody, Parameters, Video, VideoDeleted, VideoList

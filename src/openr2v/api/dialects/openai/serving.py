@@ -20,9 +20,9 @@ import av
 from PIL import Image
 from starlette.datastructures import UploadFile
 
+from openr2v.domain.task import Task
 from openr2v.errors import InvalidParameter, NotFound
 from openr2v.runtime import Runtime
-from openr2v.spec.task import Task
 
 __all__ = ["frames_preview", "list_tasks", "store_upload"]
 

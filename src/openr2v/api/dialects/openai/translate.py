@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from openr2v.api.dialects.shared import epoch, first_error
+from openr2v.api.common import epoch, first_error
 from openr2v.api.digits import parse_size, small_int
+from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
+from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
+from openr2v.domain.task import Status, Task
 from openr2v.errors import InvalidParameter, OpenR2VError
-from openr2v.spec.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
-from openr2v.spec.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
-from openr2v.spec.task import Status, Task
 
 from .protocol import CreateBody, ReferenceItem
 

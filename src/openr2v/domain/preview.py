@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from openr2v.domain.billing import billed_input_seconds, compute_usage
+from openr2v.domain.models import ModelSpec, ratio_size, tier_of
 from openr2v.errors import InvalidParameter
-from openr2v.spec.billing import billed_input_seconds, compute_usage
-from openr2v.spec.models import ModelSpec, ratio_size, tier_of
 
 __all__ = ["Estimate", "PreviewRef", "estimate", "output_size", "reference_labels"]
 

@@ -16,8 +16,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, Field
 
+from openr2v.domain.models import ModelSpec, ratio_size
 from openr2v.errors import AccessDenied, InvalidParameter, InvalidURL
-from openr2v.spec.models import ModelSpec, ratio_size
 
 __all__ = [
     "FieldNames",

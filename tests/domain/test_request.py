@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from openr2v.domain.models import REGISTRY
+from openr2v.domain.request import GenerationRequest, Reference, check_inputs, guess_kind
 from openr2v.errors import AccessDenied, InvalidParameter
-from openr2v.spec.models import REGISTRY
-from openr2v.spec.request import GenerationRequest, Reference, check_inputs, guess_kind
 
 
 def ref(url: str, i: int = 0) -> Reference:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openr2v.spec.prompt import ShotPlan, find_labels, plan_prompt, plan_to_prompt
+from openr2v.domain.prompt import ShotPlan, find_labels, plan_prompt, plan_to_prompt
 
 FOUR = ('Character2 sits on a chair by the window, holding character3, and plays a soothing American country folk '
         'song next to character4. Character1 says to Character2: "that sounds great"')

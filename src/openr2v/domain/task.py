@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from openr2v.spec.request import GenerationRequest
+from openr2v.domain.request import GenerationRequest
 
 __all__ = ["Status", "Task", "TERMINAL"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from openr2v.domain.billing import compute_usage
+from openr2v.domain.models import REGISTRY
+from openr2v.domain.preview import PreviewRef, estimate, reference_labels
 from openr2v.errors import InvalidParameter
-from openr2v.spec.billing import compute_usage
-from openr2v.spec.models import REGISTRY
-from openr2v.spec.preview import PreviewRef, estimate, reference_labels
 
 W26, W27 = REGISTRY["wan2.6-r2v"], REGISTRY["wan2.7-r2v"]
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from openr2v.spec.models import ModelSpec, tier_of
+from openr2v.domain.models import ModelSpec, tier_of
 
 __all__ = ["TRUNCATION_TABLE", "ReportedUsage", "Usage", "billed_input_seconds", "compute_usage", "reported_usage",
            "unit_price"]

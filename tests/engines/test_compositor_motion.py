@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openr2v.domain.prompt import Line
 from openr2v.engines.compositor.motion import fallback_envelopes, make_motion
-from openr2v.spec.prompt import Line
 from tests.engines.conftest import SHIRTS, colour_share, frames_rgb, previz_job, render, resolved
 
 SKIN = (232, 190, 160)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openr2v.spec.prompt import plan_prompt
+from openr2v.domain.prompt import plan_prompt
 from tests.conftest import assert_contract_mp4
 from tests.engines.conftest import detect_cuts, previz_job, render, resolved
 

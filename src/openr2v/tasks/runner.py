@@ -26,15 +26,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from openr2v.domain.billing import compute_usage, reported_usage
+from openr2v.domain.models import REGISTRY, TIERS, FileLimits, ModelSpec
+from openr2v.domain.prompt import ShotPlan, plan_prompt
+from openr2v.domain.request import GenerationRequest
+from openr2v.domain.task import Task
 from openr2v.engines.base import Engine, RenderJob, ResolvedReference
 from openr2v.errors import Canceled, InvalidParameter, OpenR2VError, UnsupportedFileFormat
 from openr2v.media.fetch import Fetcher
 from openr2v.media.probe import MediaInfo, check_limits, probe
-from openr2v.spec.billing import compute_usage, reported_usage
-from openr2v.spec.models import REGISTRY, TIERS, FileLimits, ModelSpec
-from openr2v.spec.prompt import ShotPlan, plan_prompt
-from openr2v.spec.request import GenerationRequest
-from openr2v.spec.task import Task
 from openr2v.tasks.leases import Leases, worker_name
 from openr2v.tasks.moderation import RECHECK, output_texts
 from openr2v.tasks.prompt_extend import PromptRewriter

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from openr2v.spec.billing import billed_input_seconds, compute_usage
-from openr2v.spec.models import REGISTRY
+from openr2v.domain.billing import billed_input_seconds, compute_usage
+from openr2v.domain.models import REGISTRY
 
 W26 = REGISTRY["wan2.6-r2v-flash"]
 W27 = REGISTRY["wan2.7-r2v"]
