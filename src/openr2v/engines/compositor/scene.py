@@ -27,6 +27,7 @@ from openr2v.engines.compositor import vision
 from openr2v.engines.compositor.camera import CameraMove, plan_camera
 from openr2v.engines.compositor.casting import Role, cast
 from openr2v.engines.compositor.cutouts import Cutout, cut_out, video_size
+from openr2v.engines.compositor.faces import rig_for
 from openr2v.engines.compositor.motion import WALK, Motion, exit_side, make_motion
 from openr2v.engines.compositor.plates import Plate, derived_plate, plate_from, render_canvas
 from openr2v.engines.compositor.segment import Look, look_at
@@ -278,7 +279,8 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
                              video=p.label in scene.videos or p.role == "object")
         if p.role == "character":
             motion.envelope = envelopes.get(p.label)
-        actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""))
+        actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""),
+                                rig=rig_for(p, cutouts[p.label], index, job, envelopes, scene.plan.lines, placements))
     walker = _subject_label(shot, [p.label for p in people])
     if walker is not None:
         _walks(actors[walker].motion, actors[walker], shot, move, spec.first, spec.last, fps, width)
