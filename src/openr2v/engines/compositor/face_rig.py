@@ -27,13 +27,14 @@ from openr2v.engines.compositor.visemes import Visemes
 __all__ = ["FaceRig", "Mesh", "face_mesh_of"]
 
 MIN_SCREEN_FACE = 28  # output pixels of face height below which nothing is warped
-GRID_ROWS = 160  # the warp's map is computed on at most this many rows, then scaled up
+GRID_ROWS = 100  # the warp's map is computed on at most this many rows, then scaled up (it is smooth)
 OPEN_GAP = 0.10  # of the face height: the inner lips' gap at full opening
 WIDTH = 0.05  # of the face width: how far each mouth corner moves at full spread
 ROUND = 0.05  # of the face width: how far each corner comes in for a rounded mouth
 BLINK = 0.96  # how far the upper lid travels toward the lower one at a full blink
 GAZE = 0.16  # of the eye's width: the irises' shift at full gaze
 TURN = 0.045  # of the face width: the nose tip's shift at a full turn
+REUSE = 0.25  # output pixels: a mesh that moved less than this keeps its last warp maps
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -93,8 +94,8 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
     ring = centre + (oval[::2] - centre) * 1.3
     ox0, oy0 = oval.min(axis=0)
     ox1, oy1 = oval.max(axis=0)
-    bx0, bx1 = ox0 - 0.45 * face_w, ox1 + 0.45 * face_w
-    by0, by1 = oy0 - 0.4 * face_h, oy1 + 0.45 * face_h
+    bx0, bx1 = ox0 - 0.35 * face_w, ox1 + 0.35 * face_w
+    by0, by1 = oy0 - 0.3 * face_h, oy1 + 0.35 * face_h
     xs, ys = np.linspace(bx0, bx1, 5), np.linspace(by0, by1, 5)
     border = np.array([(x, by0) for x in xs] + [(x, by1) for x in xs] + [(bx0, y) for y in ys[1:-1]]
                       + [(bx1, y) for y in ys[1:-1]])
@@ -112,20 +113,20 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
     sideways = 1 - _smoothstep((np.abs(points[:, 0] - mouth_x) - 0.2 * face_w) / (0.35 * face_w))
     jaw = below * sideways
     lift = np.zeros(len(points))
+    # Along the lips the opening tapers to the fixed corners: a lens, not a slot.
+    half = max(1.0, float(abs(marks[291][0] - marks[61][0])) / 2)
+    along = np.clip(np.abs(points[:, 0] - mouth_x) / half, 0.0, 1.0)
     for lid in fm.LOWER_INNER[1:-1] + fm.LOWER_OUTER[1:-1]:
-        jaw[ids[lid]] = 1.0
-    for lid in fm.UPPER_INNER[1:-1] + fm.UPPER_OUTER[1:-1] + (78, 308, 61, 291):
-        jaw[ids[lid]] = 0.0
+        jaw[ids[lid]] = 1.0 - 0.7 * along[ids[lid]] ** 2
     for lid in fm.UPPER_INNER[1:-1]:
-        lift[ids[lid]] = 1.0
+        lift[ids[lid]] = 1.0 - along[ids[lid]] ** 2
     for lid in fm.UPPER_OUTER[1:-1]:
-        lift[ids[lid]] = 0.6
+        lift[ids[lid]] = 0.6 * (1.0 - along[ids[lid]] ** 2)
     for lid in (78, 308, 61, 291):
-        jaw[ids[lid]] = 0.45
+        jaw[ids[lid]] = 0.3
     jaw[n_face:] *= 0.4  # the ring follows a little; the border not at all
     jaw[n_face + n_ring:] = 0.0
     # Sideways: the corners fully, the lips by their distance from the middle, the cheeks a little.
-    half = max(1.0, float(abs(marks[291][0] - marks[61][0])) / 2)
     rel = np.clip((points[:, 0] - mouth_x) / half, -1.5, 1.5)
     near = 1 - _smoothstep((np.linalg.norm(points - (mouth_x, mouth_y), axis=1) - half) / (0.6 * half))
     spread = rel * near
@@ -184,44 +185,59 @@ def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: flo
     return p + mesh.head[:, None] * (rotated - p)
 
 
-def warp_box(frame: Planes, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray,
-             box: tuple[int, int, int, int]) -> None:
-    """Warp the frame's ``box`` (even luma pixels) so the mesh at ``src`` lands at ``dst`` (output pixels)."""
+Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # luma (fixed-point xy, fraction), chroma x, y
+
+
+def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]) -> Maps:
+    """Remap tables for ``box`` (even luma pixels) that move the mesh at ``src`` to ``dst`` (output pixels).
+
+    The triangles are rasterised on a coarse grid (the map is piecewise affine, so smooth), each grid
+    point takes its triangle's destination -> source affine, and the grid is scaled up to the box.
+    """
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     step = max(1, math.ceil(h / GRID_ROWS))
     gw, gh = max(2, math.ceil(w / step)), max(2, math.ceil(h / step))
-    # Grid sample positions that a bilinear resize of gw x gh to w x h puts exactly on its pixels.
-    gx = (np.arange(gw) + 0.5) * (w / gw) - 0.5
-    gy = (np.arange(gh) + 0.5) * (h / gh) - 0.5
-    index = np.full((gh, gw), -1, np.int32)
+    index = np.full((gh, gw), len(triangles), np.int32)  # outside every triangle: the identity (last row)
     shift = 4
-    corners = (dst - (x0, y0)) / (w / gw, h / gh) - 0.5  # in grid cells
+    # Grid cells placed where a bilinear resize of gw x gh to w x h puts them.
+    corners = (dst - (x0, y0) + 0.5) / (w / gw, h / gh) - 0.5
     fixed = np.round(corners * (1 << shift)).astype(np.int32)
-    for t, tri in enumerate(triangles):
-        cv2.fillConvexPoly(index, fixed[tri], t, cv2.LINE_8, shift)
+    for t, tri in enumerate(fixed[triangles]):
+        cv2.fillConvexPoly(index, tri, t, cv2.LINE_8, shift)
     # Each triangle's affine, destination -> source (both box-relative).
     d = np.concatenate([dst[triangles] - (x0, y0), np.ones((len(triangles), 3, 1))], axis=2)
     s = src[triangles] - (x0, y0)
-    det = np.linalg.det(d)
+    # Inverse by the adjugate (cross products of the rows): numpy's batched solve pays a LAPACK call per 3x3.
+    r0, r1, r2 = d[:, 0], d[:, 1], d[:, 2]
+    adj = np.stack([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)], axis=2)
+    det = np.einsum("ij,ij->i", r0, adj[:, :, 0])
     good = np.abs(det) > 1e-3
-    a = np.zeros((len(triangles), 3, 2))
-    a[:, 2, :] = (s.mean(axis=1) - d[:, :, :2].mean(axis=1))  # a squashed triangle: a plain shift
-    a[~good, 0, 0] = a[~good, 1, 1] = 1.0
-    a[good] = np.linalg.solve(d[good], s[good])
-    a = np.concatenate([a, np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]])])  # index -1: identity
-    X, Y = np.meshgrid(gx, gy)
-    m = a[index]
-    map_x = (m[..., 0, 0] * X + m[..., 1, 0] * Y + m[..., 2, 0]).astype(np.float32)
-    map_y = (m[..., 0, 1] * X + m[..., 1, 1] * Y + m[..., 2, 1]).astype(np.float32)
-    if step > 1:
-        map_x = cv2.resize(map_x, (w, h), interpolation=cv2.INTER_LINEAR)
-        map_y = cv2.resize(map_y, (w, h), interpolation=cv2.INTER_LINEAR)
+    coef = np.zeros((len(triangles) + 1, 3, 2))
+    coef[:, 0, 0] = coef[:, 1, 1] = 1.0
+    coef[:-1, 2, :] = s.mean(axis=1) - d[:, :, :2].mean(axis=1)  # a squashed triangle: a plain shift
+    coef[:-1][good] = (adj[good] / det[good, None, None]) @ s[good]
+    coef = coef.reshape(-1, 6).astype(np.float32)
+    gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
+    gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
+    c = coef[index]  # (gh, gw, 6): ax, ay for x', then for y', then the shifts
+    map_x = c[..., 0] * gx + c[..., 2] * gy + c[..., 4]
+    map_y = c[..., 1] * gx + c[..., 3] * gy + c[..., 5]
+    full_x = cv2.resize(map_x, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_x
+    full_y = cv2.resize(map_y, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_y
+    xy, frac = cv2.convertMaps(full_x, full_y, cv2.CV_16SC2)
+    # Chroma samples sit at (2i + 0.5) in luma pixels.
+    cx = cv2.resize(map_x, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
+    cy = cv2.resize(map_y, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
+    return xy, frac, cx, cy
+
+
+def apply_maps(frame: Planes, maps: Maps, box: tuple[int, int, int, int]) -> None:
+    x0, y0, x1, y1 = box
+    xy, frac, cx, cy = maps
     fy, fu, fv = frame
     region = fy[y0:y1, x0:x1]
-    region[:] = cv2.remap(region.copy(), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    cx = cv2.resize(map_x, (w // 2, h // 2), interpolation=cv2.INTER_AREA) * 0.5 - 0.25
-    cy = cv2.resize(map_y, (w // 2, h // 2), interpolation=cv2.INTER_AREA) * 0.5 - 0.25
+    region[:] = cv2.remap(region.copy(), xy, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     for plane in (fu, fv):
         sub = plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
         sub[:] = cv2.remap(sub.copy(), cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -238,6 +254,7 @@ class FaceRig:
         self.head = head
         self.upper = mesh.idx(fm.UPPER_INNER)
         self.lower = mesh.idx(fm.LOWER_INNER)
+        self._last: tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, Maps] | None = None
 
     @classmethod
     def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
@@ -274,6 +291,12 @@ class FaceRig:
             return False
         src = self.mesh.points @ lin.T + off
         dst = self.pose(k) @ lin.T + off
-        warp_box(frame, src, dst, self.mesh.triangles, (x0, y0, x1, y1))
+        box = (x0, y0, x1, y1)
+        # A face that moved less than REUSE pixels anywhere since the maps were made keeps them (idle frames).
+        last = self._last
+        if (last is None or last[0] != box or np.abs(last[1] - src).max() > REUSE
+                or np.abs(last[2] - dst).max() > REUSE):
+            last = self._last = (box, src, dst, warp_maps(src, dst, self.mesh.triangles, box))
+        apply_maps(frame, last[3], box)
         paint_interior(frame, dst[self.upper], dst[self.lower], self.look, opacity)
         return True

@@ -61,7 +61,7 @@ def mouth_look(pic: Picture, marks: np.ndarray, seed: int) -> MouthLook:
     cx, cy = round(float(nose[0])), round(float((nose[1] + top[1]) / 2))
     skin_box[max(0, cy - r):cy + r, max(0, cx - 2 * r):cx + 2 * r] = True
     skin = _mean(pic, skin_box & ~inside_outer)
-    teeth, hint = None, 0.35
+    teeth, hint = None, 0.55
     opened = float(np.linalg.norm(marks[fm.UPPER_INNER[5]] - marks[fm.LOWER_INNER[5]])) / max(1.0, face_h)
     if opened > 0.015 and gap.sum() > 20:
         ys = pic.y[gap]
@@ -77,13 +77,13 @@ def mouth_look(pic: Picture, marks: np.ndarray, seed: int) -> MouthLook:
     return MouthLook(lip=lip, skin=skin, teeth=teeth, teeth_hint=hint, noise=noise)
 
 
-def _grain(y: np.ndarray) -> float:
-    """The luma's fine texture (high-pass standard deviation) of a patch, clamped to GRAIN_RANGE."""
-    if y.size < 16:
+def _grain(y: np.ndarray, where: np.ndarray) -> float:
+    """The luma's fine texture (high-pass standard deviation) over ``where``, clamped to GRAIN_RANGE."""
+    if np.count_nonzero(where) < 16:
         return GRAIN_RANGE[0]
     f = y.astype(np.float32)
-    hp = f - cv2.blur(f, (3, 3))
-    return float(np.clip(hp.std() * 1.3, *GRAIN_RANGE))
+    hp = (f - cv2.blur(f, (3, 3)))[where]
+    return float(np.clip(hp.std() * 1.1, *GRAIN_RANGE))
 
 
 def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: MouthLook, opacity: float) -> None:
@@ -107,13 +107,13 @@ def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: Mo
     if not mask.any():
         return
     region = fy[y0:y1, x0:x1]
-    grain = _grain(region[mask == 0]) if (mask == 0).sum() > 16 else GRAIN_RANGE[0]
+    grain = _grain(region, mask == 0)
     # Depth: how far inside the gap, relative to its height; the middle is darkest.
     dist = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
     depth = np.clip(dist / max(1.0, 0.45 * gap), 0.0, 1.0) ** 0.7
     lip_y = look.lip[0]
-    dark_y = max(20.0, 0.2 * lip_y)
-    inner_y = (0.55 * lip_y) * (1 - depth) + dark_y * depth
+    dark_y = max(24.0, 0.28 * lip_y)
+    inner_y = (0.65 * lip_y) * (1 - depth) + dark_y * depth
     # Upper teeth: a band under the upper lip's middle, dimmer toward the corners.
     n = upper.shape[0]
     mid = upper[n // 5: n - n // 5]

@@ -286,7 +286,8 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
         _walks(actors[walker].motion, actors[walker], shot, move, spec.first, spec.last, fps, width)
     fade = round(FADE_SECONDS * fps) if spec.from_first_frame else 0
     notes = {"index": shot.index, "frames": [spec.first, spec.last], "framing": shot.framing,
-             "camera": move.kind, "plate": spec.plate.name, "actors": [p.label for p in placements]}
+             "camera": move.kind, "plate": spec.plate.name, "actors": [p.label for p in placements],
+             "animated_faces": [label for label, a in actors.items() if a.rig is not None]}
     return ShotRender(first=spec.first, last=spec.last, canvas=canvas, region=region, scale=scale, camera=move,
                       actors=list(actors.values()), width=width, height=height, fps=fps, fade_frames=fade, notes=notes)
 
