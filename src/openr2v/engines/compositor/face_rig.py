@@ -20,6 +20,7 @@ import numpy as np
 
 from openr2v.engines.compositor import face_mesh as fm
 from openr2v.engines.compositor.blend import Picture, Planes
+from openr2v.engines.compositor.blink import LidLook, lid_look, paint_lid
 from openr2v.engines.compositor.head import HeadPose
 from openr2v.engines.compositor.mouth import MouthLook, mouth_look, paint_interior
 from openr2v.engines.compositor.visemes import Visemes
@@ -31,7 +32,7 @@ GRID_ROWS = 100  # the warp's map is computed on at most this many rows, then sc
 OPEN_GAP = 0.10  # of the face height: the inner lips' gap at full opening
 WIDTH = 0.05  # of the face width: how far each mouth corner moves at full spread
 ROUND = 0.05  # of the face width: how far each corner comes in for a rounded mouth
-BLINK = 0.96  # how far the upper lid travels toward the lower one at a full blink
+BLINK = 1.0  # how far the upper lid travels toward the lower one at a full blink (all the way: shut)
 GAZE = 0.16  # of the eye's width: the irises' shift at full gaze
 TURN = 0.045  # of the face width: the nose tip's shift at a full turn
 REUSE = 0.25  # output pixels: a mesh that moved less than this keeps its last warp maps
@@ -58,6 +59,7 @@ class Mesh:
     depth: np.ndarray  # (N,) parallax of a turn (the nose most)
     eyes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # upper ids, lower xs, lower ys, irises
     seal: tuple[np.ndarray, np.ndarray, np.ndarray]  # upper and lower inner lip ids, the rest gap between them
+    lids: list[tuple[np.ndarray, np.ndarray]]  # per eye: the upper lid and the crease above it, corner to corner
     border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels
 
     def idx(self, ids: tuple[int, ...]) -> np.ndarray:
@@ -80,13 +82,27 @@ def _delaunay(points: np.ndarray) -> np.ndarray:
     return out.astype(np.int32)
 
 
+def _creases(marks: np.ndarray) -> np.ndarray:
+    """Fixed points a little above each upper lid: a blink stretches only the lid's own skin down over the eye,
+    not the brow or a pair of glasses."""
+    out = []
+    for (upper, lower), brow in zip((fm.RIGHT_LIDS, fm.LEFT_LIDS), (fm.BROWS[:10], fm.BROWS[10:]), strict=True):
+        brow_low = float(marks[list(brow), 1].max())
+        for u, lo in zip(upper[1:-1], lower[1:-1], strict=True):
+            up = marks[u].astype(np.float64)
+            opening = float(marks[lo][1] - up[1])
+            rise = min(0.9 * max(opening, 1.0), 0.5 * max(0.0, up[1] - brow_low))
+            out.append((up[0], up[1] - max(rise, 0.5)))
+    return np.array(out)
+
+
 def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
     """The rig's mesh over landmarks ``marks`` of a cut-out of ``size`` (w, h)."""
     groups = (fm.UPPER_INNER + fm.LOWER_INNER + fm.UPPER_OUTER + fm.LOWER_OUTER + fm.RIGHT_LIDS[0]
               + fm.RIGHT_LIDS[1] + fm.LEFT_LIDS[0] + fm.LEFT_LIDS[1] + fm.EYE_CORNERS[0] + fm.EYE_CORNERS[1]
               + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL + fm.NOSE + fm.SKIN)
     landmark_ids = list(dict.fromkeys(groups))
-    face = marks[landmark_ids].astype(np.float64)
+    face = np.concatenate([marks[landmark_ids].astype(np.float64), _creases(marks)])
     face_h = float(np.linalg.norm(marks[fm.FOREHEAD] - marks[fm.CHIN]))
     face_w = float(np.linalg.norm(marks[fm.CHEEK_RIGHT] - marks[fm.CHEEK_LEFT]))
     oval = marks[list(fm.OVAL)].astype(np.float64)
@@ -145,8 +161,13 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
         eyes.append((np.array([ids[i] for i in upper]), points[lows[order], 0].copy(), points[lows[order], 1].copy(),
                      np.array([ids[i] for i in iris])))
     seal = (upper_inner, lower_inner, points[lower_inner] - points[upper_inner])
+    lids = []
+    for e, ((upper, _), (a, b)) in enumerate(zip((fm.RIGHT_LIDS, fm.LEFT_LIDS), fm.EYE_CORNERS, strict=True)):
+        creases = len(landmark_ids) + e * (len(upper) - 2) + np.arange(len(upper) - 2)
+        lids.append((np.array([ids[i] for i in (a,) + upper + (b,)]),
+                     np.concatenate([[ids[a]], creases, [ids[b]]])))
     mesh = Mesh(points=points, triangles=np.zeros((0, 3), np.int32), ids=ids, face_h=face_h, face_w=face_w, jaw=jaw,
-                lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal,
+                lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids,
                 border=np.array([max(0.0, bx0), max(0.0, by0), min(size[0], bx1), min(size[1], by1)]))
     # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
     mesh.triangles = _delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
@@ -203,20 +224,22 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     # Grid cells placed where a bilinear resize of gw x gh to w x h puts them.
     corners = (dst - (x0, y0) + 0.5) / (w / gw, h / gh) - 0.5
     fixed = np.round(corners * (1 << shift)).astype(np.int32)
-    for t, tri in enumerate(fixed[triangles]):
-        cv2.fillConvexPoly(index, tri, t, cv2.LINE_8, shift)
     # Each triangle's affine, destination -> source (both box-relative).
     d = np.concatenate([dst[triangles] - (x0, y0), np.ones((len(triangles), 3, 1))], axis=2)
     s = src[triangles] - (x0, y0)
     # Inverse by the adjugate (cross products of the rows): numpy's batched solve pays a LAPACK call per 3x3.
     r0, r1, r2 = d[:, 0], d[:, 1], d[:, 2]
     adj = np.stack([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)], axis=2)
-    det = np.einsum("ij,ij->i", r0, adj[:, :, 0])
-    good = np.abs(det) > 1e-3
+    det = np.einsum("ij,ij->i", r0, adj[:, :, 0])  # twice the destination's area, in pixels
     coef = np.zeros((len(triangles) + 1, 3, 2))
     coef[:, 0, 0] = coef[:, 1, 1] = 1.0
-    coef[:-1, 2, :] = s.mean(axis=1) - d[:, :, :2].mean(axis=1)  # a squashed triangle: a plain shift
-    coef[:-1][good] = (adj[good] / det[good, None, None]) @ s[good]
+    live = np.abs(det) > 0.5
+    coef[:-1][live] = (adj[live] / det[live, None, None]) @ s[live]
+    # A triangle squashed flat (a shut lid, closed lips) covers no pixel: it is not drawn, or its
+    # near-infinite affine would sample anywhere along its edge.
+    live &= np.abs(coef[:-1, :2]).max(axis=(1, 2)) < 12
+    for t in np.flatnonzero(live):
+        cv2.fillConvexPoly(index, fixed[triangles[t]], int(t), cv2.LINE_8, shift)
     coef = coef.reshape(-1, 6).astype(np.float32)
     gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
     gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
@@ -246,9 +269,11 @@ def apply_maps(frame: Planes, maps: Maps, box: tuple[int, int, int, int]) -> Non
 class FaceRig:
     """One actor's animated face: its mesh, the mouth's colours, and per-frame parameters."""
 
-    def __init__(self, mesh: Mesh, look: MouthLook, visemes: Visemes, blinks: np.ndarray, head: HeadPose) -> None:
+    def __init__(self, mesh: Mesh, look: MouthLook, lids: list[LidLook], visemes: Visemes, blinks: np.ndarray,
+                 head: HeadPose) -> None:
         self.mesh = mesh
         self.look = look
+        self.lid_looks = lids
         self.visemes = visemes
         self.blinks = blinks
         self.head = head
@@ -260,11 +285,12 @@ class FaceRig:
     def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
               blinks: np.ndarray, head: HeadPose) -> FaceRig:
         if "mesh" not in cache:
-            cache["mesh"] = face_mesh_of(marks, picture.size)
+            mesh = cache["mesh"] = face_mesh_of(marks, picture.size)
             cache["look"] = mouth_look(picture, marks, seed)
-        mesh, look = cache["mesh"], cache["look"]
-        assert isinstance(mesh, Mesh) and isinstance(look, MouthLook)
-        return cls(mesh, look, visemes, blinks, head)
+            cache["lids"] = [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids]
+        mesh, look, lids = cache["mesh"], cache["look"], cache["lids"]
+        assert isinstance(mesh, Mesh) and isinstance(look, MouthLook) and isinstance(lids, list)
+        return cls(mesh, look, lids, visemes, blinks, head)
 
     def pose(self, k: int) -> np.ndarray:
         """The mesh's points at frame ``k`` (cut-out pixels)."""
@@ -299,4 +325,7 @@ class FaceRig:
             last = self._last = (box, src, dst, warp_maps(src, dst, self.mesh.triangles, box))
         apply_maps(frame, last[3], box)
         paint_interior(frame, dst[self.upper], dst[self.lower], self.look, opacity)
+        blink = float(self.blinks[min(k, self.blinks.size - 1)])
+        for (lid, crease), look in zip(self.mesh.lids, self.lid_looks, strict=True):
+            paint_lid(frame, dst[lid], dst[crease], look, blink * opacity)
         return True
