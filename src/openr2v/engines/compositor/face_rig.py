@@ -35,7 +35,7 @@ ROUND = 0.05  # of the face width: how far each corner comes in for a rounded mo
 BLINK = 1.0  # how far the upper lid travels toward the lower one at a full blink (all the way: shut)
 GAZE = 0.16  # of the eye's width: the irises' shift at full gaze
 TURN = 0.045  # of the face width: the nose tip's shift at a full turn
-REUSE = 0.25  # output pixels: a mesh that moved less than this keeps its last warp maps
+REUSE = 0.4  # output pixels: a mesh that moved less than this keeps its last warp maps
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -100,7 +100,7 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
     """The rig's mesh over landmarks ``marks`` of a cut-out of ``size`` (w, h)."""
     groups = (fm.UPPER_INNER + fm.LOWER_INNER + fm.UPPER_OUTER + fm.LOWER_OUTER + fm.RIGHT_LIDS[0]
               + fm.RIGHT_LIDS[1] + fm.LEFT_LIDS[0] + fm.LEFT_LIDS[1] + fm.EYE_CORNERS[0] + fm.EYE_CORNERS[1]
-              + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL + fm.NOSE + fm.SKIN)
+              + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL[::2] + fm.NOSE + fm.SKIN)
     landmark_ids = list(dict.fromkeys(groups))
     face = np.concatenate([marks[landmark_ids].astype(np.float64), _creases(marks)])
     face_h = float(np.linalg.norm(marks[fm.FOREHEAD] - marks[fm.CHIN]))
@@ -149,7 +149,7 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
     spread[n_face:] = 0.0
     head = np.concatenate([np.ones(n_face), np.full(n_ring, 0.45), np.zeros(len(border))])
     depth = np.full(len(points), 0.6)
-    depth[[ids[i] for i in fm.OVAL]] = 0.3
+    depth[[ids[i] for i in fm.OVAL[::2]]] = 0.3
     depth[[ids[i] for i in fm.NOSE]] = 0.9
     depth[ids[fm.NOSE_TIP]] = 1.0
     depth[n_face:] = 0.2
@@ -238,8 +238,9 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     # A triangle squashed flat (a shut lid, closed lips) covers no pixel: it is not drawn, or its
     # near-infinite affine would sample anywhere along its edge.
     live &= np.abs(coef[:-1, :2]).max(axis=(1, 2)) < 12
-    for t in np.flatnonzero(live):
-        cv2.fillConvexPoly(index, fixed[triangles[t]], int(t), cv2.LINE_8, shift)
+    corners_of = fixed[triangles]
+    for t in np.flatnonzero(live).tolist():
+        cv2.fillConvexPoly(index, corners_of[t], t, cv2.LINE_8, shift)
     coef = coef.reshape(-1, 6).astype(np.float32)
     gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
     gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
