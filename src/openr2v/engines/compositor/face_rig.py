@@ -28,7 +28,7 @@ from openr2v.engines.compositor.visemes import Visemes
 __all__ = ["FaceRig", "Mesh", "face_mesh_of"]
 
 MIN_SCREEN_FACE = 28  # output pixels of face height below which nothing is warped
-GRID_ROWS = 100  # the warp's map is computed on at most this many rows, then scaled up (it is smooth)
+GRID_ROWS = 72  # the warp's map is computed on at most this many rows, then scaled up (it is smooth)
 OPEN_GAP = 0.10  # of the face height: the inner lips' gap at full opening
 WIDTH = 0.05  # of the face width: how far each mouth corner moves at full spread
 ROUND = 0.05  # of the face width: how far each corner comes in for a rounded mouth
@@ -107,11 +107,12 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
     face_w = float(np.linalg.norm(marks[fm.CHEEK_RIGHT] - marks[fm.CHEEK_LEFT]))
     oval = marks[list(fm.OVAL)].astype(np.float64)
     centre = oval.mean(axis=0)
-    ring = centre + (oval[::2] - centre) * 1.3
+    ring = centre + (oval[::2] - centre) * 1.2
     ox0, oy0 = oval.min(axis=0)
     ox1, oy1 = oval.max(axis=0)
-    bx0, bx1 = ox0 - 0.35 * face_w, ox1 + 0.35 * face_w
-    by0, by1 = oy0 - 0.3 * face_h, oy1 + 0.35 * face_h
+    # The warped box: the face and a margin for the head's motion to fade out in (it costs its area every frame).
+    bx0, bx1 = ox0 - 0.22 * face_w, ox1 + 0.22 * face_w
+    by0, by1 = oy0 - 0.2 * face_h, oy1 + 0.25 * face_h
     xs, ys = np.linspace(bx0, bx1, 5), np.linspace(by0, by1, 5)
     border = np.array([(x, by0) for x in xs] + [(x, by1) for x in xs] + [(bx0, y) for y in ys[1:-1]]
                       + [(bx1, y) for y in ys[1:-1]])

@@ -16,7 +16,8 @@ from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.face_rig import FaceRig
 from openr2v.engines.compositor.head import Turn, head_pose
 from openr2v.engines.compositor.staging import Placement
-from openr2v.engines.compositor.visemes import from_envelope
+from openr2v.engines.compositor.visemes import from_envelope, from_track
+from openr2v.media.visemes import VisemeTrack
 
 __all__ = ["rig_for", "turns_for"]
 
@@ -44,13 +45,15 @@ def turns_for(label: str, lines: list[Line], placements: list[Placement], fps: i
 
 
 def rig_for(p: Placement, cutout: Cutout, index: int, job: RenderJob, envelopes: dict[str, np.ndarray],
-            lines: list[Line], placements: list[Placement]) -> FaceRig | None:
+            lines: list[Line], placements: list[Placement], tracks: dict[str, VisemeTrack]) -> FaceRig | None:
+    """The rig of actor ``p`` (None: not a still photographed face); ``tracks`` are the soundtrack's visemes."""
     if p.role != "character" or cutout.landmarks is None or len(cutout.pictures) != 1:
         return None
     frames, fps = job.duration * job.fps, job.fps
     envelope = envelopes.get(p.label)
-    return FaceRig.build(cutout.pictures[0], cutout.landmarks, cutout.rig_cache, job.seed,
-                         visemes=from_envelope(envelope, frames, fps),
+    track = tracks.get(p.label)
+    visemes = from_track(track, envelope, frames, fps) if track is not None else from_envelope(envelope, frames, fps)
+    return FaceRig.build(cutout.pictures[0], cutout.landmarks, cutout.rig_cache, job.seed, visemes=visemes,
                          blinks=blink_track(frames, fps, job.seed, index),
                          head=head_pose(frames, fps, job.seed, index, envelope,
                                         turns_for(p.label, lines, placements, fps)))

@@ -35,6 +35,7 @@ from openr2v.engines.compositor.shots import Actor, ShotRender
 from openr2v.engines.compositor.sources import load_still
 from openr2v.engines.compositor.staging import stage_order, stage_shot, subjects_of
 from openr2v.engines.compositor.storyboard import Grid, find_grid
+from openr2v.media.visemes import VisemeTrack
 
 __all__ = ["Scene", "ShotSpec", "build_scene", "plan_of", "prepare_shot"]
 
@@ -63,6 +64,7 @@ class Scene:
     loop_seconds: dict[str, float]
     videos: set[str]
     notes: dict[str, object] = field(default_factory=dict)
+    visemes: dict[str, VisemeTrack] = field(default_factory=dict)  # the soundtrack's, for the face rigs
 
     def cutouts(self, labels: set[str]) -> dict[str, Cutout]:
         """The cut-outs of ``labels`` (those that have one), waiting for any still being made."""
@@ -280,7 +282,8 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
         if p.role == "character":
             motion.envelope = envelopes.get(p.label)
         actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""),
-                                rig=rig_for(p, cutouts[p.label], index, job, envelopes, scene.plan.lines, placements))
+                                rig=rig_for(p, cutouts[p.label], index, job, envelopes, scene.plan.lines, placements,
+                                            scene.visemes))
     walker = _subject_label(shot, [p.label for p in people])
     if walker is not None:
         _walks(actors[walker].motion, actors[walker], shot, move, spec.first, spec.last, fps, width)
