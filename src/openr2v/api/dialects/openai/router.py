@@ -140,15 +140,15 @@ async def create_sync(request: Request) -> Response:
     """vLLM-Omni's synchronous create: the same request, answered with the MP4 once it is rendered.
 
     The task is an ordinary one (it shows in lists and keeps its video); a client that hangs up
-    before the end cancels it."""
+    before the end deletes it (which stops its render)."""
     rt = runtime(request)
     who = principal(request)
     req, internal = await _parse(request)
     task = await submit(rt, who, DIALECT, req, request.state.request_id, internal=internal)
     while task.status not in TERMINAL:
         if await request.is_disconnected():
-            await asyncio.to_thread(rt.service.cancel, who.owner, task.id)
-            raise Canceled("The client closed the connection; the video was canceled.")
+            await asyncio.to_thread(rt.service.delete, who.owner, task.id)  # stops a render too
+            raise Canceled("The client closed the connection; the video was deleted.")
         await asyncio.sleep(SYNC_POLL_SECONDS)
         task = await asyncio.to_thread(rt.service.get, who.owner, task.id)
     if task.status != Status.SUCCEEDED:
