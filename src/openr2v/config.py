@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     stay PENDING until an ``openr2v worker`` node takes them). Deprecated alias: ``OPENR2V_WORKERS``."""
 
     engine: str = "compositor"
-    """Default engine for every model: compositor | vace | dashscope. Deprecated alias: ``previz``
+    """Default engine for every model: compositor | vace | dashscope | videos. Deprecated alias: ``previz``
     (the compositor)."""
 
     engine_overrides: str = ""
@@ -336,6 +336,14 @@ class Settings(BaseSettings):
     upstream_submit_patience_seconds: float = 600.0
     """How long a submit the upstream refuses with 429 or 503 (nothing created) keeps being retried
     before the task FAILS with the upstream's code."""
+
+    upstream_flavor: str = "vllm-omni"
+    """The ``videos`` engine's upstream (an OpenAI-style ``/v1/videos`` server at OPENR2V_UPSTREAM_URL):
+    ``vllm-omni`` | ``sglang`` | ``fastvideo`` | ``openr2v`` (docs/engines/videos.md)."""
+
+    upstream_shots: str = "whole"
+    """How the ``videos`` engine sends the shot plan: ``whole`` (one upstream video for the prompt) or
+    ``each`` (one upstream video per shot, in parallel, joined here with hard cuts)."""
 
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite:///{(self.data_dir / 'openr2v.db').resolve()}"
