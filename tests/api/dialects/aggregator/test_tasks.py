@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.api.dialects.aggregator.test_seed_examples import SUBMIT, wait
+from tests.api.dialects.aggregator.test_document_examples import SUBMIT, wait
 from tests.conftest import KEY, OTHER_KEY, LiveServer
 
 
