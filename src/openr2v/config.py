@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     max_attempts: int = 2
     """Times a task may be started; one a crash left RUNNING is re-queued until this is reached."""
 
+    native_logs: bool = False
+    """Let native libraries (TensorFlow Lite, absl, glog inside mediapipe) print their start-up chatter to
+    stderr; off, it is muted while their graphs start (``native_logs.py`` reads the variable itself)."""
+
     x264_preset: str = "veryfast"
     """libx264 preset of the compositor's encoder (and the vace engine's)."""
 
