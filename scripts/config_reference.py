@@ -79,9 +79,11 @@ def render(groups: list[Group]) -> str:
            "Deprecated names still work and log a warning: "
            + ", ".join(f"`{old}` (now `{new}`)" for old, new in _deprecated().items()) + ".", ""]
     for g in groups:
-        out += [f"## {g.title[:1].upper()}{g.title[1:]}", "", "| variable | type | default | what |", "|---|---|---|---|"]
+        out += [f"## {g.title[:1].upper()}{g.title[1:]}", "", "| variable | type | default | what |",
+                "|---|---|---|---|"]
         for s in g.settings:
-            out.append(f"| `OPENR2V_{s.name.upper()}` | `{_cell(s.annotation)}` | `{_cell(s.default)}` | {_cell(s.doc)} |")
+            out.append(f"| `OPENR2V_{s.name.upper()}` | `{_cell(s.annotation)}` | `{_cell(s.default)}` "
+                       f"| {_cell(s.doc)} |")
         out.append("")
     return "\n".join(out)
 
