@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     x264_preset: str = "veryfast"
     """libx264 preset of the compositor's encoder (and the vace engine's)."""
 
+    parallel_shots: bool = False
+    """Render a multi-shot task's shots side by side (the compositor): each shot drawn and encoded in
+    isolation, ``shot_workers`` at a time, then joined with hard cuts (a keyframe at each cut). The bytes
+    are the same whatever the number of workers (docs/engines/videos.md, "Parallel shots")."""
+
+    shot_workers: int = 2
+    """Shots rendered at once when ``parallel_shots`` is on."""
+
     # -- the vace engine (docs/engines/vace.md; engines/vace/) -----------------------------------
 
     vace_model: Path | None = None

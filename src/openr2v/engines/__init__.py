@@ -24,7 +24,8 @@ def make_engine(name: str, settings: Settings) -> Engine:
         from openr2v.engines.compositor import CompositorEngine
 
         # Cut-out masks are cached by reference file hash: a reference seen again is not segmented again.
-        return CompositorEngine(preset=settings.x264_preset, cache_dir=settings.data_dir / "cache" / "cutouts")
+        return CompositorEngine(preset=settings.x264_preset, cache_dir=settings.data_dir / "cache" / "cutouts",
+                                parallel_shots=settings.parallel_shots, shot_workers=settings.shot_workers)
     if name == "dashscope":
         from openr2v.engines.upstream import DashScopeEngine
 
