@@ -42,8 +42,9 @@ def secret_key(secret: str | bytes) -> bytes:
     if isinstance(secret, bytes):
         return secret
     if secret.startswith(SECRET_PREFIX):
-        try:
-            return base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+        encoded = secret[len(SECRET_PREFIX):]
+        try:  # unpadded base64 is common in the wild; the spec's own libraries take it too
+            return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError):
             pass
     return secret.encode()

@@ -82,7 +82,7 @@ class DeliveryRow(Base):
     __tablename__ = "webhook_deliveries"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # order of a task's events
-    id: Mapped[str] = mapped_column(String(64), unique=True)  # webhook-id: the same on every attempt
+    id: Mapped[str] = mapped_column(String(64))  # webhook-id: the same on every attempt
     task_id: Mapped[str] = mapped_column(String(64), index=True)
     owner: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(Text)
@@ -96,5 +96,6 @@ class DeliveryRow(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),
+    __table_args__ = (Index("ux_webhook_deliveries_id", "id", unique=True),
+                      Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),
                       Index("ix_webhook_deliveries_owner_state", "owner", "state"))

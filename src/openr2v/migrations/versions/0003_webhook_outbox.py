@@ -17,7 +17,7 @@ def upgrade() -> None:
     op.create_table(
         "webhook_deliveries",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("id", sa.String(64), nullable=False, unique=True),
+        sa.Column("id", sa.String(64), nullable=False),
         sa.Column("task_id", sa.String(64), nullable=False),
         sa.Column("owner", sa.String(64), nullable=False),
         sa.Column("url", sa.Text, nullable=False),
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.Float, nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
     )
+    op.create_index("ux_webhook_deliveries_id", "webhook_deliveries", ["id"], unique=True)
     op.create_index("ix_webhook_deliveries_task_id", "webhook_deliveries", ["task_id"])
     op.create_index("ix_webhook_deliveries_state_next", "webhook_deliveries", ["state", "next_attempt_at"])
     op.create_index("ix_webhook_deliveries_owner_state", "webhook_deliveries", ["owner", "state"])
