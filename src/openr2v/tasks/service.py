@@ -75,7 +75,8 @@ class TaskService:
         self.clock = clock
         self.moderator = moderator  # the worker checks outputs with it too
         self.rate = RateLimiter(config.submit_rate_per_second, config.submit_burst, clock)
-        # Called with the task after every status change (submit, start, end); e.g. webhooks, live events.
+        # Called with the task after every status change (submit, start, end); e.g. live events. (Webhooks
+        # are written by the store in the change's own transaction: tasks/webhooks.py.)
         self.listeners: list[Callable[[Task], None]] = []
 
     def _changed(self, task_id: str, task: Task | None = None) -> None:
