@@ -70,13 +70,16 @@ class Runner:
             self.run(task)
 
     def run(self, task: Task) -> None:
+        with task_context(task.id):  # every log line of the run names the task
+            self._run_claimed(task)
+
+    def _run_claimed(self, task: Task) -> None:
         workdir = self.work_root / f"{task.id}-{task.attempts}"
         workdir.mkdir(parents=True, exist_ok=True)
         attempt = task.attempts
         self.leases.hold(task.id, attempt)
         try:
-            with task_context(task.id):
-                self._run(task, workdir)
+            self._run(task, workdir)
         except Canceled:
             self.service.mark_canceled(task.id, attempt)
         except OpenR2VError as e:
