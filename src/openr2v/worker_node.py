@@ -19,6 +19,7 @@ import signal
 import threading
 from types import FrameType
 
+from openr2v.api.dialects.dashscope.translate import webhook_body
 from openr2v.config import Settings
 from openr2v.domain.models import REGISTRY
 from openr2v.runtime import Runtime, build_runtime
@@ -37,7 +38,7 @@ def run_worker(settings: Settings, *, concurrency: int = 1, pool: str = "threads
         raise ValueError(f"pool {pool!r}: use one of {', '.join(POOLS)}")
     if settings.queue == "local":
         settings = settings.model_copy(update={"render_threads": concurrency})
-    rt = build_runtime(settings)
+    rt = build_runtime(settings, webhook_body=webhook_body)
     if settings.metrics_port:
         from openr2v.metrics import serve_metrics
 

@@ -24,6 +24,7 @@ from openr2v.api.dialects.dashscope import events as dashscope_events
 from openr2v.api.dialects.dashscope import extensions as dashscope_extensions
 from openr2v.api.dialects.dashscope import router as dashscope
 from openr2v.api.dialects.dashscope import uploads as dashscope_uploads
+from openr2v.api.dialects.dashscope.translate import webhook_body
 from openr2v.api.dialects.gateway import router as gateway
 from openr2v.api.dialects.openai import router as openai_videos
 from openr2v.api.digits import small_int
@@ -47,7 +48,7 @@ DESCRIPTION = "Open reference-to-video service speaking the Wan R2V API."
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *,
                start_workers: bool = True) -> FastAPI:
-    rt = runtime or build_runtime(settings or Settings())
+    rt = runtime or build_runtime(settings or Settings(), webhook_body=webhook_body)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

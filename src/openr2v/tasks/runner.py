@@ -110,8 +110,7 @@ class Runner:
             path, info = self._fetch(ref.source, ref.field, spec, expected=ref.kind)
             voice_path = voice_info = None
             if ref.voice:
-                voice_field = f"{ref.field.rsplit('.', 1)[0]}.reference_voice"
-                voice_path, voice_info = self._fetch(ref.voice, voice_field, spec, expected="audio")
+                voice_path, voice_info = self._fetch(ref.voice, ref.voice_field, spec, expected="audio")
             refs.append(ResolvedReference(label=ref.label, kind=info.kind, path=path, info=info,
                                           voice_path=voice_path, voice_info=voice_info))
             if self._stop_asked(task):

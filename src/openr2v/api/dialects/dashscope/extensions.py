@@ -36,11 +36,11 @@ from .protocol import (
     WebhookDeliveryResponse,
     WebhookSecretResponse,
 )
-from .router import error_response
+from .translate import format_error
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/openr2v", route_class=dialect_route(error_response), tags=["openr2v"])
+router = APIRouter(prefix="/api/v1/openr2v", route_class=dialect_route(format_error), tags=["openr2v"])
 
 PREVIEW_DOC = json_body(PreviewBody, "DashScope", description="A submit body (model, input, parameters), read "
                         "leniently; reference_seconds optionally gives each reference's length.")
