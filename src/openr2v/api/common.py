@@ -25,6 +25,7 @@ from openr2v.domain.request import GenerationRequest, source_scheme
 from openr2v.domain.task import Status, Task
 from openr2v.errors import InternalError, InvalidParameter, InvalidURL, NotFound, OpenR2VError
 from openr2v.keys import Principal
+from openr2v.logs import REQUEST_ID
 from openr2v.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def dialect_route(format_error: ErrorFormatter) -> type[APIRoute]:
             async def guarded(request: Request) -> Response:
                 request_id = new_request_id()
                 request.state.request_id = request_id
+                REQUEST_ID.set(request_id)  # for log lines (OPENR2V_LOG_FORMAT=json)
                 try:
                     return await handler(request)
                 except OpenR2VError as e:
