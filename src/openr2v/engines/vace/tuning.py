@@ -45,6 +45,10 @@ def apply_scheduler(pipe: Any, name: str | None, shift: float | None) -> dict[st
 
 def load_loras(pipe: Any, loras: tuple[LoraSpec, ...]) -> list[str]:
     """Load and weight each LoRA; a file that does not fit the model raises ValueError naming it."""
+    from importlib.util import find_spec
+
+    if loras and find_spec("peft") is None:
+        raise ValueError("OPENR2V_VACE_LORAS: loading LoRAs needs peft; install the `vace` extra")
     roles = experts(pipe)
     adapters: dict[str, tuple[list[str], list[float]]] = {role: ([], []) for role in roles}
     for i, lora in enumerate(loras):
