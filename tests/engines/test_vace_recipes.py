@@ -120,6 +120,18 @@ def test_compile_reaches_the_repeated_blocks(tmp_path: Path, tiny_model: Path, m
     result = engine.render(one_shot_job(tmp_path, media_dir, "compiled"), lambda p: None, lambda: False)
     assert_contract_mp4(result.path, SMALL["width"], SMALL["height"], 1, audio=False)
     assert result.notes["compile"] == "eager"
+    assert result.notes["transformer_passes"] == {"high": 2 * 2} and result.notes["blocks_computed"] == 4 * TINY_LAYERS
+
+
+def test_a_multistep_scheduler_samples_flow_matching(tiny_model: Path) -> None:
+    """The tiny checkpoint ships FlowMatchEuler; UniPC taken from its config must run in flow mode."""
+    from openr2v.engines.vace.engine import VaceEngine
+
+    engine = VaceEngine(options(tiny_model, scheduler="UniPCMultistepScheduler", flow_shift=8.0))
+    config = engine.loaded.pipe.scheduler.config
+    assert type(engine.loaded.pipe.scheduler).__name__ == "UniPCMultistepScheduler"
+    assert (config.use_flow_sigmas, config.prediction_type, config.flow_shift) == (True, "flow_prediction", 8.0)
+    assert engine.loaded.notes["flow_shift"] == 8.0
 
 
 def test_a_two_expert_pipeline_renders(tmp_path: Path, media_dir: Path) -> None:
