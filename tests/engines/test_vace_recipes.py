@@ -106,6 +106,7 @@ def test_each_block_cache_renders_to_spec(cache: str, tmp_path: Path, tiny_model
     assert passes == 6 * 2  # a cache works inside the passes: their number stays
     if cache != "pab":  # these skip whole blocks (PAB reuses attention inside computed blocks)
         assert result.notes["blocks_computed"] < passes * TINY_LAYERS, result.notes["blocks_computed"]
+    assert ("cache_caveat" in engine.loaded.notes) == (cache == "first_block")
 
 
 def test_compile_reaches_the_repeated_blocks(tmp_path: Path, tiny_model: Path, media_dir: Path) -> None:
@@ -149,3 +150,26 @@ def test_a_two_expert_pipeline_renders(tmp_path: Path, media_dir: Path) -> None:
     assert_contract_mp4(result.path, SMALL["width"], SMALL["height"], 1, audio=False)
     # 2 steps with shift 7: the first (t = 1000) on the high-noise expert, the second (t ~ 7) on the low.
     assert result.notes["transformer_passes"] == {"high": 2, "low": 2}
+
+
+def test_first_block_cache_counts_vace_hints_twice(tiny_model: Path) -> None:
+    """Why ``cached`` is not First Block Cache, and why ``first_block`` carries a caveat: on a skipped pass
+    with the very same inputs, diffusers 0.42 returns another output, by VACE's hints (none without them).
+    When this fails, diffusers fixed it: drop FIRST_BLOCK_CAVEAT and the docs' caveat."""
+    import torch
+    from diffusers import FirstBlockCacheConfig, WanVACETransformer3DModel
+
+    g = torch.Generator().manual_seed(0)
+    inputs = dict(hidden_states=torch.randn(1, 16, 3, 4, 4, generator=g), timestep=torch.tensor([500]),
+                  encoder_hidden_states=torch.randn(1, 7, 32, generator=g),
+                  control_hidden_states=torch.randn(1, 96, 3, 4, 4, generator=g), return_dict=False)
+    transformer = WanVACETransformer3DModel.from_pretrained(tiny_model, subfolder="transformer").eval()
+    transformer.enable_cache(FirstBlockCacheConfig(threshold=1e9))  # every pass after the first skips
+    change = {}
+    for scale in (1.0, 0.0):
+        outs = []
+        for _ in range(2):
+            with torch.no_grad(), transformer.cache_context(f"scale{scale}"):
+                outs.append(transformer(**inputs, control_hidden_states_scale=torch.full((2,), scale))[0])
+        change[scale] = float((outs[1] - outs[0]).abs().max())
+    assert change[0.0] < 1e-5 and change[1.0] > 0.1, change

@@ -8,6 +8,7 @@ transformers, and each LoRA where its ``high:`` / ``low:`` prefix says (both by 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ from openr2v.engines.vace.recipes import CACHES, LoraSpec
 
 __all__ = ["PassCounter", "apply_cache", "apply_compile", "apply_scheduler", "experts", "load_loras"]
 
+log = logging.getLogger("openr2v.engines.vace")
+FIRST_BLOCK_CAVEAT = ("diffusers 0.42's First Block Cache keeps the residual of the later blocks with VACE's hints in "
+                      "it, and the model adds the hints again on the steps it skips: references weigh more there")
 _FLOW_MULTISTEP = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
 
 
@@ -116,7 +120,11 @@ def apply_cache(pipe: Any, name: str, threshold: float | None) -> dict[str, Any]
                                                      spatial_attention_timestep_skip_range=(100, 800),
                                                      current_timestep_callback=lambda: pipe.current_timestep)
         transformer.enable_cache(config)
-    return {"cache": name, "cache_threshold": value}
+    notes: dict[str, Any] = {"cache": name, "cache_threshold": value}
+    if name == "first_block":
+        log.warning("OPENR2V_VACE_CACHE=first_block: %s", FIRST_BLOCK_CAVEAT)
+        notes["cache_caveat"] = FIRST_BLOCK_CAVEAT
+    return notes
 
 
 def apply_compile(pipe: Any, mode: str) -> dict[str, Any]:
