@@ -19,18 +19,19 @@ from openr2v.api.common import (
     principal,
     read_body,
     runtime,
-    submit,
+    submit_task,
 )
+from openr2v.api.dialects.base import Submission
 from openr2v.api.digits import small_int
 from openr2v.api.openapi import component, errors, json_body, nullable, optional, query
 from openr2v.domain.models import DIALECT_MODELS
 from openr2v.domain.task import Status
-from openr2v.errors import Canceled, InvalidParameter, NotFound, OpenR2VError
+from openr2v.errors import Canceled, InvalidParameter, NotFound
 
 from .forms import coerce, unflatten
 from .protocol import CreateBody, ErrorBody, Parameters, Video, VideoDeleted, VideoList
 from .serving import frames_preview, list_tasks, store_upload
-from .translate import DIALECT, error_fields, format_video, parse_create, task_error
+from .translate import DIALECT, format_error, format_task, parse_submit, task_error
 
 __all__ = ["router"]
 
@@ -41,14 +42,7 @@ SYNC_POLL_SECONDS = 0.2
 TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.UNKNOWN)
 
 
-def error_response(e: OpenR2VError, request_id: str) -> Response:
-    headers = {"x-request-id": request_id}
-    if e.http_status >= 500:
-        headers["x-should-retry"] = "false"  # a retried create could make a second video
-    return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
-
-
-router = APIRouter(prefix="/v1", route_class=dialect_route(error_response), tags=["openai"])
+router = APIRouter(prefix="/v1", route_class=dialect_route(format_error), tags=["openai"])
 
 # What the openai SDK's videos.create sends: a multipart form (its extra_body flattened with brackets, e.g.
 # parameters[seed], references[]); JSON with the same fields is accepted too.
@@ -91,8 +85,8 @@ async def _form(headers: Headers, raw: bytes) -> FormData:
         raise InvalidParameter(f"The multipart body cannot be read: {e.message}") from None
 
 
-async def _parse(request: Request) -> tuple[Any, frozenset[str]]:
-    """The create body of ``request`` (JSON or multipart) -> (canonical request, sources of its uploads)."""
+async def _parse(request: Request) -> Submission:
+    """The create body of ``request`` (JSON or multipart) -> the parsed submit (its uploads stored)."""
     who = principal(request)
     rt = runtime(request)
     raw = await read_body(request)
@@ -119,17 +113,15 @@ async def _parse(request: Request) -> tuple[Any, frozenset[str]]:
         body = coerce(unflatten(fields))
     else:
         body = parse_json_object(raw)
-    req = await asyncio.to_thread(parse_create, body, rt.settings.region, upload)
-    return req, frozenset(stored)
+    return await asyncio.to_thread(parse_submit, body, rt.settings.region, upload, frozenset(stored))
 
 
 @router.post("/videos", response_model=Video, responses=errors(ErrorBody, 400, 401, 403, 429, 500),
              openapi_extra=CREATE_DOC)
 async def create(request: Request) -> JSONResponse:
-    req, internal = await _parse(request)
-    task = await submit(runtime(request), principal(request), DIALECT, req, request.state.request_id,
-                        internal=internal)
-    return JSONResponse(format_video(task))
+    sub = await _parse(request)
+    task = await submit_task(runtime(request), principal(request), DIALECT, sub, request.state.request_id)
+    return JSONResponse(format_task(task))
 
 
 # Not in the OpenAPI document: a fuzzer's valid request would wait for a render (forever on an API-only server).
@@ -144,8 +136,8 @@ async def create_sync(request: Request) -> Response:
     before the end deletes it (which stops its render)."""
     rt = runtime(request)
     who = principal(request)
-    req, internal = await _parse(request)
-    task = await submit(rt, who, DIALECT, req, request.state.request_id, internal=internal)
+    sub = await _parse(request)
+    task = await submit_task(rt, who, DIALECT, sub, request.state.request_id)
     while task.status not in TERMINAL:
         if await request.is_disconnected():
             await asyncio.to_thread(rt.service.delete, who.owner, task.id)  # stops a render too
@@ -172,7 +164,7 @@ async def list_videos(request: Request) -> JSONResponse:
         raise InvalidParameter("order must be asc or desc.", param="order")
     tasks, more = await asyncio.to_thread(list_tasks, runtime(request), who.owner, q.get("after") or None,
                                           limit, order)
-    data = [format_video(t) for t in tasks]
+    data = [format_task(t) for t in tasks]
     return JSONResponse({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                          "last_id": data[-1]["id"] if data else None, "has_more": more})
 
@@ -188,7 +180,7 @@ async def _video(request: Request, video_id: str) -> Any:
     200: {"description": "The video.", "headers": POLL_AFTER}, **errors(ErrorBody, 401, 404, 500)})
 async def retrieve(video_id: str, request: Request) -> JSONResponse:
     task = await _video(request, video_id)
-    return JSONResponse(format_video(task), headers={"openai-poll-after-ms": POLL_AFTER_MS})
+    return JSONResponse(format_task(task), headers={"openai-poll-after-ms": POLL_AFTER_MS})
 
 
 @router.delete("/videos/{video_id}", response_model=VideoDeleted, responses=errors(ErrorBody, 401, 404, 500))
@@ -211,7 +203,7 @@ async def content(video_id: str, request: Request) -> Response:
         raise InvalidParameter(f"variant {variant!r} is not one of video, thumbnail, spritesheet.", param="variant")
     if task.status != Status.SUCCEEDED:
         raise InvalidParameter(f"Video {video_id} has no content: its status is "
-                               f"{format_video(task)['status']}.", param="video_id", code="video_not_ready")
+                               f"{format_task(task)['status']}.", param="video_id", code="video_not_ready")
     path = runtime(request).storage.path(task.output_key) if task.output_key else None
     if path is None:
         raise NotFound(f"The content of video {video_id} is gone.", param="video_id")
