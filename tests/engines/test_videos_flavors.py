@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from openr2v.config import Settings
 from openr2v.domain.prompt import plan_prompt
+from openr2v.engines import engine_resolver
 from openr2v.engines.base import RenderJob
 from openr2v.engines.upstream.engine import UpstreamError
 from openr2v.engines.upstream.videos import VideosEngine
@@ -96,3 +98,15 @@ def test_a_failing_shot_fails_the_task_and_deletes_the_others(gpu: FakeVideos, t
         run(gpu, job, shots="each")
     assert e.value.code == "engine_error"
     assert sorted(gpu.deleted) == sorted(c["id"] for c in gpu.creates)  # every upstream video of the task
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({}, "OPENR2V_UPSTREAM_URL"),
+    ({"upstream_url": "gpu-host:8091"}, "OPENR2V_UPSTREAM_URL"),
+    ({"upstream_url": "http://gpu:8091", "upstream_flavor": "comfyui"}, "OPENR2V_UPSTREAM_FLAVOR"),
+    ({"upstream_url": "http://gpu:8091", "upstream_shots": "some"}, "OPENR2V_UPSTREAM_SHOTS"),
+])
+def test_configuration_is_checked_at_start_up(tmp_path: Path, overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        engine_resolver(Settings(data_dir=tmp_path, engine="videos", **overrides))
+    engine_resolver(Settings(data_dir=tmp_path, engine="videos", upstream_url="http://gpu:8091/v1"))

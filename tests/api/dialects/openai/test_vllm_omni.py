@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from openr2v.keys import owner_id
 from tests.conftest import KEY, LiveServer, assert_contract_mp4
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -114,3 +116,21 @@ def _multi(fields: list[tuple[str, str]]) -> dict[str, Any]:
     for k, v in fields:
         out.setdefault(k, []).append(v)
     return out
+
+
+def test_sync_failure_and_hang_up(make_server: Any, file_server: str) -> None:
+    fields = {"prompt": "character1 waves.", "seconds": "2", "size": "1280x720",
+              "references": f"{file_server}/object.png"}
+    failing = make_server(engine="tests.engines.upstream_engines:failing_engine")
+    r = httpx.post(f"{failing.url}/v1/videos/sync", data=fields, files={"_": ("", b"")}, headers=AUTH, timeout=60)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "DataInspectionFailed" and "inappropriate" in r.json()["error"]["message"]
+
+    slow = make_server(engine="tests.engines.upstream_engines:slow_engine")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{slow.url}/v1/videos/sync", data=fields, files={"_": ("", b"")}, headers=AUTH, timeout=1.5)
+    store = slow.app.state.runtime.store  # type: ignore[attr-defined]
+    deadline = time.time() + 20
+    while time.time() < deadline and store.list(owner_id(KEY))[1]:
+        time.sleep(0.1)
+    assert store.list(owner_id(KEY))[1] == 0  # the client hung up: its video was deleted (and its render stopped)
