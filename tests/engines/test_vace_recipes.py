@@ -60,6 +60,12 @@ def test_a_lora_that_does_not_fit_fails_at_start_naming_the_file(tmp_path: Path,
         with pytest.raises(ValueError, match="OPENR2V_VACE_LORAS") as caught:
             VaceEngine(options(tiny_model, loras=(LoraSpec(file),)))
         assert str(file) in str(caught.value) and words in str(caught.value), caught.value
+    # Through the settings, as a process that renders starts: the weights load then, and the start fails.
+    from openr2v.engines import engine_resolver
+
+    with pytest.raises(ValueError, match="for_a_wider_model.safetensors does not fit"):
+        engine_resolver(Settings(data_dir=tmp_path, engine_overrides="wan2.7-r2v=vace", vace_model=tiny_model,
+                                 vace_loras=str(wider)))
     # A low-noise-expert LoRA on a one-transformer (Wan2.1) model.
     good = write_wan_lora(tmp_path / "good.safetensors")
     with pytest.raises(ValueError, match="marked low: .* one transformer"):
