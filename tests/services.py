@@ -225,7 +225,9 @@ class Cluster:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         log = self.root / f"{kind}{n}-{len(self.procs)}.log"
-        env = {**os.environ, **self.env, **(extra_env or {}), "PYTHONPATH": str(REPO)}
+        # This tree's code (src/) and its tests package, whatever the venv's editable install points at.
+        path = os.pathsep.join([str(REPO / "src"), str(REPO)])
+        env = {**os.environ, **self.env, **(extra_env or {}), "PYTHONPATH": path}
         with open(log, "wb") as out:
             popen = subprocess.Popen([sys.executable, "-m", "openr2v.cli", *args, "--data-dir", str(data_dir)],
                                      env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import enum
-import logging
 import os
 import re
 import sys
@@ -27,6 +26,7 @@ import typer
 from rich.console import Console
 
 from openr2v.domain.models import REGIONS
+from openr2v.logs import configure_logging
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -103,7 +103,7 @@ def serve(
     if render_threads is not None:
         overrides["render_threads"] = render_threads
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, settings.log_format)
     _cap_malloc_arenas()
     app_ = create_app(settings)
     rt = app_.state.runtime
@@ -112,7 +112,9 @@ def serve(
         console.print(f"  stored in {settings.data_dir / 'api_key'}; set OPENR2V_API_KEYS to choose your own")
     console.print(f"openr2v on http://{host}:{port}  (DashScope base URL: http://{host}:{port}/api/v1; "
                   f"web console: http://{host}:{port}/)")
-    uvicorn.run(app_, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    # JSON logs: uvicorn's loggers pass their lines to the root handler instead of printing their own.
+    own_logs: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
+    uvicorn.run(app_, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5, **own_logs)
 
 
 # -- shared options and error handling -------------------------------------------------------
@@ -470,7 +472,7 @@ def worker(
     if concurrency < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--concurrency")
     settings = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))  # type: ignore[arg-type]
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, settings.log_format)
     _cap_malloc_arenas()
     run_worker(settings, concurrency=concurrency, pool=pool, log_level=log_level)
 

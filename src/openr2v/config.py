@@ -225,17 +225,29 @@ class Settings(BaseSettings):
     the registry's prices (``domain/models.py``). Read again when the file changes."""
 
     webhook_secret: str | None = None
-    """HMAC-SHA256 key signing every webhook (``X-OpenR2V-Signature``). Unset: each API key gets its
-    own secret derived from ``secret_key``, readable by that key at ``GET /api/v1/openr2v/webhook_secret``."""
+    """The secret signing every webhook (docs/webhooks.md): ``whsec_<base64>`` as Standard Webhooks
+    libraries take it (any other string is used as its UTF-8 bytes). Unset: each API key gets its own
+    secret derived from ``secret_key``, readable by that key at ``GET /api/v1/openr2v/webhook_secret``."""
 
     webhook_max_attempts: int = 6
-    """Deliveries of one webhook event before it is dropped (the first try included)."""
+    """Attempts to deliver one webhook event (the first included); after the last it is dead: listed
+    at ``GET /api/v1/openr2v/webhooks/deliveries?state=dead`` until its owner redelivers it."""
 
     webhook_backoff_seconds: float = 2.0
-    """Wait before the first retry of a webhook; doubled after each failed attempt (capped at 10 min)."""
+    """Wait before the first retry of a webhook; doubled after each failed attempt."""
+
+    webhook_max_backoff_seconds: float = 600.0
+    """Longest wait between two attempts of a webhook."""
 
     webhook_timeout_seconds: float = 10.0
     """Time a webhook receiver has to answer one delivery."""
+
+    webhook_poll_seconds: float = 1.0
+    """How often each node's webhook dispatcher looks for due deliveries (a status change made in the
+    same process wakes it at once)."""
+
+    webhook_threads: int = 2
+    """Webhook delivery threads per process (API nodes and workers)."""
 
     prompt_llm_url: str | None = None
     """OpenAI-compatible chat endpoint that rewrites prompts when ``prompt_extend`` is true: a base URL
@@ -376,6 +388,16 @@ class Settings(BaseSettings):
     upstream_submit_patience_seconds: float = 600.0
     """How long a submit the upstream refuses with 429 or 503 (nothing created) keeps being retried
     before the task FAILS with the upstream's code."""
+
+    # -- operations (docs/operations/metrics.md) ---------------------------------------------
+
+    log_format: str = "text"
+    """``text``, or ``json``: one JSON object a line with ``time``, ``level``, ``logger``, ``message``,
+    and the ``request_id`` and ``task_id`` the line is about."""
+
+    metrics_port: int | None = None
+    """``openr2v worker``: serve this process's Prometheus metrics at ``http://<host>:<port>/metrics``
+    (API nodes serve theirs at ``GET /metrics`` on the API port)."""
 
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite:///{(self.data_dir / 'openr2v.db').resolve()}"

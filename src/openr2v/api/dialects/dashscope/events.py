@@ -24,18 +24,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from openr2v.api.common import dialect_route, principal, public_base, runtime
+from openr2v.api.dialects.base import View
 from openr2v.api.openapi import component, errors
 from openr2v.domain.task import Status, Task
 
 from .protocol import ErrorBody, EventData
-from .router import error_response
-from .translate import format_task
+from .translate import format_error, format_task
 
 __all__ = ["router"]
 
 log = logging.getLogger("openr2v.api.events")
 
-router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["openr2v"])
+router = APIRouter(prefix="/api/v1", route_class=dialect_route(format_error), tags=["openr2v"])
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 10.0
@@ -53,7 +53,7 @@ EVENT = {"type": "object", "required": ["data"], "properties": {
 
 
 def _body(task: Task, video_url: str | None, request_id: str) -> dict[str, object]:
-    body = format_task(task, video_url)
+    body = format_task(task, View(video_url))
     progress = 100 if task.status == Status.SUCCEEDED else task.progress
     body["output"] = {**body["output"], "progress": progress}
     return {"request_id": request_id, **body}
