@@ -146,12 +146,17 @@ def test_a_two_expert_pipeline_renders(tmp_path: Path, media_dir: Path) -> None:
 
     folder = build_tiny_vace(tmp_path / "tiny-wan22-vace", two_experts=True)
     low = write_wan_lora(tmp_path / "low_noise.safetensors")
-    engine = VaceEngine(options(folder, loras=(LoraSpec(low, 1.0, "low"),)))
+    both = write_wan_lora(tmp_path / "both.safetensors", seed=2)
+    engine = VaceEngine(options(folder, loras=(LoraSpec(low, 1.0, "low"), LoraSpec(both, 0.5))))
     notes = engine.loaded.notes
     assert notes["experts"] == 2 and notes["boundary_ratio"] == 0.875
+    assert notes["loras"] == ["low:low_noise.safetensors:1", "both.safetensors:0.5"]
     pipe = engine.loaded.pipe
-    assert [m for m in pipe.transformer_2.modules() if "lora0" in getattr(m, "lora_A", {})]
-    assert not [m for m in pipe.transformer.modules() if hasattr(m, "lora_A")]  # the high-noise expert untouched
+
+    def adapters(transformer: Any) -> set[str]:
+        return {name for m in transformer.modules() for name in getattr(m, "lora_A", {})}
+
+    assert adapters(pipe.transformer) == {"lora1"} and adapters(pipe.transformer_2) == {"lora0", "lora1"}
     result = engine.render(one_shot_job(tmp_path, media_dir, "wan22"), lambda p: None, lambda: False)
     assert_contract_mp4(result.path, SMALL["width"], SMALL["height"], 1, audio=False)
     # 2 steps with shift 7: the first (t = 1000) on the high-noise expert, the second (t ~ 7) on the low.
