@@ -15,7 +15,8 @@ from openr2v.engines.vace.options import VaceOptions
 from openr2v.engines.vace.recipes import LoraSpec
 from tests.conftest import assert_contract_mp4
 from tests.engines.test_vace_render import SMALL, TINY_AREA, TWO_SHOTS, make_job, options, resolved
-from tests.engines.test_vace_render import tiny_model as tiny_model  # the module-scoped fixture
+from tests.engines.test_vace_render import no_network as no_network  # fixtures
+from tests.engines.test_vace_render import tiny_model as tiny_model
 from tests.engines.tiny_vace import TINY_LAYERS, build_tiny_vace, write_wan_lora
 
 
@@ -141,7 +142,8 @@ def test_a_multistep_scheduler_samples_flow_matching(tiny_model: Path) -> None:
     assert engine.loaded.notes["flow_shift"] == 8.0
 
 
-def test_a_two_expert_pipeline_renders(tmp_path: Path, media_dir: Path) -> None:
+def test_a_two_expert_pipeline_renders(tmp_path: Path, media_dir: Path, no_network: list[str]) -> None:
+    """Saved with save_pretrained, loaded from the folder with every connection off the machine refused."""
     from openr2v.engines.vace.engine import VaceEngine
 
     folder = build_tiny_vace(tmp_path / "tiny-wan22-vace", two_experts=True)
