@@ -4,13 +4,14 @@ with counters that move as tasks run and store gauges read at scrape time."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import KEY, WebhookReceiver
-from tests.services import SLEEP_ENGINE, r2v_body, submit_task, wait_terminal
+from tests.conftest import KEY, WebhookReceiver, free_port, start_serve_process
+from tests.services import PROCESS_PYTHONPATH, SLEEP_ENGINE, r2v_body, submit_task, wait_terminal
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -28,17 +29,26 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
 
 
-def test_metrics_move_as_tasks_run(make_server: Any, file_server: str, webhook_receiver: WebhookReceiver) -> None:
-    srv = make_server(engine=SLEEP_ENGINE, webhook_poll_seconds=0.05)
-    before = scrape(srv.url)
-    body = r2v_body(f"{file_server}/object.png")
-    body["parameters"]["callback_url"] = webhook_receiver.url
-    ok = submit_task(srv.url, body)
-    missing = submit_task(srv.url, r2v_body(f"{file_server}/no-such-file.png"))
-    done = wait_terminal(srv.url, [ok, missing])
-    assert (done[ok]["task_status"], done[missing]["task_status"]) == ("SUCCEEDED", "FAILED")
-    webhook_receiver.wait_for(lambda r: any(json.loads(x.body)["output"]["task_status"] == "SUCCEEDED" for x in r))
-    after = scrape(srv.url)
+def test_metrics_move_as_tasks_run(tmp_path: Path, file_server: str, webhook_receiver: WebhookReceiver) -> None:
+    # A process of its own (``openr2v serve``), so no other test's server moves its counters.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_serve_process(tmp_path / "data", port, OPENR2V_ENGINE=SLEEP_ENGINE,
+                               OPENR2V_WEBHOOK_POLL_SECONDS="0.05", PYTHONPATH=PROCESS_PYTHONPATH)
+    try:
+        before = scrape(url)
+        body = r2v_body(f"{file_server}/object.png")
+        body["parameters"]["callback_url"] = webhook_receiver.url
+        ok = submit_task(url, body)
+        missing = submit_task(url, r2v_body(f"{file_server}/no-such-file.png"))
+        done = wait_terminal(url, [ok, missing])
+        assert (done[ok]["task_status"], done[missing]["task_status"]) == ("SUCCEEDED", "FAILED")
+        webhook_receiver.wait_for(lambda r: any(json.loads(x.body)["output"]["task_status"] == "SUCCEEDED"
+                                                for x in r))
+        after = scrape(url)
+    finally:
+        proc.kill()
+        proc.wait(15)
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)

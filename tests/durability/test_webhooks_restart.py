@@ -17,7 +17,15 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import KEY, OTHER_KEY, WebhookReceiver, free_port, start_serve_process
-from tests.services import REPO, SLEEP_ENGINE, r2v_body, submit_task, task_output, wait_terminal, wait_until
+from tests.services import (
+    PROCESS_PYTHONPATH,
+    SLEEP_ENGINE,
+    r2v_body,
+    submit_task,
+    task_output,
+    wait_terminal,
+    wait_until,
+)
 
 FAST_RETRIES = {"OPENR2V_WEBHOOK_BACKOFF_SECONDS": "0.1", "OPENR2V_WEBHOOK_MAX_BACKOFF_SECONDS": "0.5",
                 "OPENR2V_WEBHOOK_POLL_SECONDS": "0.1", "OPENR2V_WEBHOOK_MAX_ATTEMPTS": "1000"}
@@ -39,7 +47,7 @@ def deliveries(base: str, key: str = KEY, **params: str) -> list[dict[str, Any]]
 def test_every_status_change_arrives_after_a_kill_9(tmp_path: Path, file_server: str) -> None:
     port, hook_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {"PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "OPENR2V_ENGINE": SLEEP_ENGINE,
+    env = {"PYTHONPATH": PROCESS_PYTHONPATH, "OPENR2V_ENGINE": SLEEP_ENGINE,
            "OPENR2V_TEST_RENDER_SECONDS": "3", **FAST_RETRIES}
     data = tmp_path / "data"
     body = r2v_body(f"{file_server}/object.png")

@@ -15,7 +15,8 @@ from openr2v.engines.vace.options import VaceOptions
 from openr2v.engines.vace.recipes import LoraSpec
 from tests.conftest import assert_contract_mp4
 from tests.engines.test_vace_render import SMALL, TINY_AREA, TWO_SHOTS, make_job, options, resolved
-from tests.engines.test_vace_render import tiny_model as tiny_model  # the module-scoped fixture
+from tests.engines.test_vace_render import no_network as no_network  # fixtures
+from tests.engines.test_vace_render import tiny_model as tiny_model
 from tests.engines.tiny_vace import TINY_LAYERS, build_tiny_vace, write_wan_lora
 
 
@@ -60,6 +61,12 @@ def test_a_lora_that_does_not_fit_fails_at_start_naming_the_file(tmp_path: Path,
         with pytest.raises(ValueError, match="OPENR2V_VACE_LORAS") as caught:
             VaceEngine(options(tiny_model, loras=(LoraSpec(file),)))
         assert str(file) in str(caught.value) and words in str(caught.value), caught.value
+    # Through the settings, as a process that renders starts: the weights load then, and the start fails.
+    from openr2v.engines import engine_resolver
+
+    with pytest.raises(ValueError, match="for_a_wider_model.safetensors does not fit"):
+        engine_resolver(Settings(data_dir=tmp_path, engine_overrides="wan2.7-r2v=vace", vace_model=tiny_model,
+                                 vace_loras=str(wider)))
     # A low-noise-expert LoRA on a one-transformer (Wan2.1) model.
     good = write_wan_lora(tmp_path / "good.safetensors")
     with pytest.raises(ValueError, match="marked low: .* one transformer"):
@@ -135,17 +142,23 @@ def test_a_multistep_scheduler_samples_flow_matching(tiny_model: Path) -> None:
     assert engine.loaded.notes["flow_shift"] == 8.0
 
 
-def test_a_two_expert_pipeline_renders(tmp_path: Path, media_dir: Path) -> None:
+def test_a_two_expert_pipeline_renders(tmp_path: Path, media_dir: Path, no_network: list[str]) -> None:
+    """Saved with save_pretrained, loaded from the folder with every connection off the machine refused."""
     from openr2v.engines.vace.engine import VaceEngine
 
     folder = build_tiny_vace(tmp_path / "tiny-wan22-vace", two_experts=True)
     low = write_wan_lora(tmp_path / "low_noise.safetensors")
-    engine = VaceEngine(options(folder, loras=(LoraSpec(low, 1.0, "low"),)))
+    both = write_wan_lora(tmp_path / "both.safetensors", seed=2)
+    engine = VaceEngine(options(folder, loras=(LoraSpec(low, 1.0, "low"), LoraSpec(both, 0.5))))
     notes = engine.loaded.notes
     assert notes["experts"] == 2 and notes["boundary_ratio"] == 0.875
+    assert notes["loras"] == ["low:low_noise.safetensors:1", "both.safetensors:0.5"]
     pipe = engine.loaded.pipe
-    assert [m for m in pipe.transformer_2.modules() if "lora0" in getattr(m, "lora_A", {})]
-    assert not [m for m in pipe.transformer.modules() if hasattr(m, "lora_A")]  # the high-noise expert untouched
+
+    def adapters(transformer: Any) -> set[str]:
+        return {name for m in transformer.modules() for name in getattr(m, "lora_A", {})}
+
+    assert adapters(pipe.transformer) == {"lora1"} and adapters(pipe.transformer_2) == {"lora0", "lora1"}
     result = engine.render(one_shot_job(tmp_path, media_dir, "wan22"), lambda p: None, lambda: False)
     assert_contract_mp4(result.path, SMALL["width"], SMALL["height"], 1, audio=False)
     # 2 steps with shift 7: the first (t = 1000) on the high-noise expert, the second (t ~ 7) on the low.

@@ -318,3 +318,18 @@ def test_private_resolutions_and_literals_are_refused_at_delivery(tmp_path: Path
         d._target("http://[::ffff:127.0.0.1]/hook")
     d.stop()
     store.close()
+
+
+def test_a_lost_senders_lease_runs_out_and_its_late_outcome_is_fenced(tmp_path: Path) -> None:
+    svc = service(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    svc.submit("o1", "intl", "dashscope", REQ, "r1")
+    box, now = svc.store.outbox, time.time()
+    lost = box.claim_due(now, lease_seconds=30)  # a node takes attempt 1, then dies mid-send
+    assert lost is not None and lost.attempts == 1
+    assert box.claim_due(now + 29, lease_seconds=30) is None  # nobody else sends it while the lease holds
+    retry = box.claim_due(now + 31, lease_seconds=30)  # the lease ran out: another node sends attempt 2
+    assert retry is not None and (retry.id, retry.attempts) == (lost.id, 2)
+    assert not box.settle(lost, now + 32, state="delivered")  # the lost node's late word no longer counts
+    assert box.settle(retry, now + 33, state="delivered")
+    assert [(d.state, d.attempts) for d in box.list("o1")] == [("delivered", 2)]
+    svc.store.close()

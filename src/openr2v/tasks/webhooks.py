@@ -147,8 +147,8 @@ class WebhookDispatcher:
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # the store away for a moment: try again at the next poll
-                log.exception("webhook dispatcher round failed")
+            except Exception as e:  # the store away for a moment: try again at the next poll
+                log.warning("webhook dispatcher: %s: %s", type(e).__name__, e)
                 worked = False
             if not worked:
                 with self._wake:

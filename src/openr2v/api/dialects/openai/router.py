@@ -7,12 +7,13 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from openr2v.api.common import (
     MAX_BODY_BYTES,
+    JSONResponse,
     dialect_route,
     find_task,
     parse_json_object,
