@@ -18,9 +18,10 @@ from openr2v.engines import engine_resolver
 from openr2v.engines.base import RenderJob
 from openr2v.engines.upstream.engine import UpstreamError
 from openr2v.engines.upstream.videos import VideosEngine
+from openr2v.errors import Canceled
 from tests.conftest import assert_contract_mp4
 from tests.engines.fake_videos_server import FakeVideos, fake_videos_server
-from tests.engines.test_dashscope_upstream_engine import Recorder, make_job
+from tests.engines.test_dashscope_upstream_engine import Recorder, after, make_job
 
 
 @pytest.fixture
@@ -110,3 +111,23 @@ def test_configuration_is_checked_at_start_up(tmp_path: Path, overrides: dict[st
     with pytest.raises(ValueError, match=message):
         engine_resolver(Settings(data_dir=tmp_path, engine="videos", **overrides))
     engine_resolver(Settings(data_dir=tmp_path, engine="videos", upstream_url="http://gpu:8091/v1"))
+
+
+def test_a_lost_lease_leaves_the_videos_and_an_owner_cancel_deletes_them(gpu: FakeVideos, tmp_path: Path,
+                                                                          media_dir: Path, file_server: str) -> None:
+    engine = VideosEngine(gpu.url, poll_seconds=0.05, max_poll_seconds=0.2)
+    recorder = Recorder()
+    job = make_job(tmp_path, media_dir, file_server, recorder=recorder, owner_canceled=lambda: False)
+    with pytest.raises(Canceled):  # this worker lost its lease after the create: the video stays for the next one
+        engine.render(job, lambda p: None, after(2))
+    [created] = gpu.creates
+    assert gpu.deleted == [] and recorder.saved[-1]["videos"] == {"0": created["id"]}
+    # The next worker resumes it (no second create) ...
+    again = make_job(tmp_path, media_dir, file_server, extra={"upstream": recorder.saved[-1]})
+    assert_contract_mp4(engine.render(again, lambda p: None, lambda: False).path, 1280, 720, 2, audio=False)
+    assert len(gpu.creates) == 1
+    # ... and an owner's cancel deletes upstream.
+    job = make_job(tmp_path, media_dir, file_server, owner_canceled=lambda: True)
+    with pytest.raises(Canceled):
+        engine.render(job, lambda p: None, after(2))
+    assert gpu.deleted == [gpu.creates[-1]["id"]]
