@@ -103,6 +103,9 @@ class TaskStore:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine = create_engine(url, **kwargs)
         self._postgres = self.engine.dialect.name == "postgresql"
+        # A primary-key read of a local SQLite file (WAL: readers never wait for the writer) costs less
+        # than the thread hop that would keep it off the event loop; a network database keeps the hop.
+        self.reads_inline = self.engine.dialect.name == "sqlite"
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from openr2v.api.common import (
+    JSONResponse,
     dialect_route,
     find_task,
     parse_json_object,

@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from openr2v.api.common import (
+    JSONResponse,
     dialect_route,
     parse_json_object,
     principal,
     public_base,
     read_body,
+    read_task,
     runtime,
     submit_task,
 )
@@ -116,7 +117,7 @@ def _check_upload(rt: Runtime, owner: str, field: str, source: str, resolve: boo
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
-    task = await asyncio.to_thread(rt.service.get, who.owner, task_id)
+    task = await read_task(rt, who, task_id)
     return _ok(request, format_task(task, View(rt.service.video_path(task, public_base(request)))))
 
 
@@ -126,7 +127,7 @@ async def get_plan(task_id: str, request: Request) -> JSONResponse:
     """openr2v extension: the shot plan the engine follows (shots, framing, who is on screen, dialogue),
     and once rendered, what the engine did (``render``: casting, shots, sizes)."""
     who = principal(request)
-    task = await asyncio.to_thread(runtime(request).service.get, who.owner, task_id)
+    task = await read_task(runtime(request), who, task_id)
     return _ok(request, {"output": {"task_id": task.id, "task_status": task.status.value,
                                     "actual_prompt": task.actual_prompt, "plan": task.plan,
                                     "render": task.extra.get("render")}})
