@@ -7,7 +7,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -407,7 +407,7 @@ class Settings(BaseSettings):
 
     # -- operations (docs/operations/metrics.md) ---------------------------------------------
 
-    log_format: str = "text"
+    log_format: Literal["text", "json"] = "text"
     """``text``, or ``json``: one JSON object a line with ``time``, ``level``, ``logger``, ``message``,
     and the ``request_id`` and ``task_id`` the line is about."""
 
