@@ -1,6 +1,6 @@
-"""Render seed 000's four-reference, 10 s multi-shot example and compare it with its encode floor.
+"""Render the wan2.6-r2v guide's four-reference, 10 s multi-shot example and compare it with its encode floor.
 
-Cases (``--cases``): ``seed000``, the four-reference example from assets/demo (drawn people in
+Cases (``--cases``): ``guide``, the four-reference example from assets/demo (drawn people in
 videos); ``dialogue``, two photographs talking to each other (matplotlib's public-domain Grace
 Hopper portrait and a mirrored, warmer copy of it) in a room: their faces are rigged and warped
 every frame (talking, blinking, turning), which the floor does not pay for.
@@ -14,7 +14,7 @@ skew). Two renders are timed: "cold" (the references are new: segmentation
 included) and "warm" (their cut-out masks are cached, as for references a server sees again);
 the process is warm in both (mediapipe imported), as a server's worker is.
 
-    .venv/bin/python bench/render.py [--sizes 1280*720,1920*1080] [--cases seed000,dialogue] [--repeat 3]
+    .venv/bin/python bench/render.py [--sizes 1280*720,1920*1080] [--cases guide,dialogue] [--repeat 3]
         [--preset veryfast]
 """
 
@@ -60,17 +60,17 @@ def _photos(folder: Path) -> list[tuple[str, Path]]:
             ("character3", ASSETS / "background4.png")]
 
 
-def _job(workdir: Path, width: int, height: int, case: str = "seed000") -> object:
+def _job(workdir: Path, width: int, height: int, case: str = "guide") -> object:
     from openr2v.domain.request import GenerationRequest
     from openr2v.engines.base import RenderJob, ResolvedReference
     from openr2v.media.probe import probe
 
-    files = [(label, ASSETS / name) for label, name in FILES] if case == "seed000" else _photos(workdir / "refs")
+    files = [(label, ASSETS / name) for label, name in FILES] if case == "guide" else _photos(workdir / "refs")
     refs = []
     for label, path in files:
         info = probe(path)
         refs.append(ResolvedReference(label=label, kind=info.kind, path=path, info=info))
-    prompt = PROMPT if case == "seed000" else DIALOGUE
+    prompt = PROMPT if case == "guide" else DIALOGUE
     request = GenerationRequest(model="wan2.6-r2v-flash", prompt=prompt, references=[], size=(width, height),
                                 duration=DURATION, audio=True, shot_type="multi", watermark=True, seed=7)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ def child(width: int, height: int, repeat: int, preset: str, case: str) -> dict[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1280*720,1920*1080")
-    parser.add_argument("--cases", default="seed000,dialogue", help="seed000 (four references), dialogue (photos)")
+    parser.add_argument("--cases", default="guide,dialogue", help="guide (four references), dialogue (photos)")
     parser.add_argument("--repeat", type=int, default=3, help="renders per kind; the best is reported")
     parser.add_argument("--preset", default="veryfast", help="x264 preset (the engine's default: veryfast)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
