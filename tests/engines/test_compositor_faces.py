@@ -5,7 +5,7 @@ over HTTP), then measures the output with mediapipe's face mesh: the face stays 
 mouth opens with the output's speech and closes in silence, the eyes blink, the head moves
 smoothly, and the open mouth is textured like the photo (not a flat fill). The photo is
 matplotlib's public-domain Grace Hopper portrait, also mirrored, cropped and small, so the rig is
-not fitted to one picture.
+not fitted to one picture. The parameter tracks (blinks, lips, head) are checked on their own too.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from openr2v.engines.compositor.blink import blink_track
+from openr2v.engines.compositor.head import Turn, head_pose
+from openr2v.engines.compositor.visemes import from_track
+from openr2v.media.visemes import silent_track
 from tests.conftest import LiveServer
 from tests.engines.face_metrics import audio_envelope, face_track, flat_share, mouth_texture, serve_dir
 
@@ -92,3 +96,38 @@ def test_a_photo_talks_blinks_and_moves(server: LiveServer, photos: str, name: s
     # ... and its dark inside is about as grainy as the skin above the lips (a flat fill scores ~0.4).
     texture = [t for k in widest if (t := mouth_texture(frames[k], boxes[k])) is not None]
     assert len(texture) >= 6 and 0.6 <= float(np.median(texture)) <= 2.0, texture
+
+
+def test_blinks_are_seeded_spaced_and_short() -> None:
+    track = blink_track(60 * 30, 30, seed=4, index=0)
+    shut = track > 0.5
+    starts = np.flatnonzero(shut[1:] & ~shut[:-1]) + 1
+    assert 10 <= starts.size <= 30 and starts[0] <= 2.6 * 30
+    assert (np.diff(starts) >= 2.0 * 30).all() and (np.diff(starts) <= 6.3 * 30).all(), np.diff(starts)
+    moving = np.flatnonzero(np.diff(np.concatenate([[0], (track > 0).astype(int), [0]])))
+    lengths = (moving[1::2] - moving[::2])[moving[1::2] < track.size]  # a blink cut by the end is not whole
+    assert (lengths >= 2).all() and (lengths <= 7).all(), lengths  # 100-200 ms at 30 fps
+    assert (blink_track(900, 30, 4, 0) == track[:900]).all()
+    assert not (blink_track(900, 30, 5, 0) == track[:900]).all()
+
+
+def test_lips_close_on_m_b_p_and_in_silence() -> None:
+    frames = 30
+    track = silent_track(frames, 30)
+    track.open[5:25] = 0.8
+    track.closed[12:14] = True  # an "m" in the middle of the line
+    track.open[12:14] = 0.0
+    envelope = np.zeros(frames, np.float32)
+    envelope[5:25] = 0.7
+    v = from_track(track, envelope, frames, 30)
+    assert v.closed[12] and v.closed[13] and v.open[12] == 0 and v.open[13] == 0
+    assert v.open[8:11].min() > 0.3 and v.open[16:22].min() > 0.3
+    assert (v.open[:5] == 0).all() and v.closed[:5].all() and v.closed[-3:].all()
+
+
+def test_the_head_never_jumps() -> None:
+    env = np.clip(np.sin(np.arange(300) / 2.5), 0, 1).astype(np.float32)
+    pose = head_pose(300, 30, seed=2, index=1, envelope=env, turns=[Turn(60, 150, 1.0, 1.0)])
+    assert np.abs(pose.tilt).max() <= 3.0 and np.abs(pose.nod).max() <= 0.025
+    assert np.abs(np.diff(pose.tilt)).max() < 0.5 and np.abs(np.diff(pose.turn)).max() < 0.15
+    assert pose.turn[100] > 0.8 and abs(pose.turn[250]) < 0.2  # toward the speaker while listening, then back
