@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openr2v.adapters import open_queue, open_storage
-from openr2v.api.auth import KeyRing
+from openr2v.api.auth import KeyRing, owner_id
 from openr2v.api.dialects.dashscope.translate import format_task
 from openr2v.config import Settings
 from openr2v.domain.task import Task
@@ -26,6 +26,7 @@ from openr2v.storage import Storage
 from openr2v.tasks.moderation import moderator_from_settings
 from openr2v.tasks.prompt_extend import rewriter_from_settings
 from openr2v.tasks.queue import CeleryQueue, LocalQueue
+from openr2v.tasks.quotas import QuotaBook, parse_quotas
 from openr2v.tasks.reaper import Reaper
 from openr2v.tasks.runner import Runner
 from openr2v.tasks.service import ServiceConfig, TaskService
@@ -121,7 +122,9 @@ def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys, created = KeyRing.from_settings(settings.api_keys, settings.region, settings.data_dir)
     secret = _secret(settings)
+    default_limits, key_limits = parse_quotas(settings.quotas, keys.keys)
     store = TaskStore(settings.resolved_database_url())
+    quotas = QuotaBook(store, default_limits, {owner_id(k): v for k, v in key_limits.items()})
     storage = open_storage(settings, secret)
     queue = open_queue(settings, store)
     service = TaskService(store, storage, queue, ServiceConfig(
@@ -130,7 +133,7 @@ def build_runtime(settings: Settings) -> Runtime:
         submit_rate_per_second=settings.submit_rate_per_second, submit_burst=settings.submit_burst,
         max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds,
         requeue_pending_seconds=settings.requeue_pending_seconds, upload_ttl_seconds=settings.upload_ttl_seconds),
-        moderator=moderator_from_settings(settings))
+        moderator=moderator_from_settings(settings), quotas=quotas)
     rt = Runtime(settings=settings, keys=keys, created_key=created, store=store, storage=storage,
                  service=service, queue=queue, runner=None, secret=secret)  # type: ignore[arg-type]
     fetcher = Fetcher(settings.data_dir / "cache", allow_private=settings.allow_private_urls,

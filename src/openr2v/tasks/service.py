@@ -37,6 +37,7 @@ from openr2v.errors import InvalidParameter, NotFound, Throttled, UnsupportedOpe
 from openr2v.storage import Storage
 from openr2v.tasks.limits import RateLimiter
 from openr2v.tasks.moderation import RECHECK, ModerationUnavailable, Moderator
+from openr2v.tasks.quotas import Charge, QuotaBook, Totals, admit, request_bill
 from openr2v.tasks.store import LedgerEntry, TaskStore
 
 __all__ = ["Queue", "ServiceConfig", "TaskService"]
@@ -67,13 +68,15 @@ def new_id() -> str:
 
 class TaskService:
     def __init__(self, store: TaskStore, storage: Storage, queue: Queue, config: ServiceConfig,
-                 clock: Callable[[], float] = time.time, moderator: Moderator | None = None) -> None:
+                 clock: Callable[[], float] = time.time, moderator: Moderator | None = None,
+                 quotas: QuotaBook | None = None) -> None:
         self.store = store
         self.storage = storage
         self.queue = queue
         self.config = config
         self.clock = clock
         self.moderator = moderator  # the worker checks outputs with it too
+        self.quotas = quotas if quotas is not None else QuotaBook(store, None, {})
         self.rate = RateLimiter(config.submit_rate_per_second, config.submit_burst, clock)
         # Called with the task after every status change (submit, start, end); e.g. webhooks, live events.
         self.listeners: list[Callable[[Task], None]] = []
@@ -111,10 +114,19 @@ class TaskService:
                     request=request, submit_time=now, request_id=request_id,
                     expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
                     actual_prompt=actual, plan=plan.as_dict(), extra={RECHECK: True} if recheck else {})
-        self.store.create(task)
+        self.store.create(task, self._admission(owner, region, request))
         self._changed(task.id, task)
         self.queue.notify(task.id)
         return task
+
+    def _admission(self, owner: str, region: str, request: GenerationRequest) -> Callable[[Totals], Charge]:
+        """The quota check the store runs under the key's lock: the task's bill against the key's limits
+        (QuotaExceeded when it does not fit). A key without limits is only recorded."""
+        billed, cost = request_bill(request, region)
+        limits, _source = self.quotas.limits(owner)
+        if limits is None:
+            return lambda _totals: Charge(billed_seconds=billed, free_seconds=0.0, cost_usd=cost)
+        return lambda totals: admit(limits, totals, billed, cost)
 
     def _moderate(self, request: GenerationRequest) -> bool:
         """Raise the moderator's refusal; True when its hook could not decide (the worker asks again)."""

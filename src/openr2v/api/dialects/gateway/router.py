@@ -23,14 +23,14 @@ from openr2v.domain.models import DIALECT_MODELS
 from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
 
 from .protocol import ErrorBody, SubmitBody, SubmitResponse, TaskEnvelope
-from .translate import DIALECT, NAMES, TASK_NOT_EXIST, error_code, format_submit, format_task, parse_submit
+from .translate import DIALECT, NAMES, TASK_NOT_EXIST, error_body, format_submit, format_task, parse_submit
 
 __all__ = ["router"]
 
 
 def error_response(e: OpenR2VError, request_id: str) -> Response:
-    return JSONResponse({"code": error_code(e), "message": e.message, "data": None},
-                        status_code=e.http_status, headers={"x-request-id": request_id})
+    status, body = error_body(e)
+    return JSONResponse(body, status_code=status, headers={"x-request-id": request_id})
 
 
 router = APIRouter(prefix="/v1/video", route_class=dialect_route(error_response), tags=["gateway"])

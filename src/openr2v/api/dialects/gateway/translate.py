@@ -18,11 +18,11 @@ from openr2v.api.digits import parse_size
 from openr2v.domain.models import dialect_model
 from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs
 from openr2v.domain.task import Status, Task
-from openr2v.errors import InvalidParameter, OpenR2VError
+from openr2v.errors import InvalidParameter, OpenR2VError, QuotaExceeded
 
 from .protocol import SubmitBody
 
-__all__ = ["CODES", "NAMES", "error_code", "format_submit", "format_task", "parse_submit"]
+__all__ = ["CODES", "NAMES", "error_body", "format_submit", "format_task", "parse_submit"]
 
 DIALECT = "gateway"
 ACTION = "textGenerate"  # seed 003's action for reference-to-video tasks
@@ -42,10 +42,23 @@ REFS = NAMES["references"]
 PARAMS = "metadata.parameters"
 
 
+# A key over its quota: the code and status the gateway's family answers (docs/parity.md).
+QUOTA = ("insufficient_user_quota", 403)
+
+
 def error_code(e: OpenR2VError) -> str:
+    if isinstance(e, QuotaExceeded):
+        return QUOTA[0]
     if e.code in CODES.values() or e.code in MODERATION_CODES:
         return e.code
     return CODES.get(e.http_status, "internal_error")
+
+
+def error_body(e: OpenR2VError) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, the ``{code, message, data: null}`` envelope) of an error."""
+    if isinstance(e, QuotaExceeded):
+        return QUOTA[1], {"code": QUOTA[0], "message": f"insufficient user quota: {e.detail}", "data": None}
+    return e.http_status, {"code": error_code(e), "message": e.message, "data": None}
 
 
 class _Names(FieldNames):

@@ -16,12 +16,12 @@ from openr2v.api.digits import small_int
 from openr2v.api.openapi import component, errors, json_body, nullable, optional, query
 from openr2v.domain.models import DIALECT_MODELS
 from openr2v.domain.task import Status
-from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
+from openr2v.errors import InvalidParameter, NotFound, OpenR2VError, QuotaExceeded
 
 from .forms import coerce, unflatten
 from .protocol import CreateBody, ErrorBody, Parameters, Video, VideoDeleted, VideoList
 from .serving import frames_preview, list_tasks, store_upload
-from .translate import DIALECT, error_fields, format_video, parse_create
+from .translate import DIALECT, error_fields, error_status, format_video, parse_create
 
 __all__ = ["router"]
 
@@ -30,9 +30,11 @@ POLL_AFTER_MS = "500"  # the SDK's poll helper waits this long between retrieves
 
 def error_response(e: OpenR2VError, request_id: str) -> Response:
     headers = {"x-request-id": request_id}
-    if e.http_status >= 500:
-        headers["x-should-retry"] = "false"  # a retried create could make a second video
-    return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
+    status = error_status(e)
+    if status >= 500 or isinstance(e, QuotaExceeded):
+        # A retried create could make a second video; a quota does not refill in seconds (the SDK retries 429s).
+        headers["x-should-retry"] = "false"
+    return JSONResponse({"error": error_fields(e)}, status_code=status, headers=headers)
 
 
 router = APIRouter(prefix="/v1", route_class=dialect_route(error_response), tags=["openai"])

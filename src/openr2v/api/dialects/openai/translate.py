@@ -19,11 +19,11 @@ from openr2v.api.digits import parse_size, small_int
 from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
 from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
 from openr2v.domain.task import Status, Task
-from openr2v.errors import InvalidParameter, OpenR2VError
+from openr2v.errors import InvalidParameter, OpenR2VError, QuotaExceeded
 
 from .protocol import CreateBody, ReferenceItem
 
-__all__ = ["DEFAULT_MODEL", "Upload", "error_fields", "format_video", "parse_create"]
+__all__ = ["DEFAULT_MODEL", "Upload", "error_fields", "error_status", "format_video", "parse_create"]
 
 DIALECT = "openai"
 DEFAULT_MODEL = "wan2.6-r2v-flash"
@@ -47,7 +47,18 @@ ERROR_TYPES: dict[int, str] = {429: "requests", 500: "server_error"}
 Upload = tuple[str, str | None]
 
 
+# OpenAI's answer to an account over its quota (docs/parity.md).
+QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+
+
+def error_status(e: OpenR2VError) -> int:
+    return 429 if isinstance(e, QuotaExceeded) else e.http_status
+
+
 def error_fields(e: OpenR2VError) -> dict[str, Any]:
+    if isinstance(e, QuotaExceeded):
+        return {"message": f"{QUOTA_MESSAGE} {e.detail}", "type": "insufficient_quota", "code": "insufficient_quota",
+                "param": None}
     code = ERROR_CODES.get(e.code, e.code)
     return {"message": e.message, "type": ERROR_TYPES.get(e.http_status, "invalid_request_error"),
             "code": code, "param": e.param}
