@@ -48,6 +48,8 @@ CASES: list[tuple[str, Any, str | None, int, str, str | None]] = [
     ("seconds-bool", edit(BODY, "seconds", True), KEY, 400, "invalid_type", "seconds"),
     ("size-sora-portrait", edit(BODY, "size", "1024x1792"), KEY, 400, "invalid_value", "size"),
     ("size-words", edit(BODY, "size", "big"), KEY, 400, "invalid_value", "size"),
+    ("size-asterisk", edit(BODY, "size", "1280*720"), KEY, 400, "invalid_value", "size"),
+    ("size-capital-x", edit(BODY, "size", "1280X720"), KEY, 400, "invalid_value", "size"),
     ("size-wan27-not-in-tiers", edit(W27, "size", "1792x1024"), KEY, 400, "invalid_value", "size"),
     ("references-string", edit(BODY, "references", PNG), KEY, 400, "invalid_type", "references"),
     ("reference-int", edit(BODY, "references", [7]), KEY, 400, "invalid_type", "references[0]"),

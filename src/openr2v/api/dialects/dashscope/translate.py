@@ -179,9 +179,10 @@ def check_callback_url(url: str, field: str) -> str:
 
 
 def _parse_size(size: str) -> tuple[int, int]:
-    dims = parse_size(size, "*x")
+    """The documents' ``W*H``, and only that (``1280x720`` is refused, as the cloud does)."""
+    dims = parse_size(size, "*")
     if dims is None:
-        raise InvalidParameter(f"parameters.size {size!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
+        raise InvalidParameter(f"parameters.size {size!r} must be WIDTH*HEIGHT with an asterisk, e.g. 1280*720.",
                                param="parameters.size")
     return dims
 

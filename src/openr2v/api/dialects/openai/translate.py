@@ -124,7 +124,7 @@ def _size(size: str | None, spec: ModelSpec, resolution: str | None,
     """(size, resolution, ratio) for the model's family from OpenAI's "WIDTHxHEIGHT"."""
     if size is None:
         return None, resolution, ratio
-    wh = parse_size(size, "xX*")
+    wh = parse_size(size, "x")  # OpenAI's spelling only, as its reference lists the sizes
     if wh is None:
         raise InvalidParameter(f"size {size!r} must be WIDTHxHEIGHT, e.g. 1280x720.", param="size")
     if spec.sizes:
