@@ -1,6 +1,6 @@
 """Time the vace engine on a model folder: seconds per denoising step and per rendered second.
 
-Renders seed 000's four-reference scene (assets/demo) through ``VaceEngine`` as a worker would,
+Renders the wan2.6-r2v guide's four-reference scene (assets/demo) through ``VaceEngine`` as a worker would,
 and splits the wall clock into the pipeline's calls (text encoding, denoising, VAE decoding) and
 everything else the engine does around them (casting and cut-outs, soundtrack, 16 to 30 fps,
 scaling, watermark, H.264 encoding), which is the baseline measured in the same run: what a

@@ -67,8 +67,7 @@ class Settings(BaseSettings):
     stay PENDING until an ``openr2v worker`` node takes them). Deprecated alias: ``OPENR2V_WORKERS``."""
 
     engine: str = "compositor"
-    """Default engine for every model: compositor | vace | dashscope. Deprecated alias: ``previz``
-    (the compositor)."""
+    """Default engine for every model: compositor (the CPU previz) | vace | dashscope."""
 
     engine_overrides: str = ""
     """Per-model engines, ``model=engine`` pairs separated by commas."""
@@ -118,10 +117,14 @@ class Settings(BaseSettings):
     max_attempts: int = 2
     """Times a task may be started; one a crash left RUNNING is re-queued until this is reached."""
 
+    native_logs: bool = False
+    """Let native libraries (TensorFlow Lite, absl, glog inside mediapipe) print their start-up chatter to
+    stderr; off, it is muted while their graphs start (``native_logs.py`` reads the variable itself)."""
+
     x264_preset: str = "veryfast"
     """libx264 preset of the compositor's encoder (and the vace engine's)."""
 
-    # -- the vace engine (README "Open weights (Wan2.1-VACE)"; engines/vace/) ----------------
+    # -- the vace engine (docs/engines/vace.md; engines/vace/) -----------------------------------
 
     vace_model: Path | None = None
     """Local folder of a Wan2.1-VACE checkpoint in diffusers format (``Wan2.1-VACE-1.3B-diffusers`` or
@@ -222,7 +225,7 @@ class Settings(BaseSettings):
     prompt_llm_timeout_seconds: float = 20.0
     """Time the prompt LLM has to answer before the rule-based rewrite is used instead."""
 
-    # -- moderation (README "Reliability"; tasks/moderation.py) -------------------------------
+    # -- moderation (docs/reliability.md; tasks/moderation.py) ---------------------------------
 
     moderation_blocklist: str = ""
     """Words and phrases refused as ``DataInspectionFailed``: comma-separated, or ``@/path/to/file``
@@ -254,7 +257,7 @@ class Settings(BaseSettings):
     """How long one call of ``moderation_hook`` may take; past it the check counts as failed (the hook's
     thread is left to finish on its own), so a hung classifier cannot hold a submit or a worker forever."""
 
-    # -- scale-out (README "Scale-out"; deploy/) ---------------------------------------------
+    # -- scale-out (docs/deployment.md; deploy/) ----------------------------------------------
 
     queue: str = "local"
     """How tasks reach workers: ``local`` (threads in this process; ``openr2v worker`` processes poll
@@ -310,7 +313,7 @@ class Settings(BaseSettings):
     """Local cache of S3 objects that workers read (uploads used as references, outputs served by the
     API): the least recently used files are removed beyond this size."""
 
-    # -- upstream mode: the ``dashscope`` upstream engine (docs "Upstream mode") ---------------
+    # -- upstream mode: the ``dashscope`` engine (docs/engines/dashscope.md) ----------------------
 
     upstream_url: str | None = None
     """Where the ``dashscope`` engine forwards tasks: Alibaba Cloud's API root

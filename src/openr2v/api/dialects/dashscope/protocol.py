@@ -1,4 +1,4 @@
-"""Wire models of the DashScope native dialect (seeds 000 and 001). Wire shapes only."""
+"""Wire models of the DashScope native dialect (the Model Studio guides (wan2.6-r2v, wan2.7-r2v)). Wire shapes only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DashScope native endpoints under /api/v1 (seeds 000 and 001)."""
+"""DashScope native endpoints under /api/v1 (the Model Studio guides (wan2.6-r2v, wan2.7-r2v))."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def error_response(e: OpenR2VError, request_id: str) -> Response:
 
 router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["dashscope"])
 
-EXAMPLES: dict[str, dict[str, Any]] = {  # seed 000's and seed 001's own requests
+EXAMPLES: dict[str, dict[str, Any]] = {  # the wan2.6-r2v guide's and the wan2.7-r2v guide's own requests
     "wan2.6-r2v-flash": {"model": "wan2.6-r2v-flash", "input": {
         "prompt": "character1 gives an enthusiastic product introduction to camera, smiling and gesturing naturally.",
         "reference_urls": ["https://example.com/presenter.mp4"]}, "parameters": {"size": "1280*720", "duration": 5}},
@@ -57,7 +57,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {  # seed 000's and seed 001's own request
 }
 SUBMIT_DOC: dict[str, Any] = {
     **json_body(SubmitBody, "DashScope", description="wan2.6 models take input.reference_urls and parameters.size, "
-                "wan2.7 input.media with resolution and ratio (seed 000 and 001).",
+                "wan2.7 input.media with resolution and ratio (the Model Studio guides).",
                 properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}}, examples=EXAMPLES),
     "parameters": [
         header("X-DashScope-Async", {"type": "string", "pattern": "^[Ee][Nn][Aa][Bb][Ll][Ee]$"}, required=True,
