@@ -105,15 +105,6 @@ class Settings(BaseSettings):
     max_concurrent_tasks: int = 50
     """Per-key cap on tasks PENDING or RUNNING; 0 disables the cap."""
 
-    quotas: str = ""
-    """Per-key quotas (docs/quotas.md): a JSON object, or the path of a JSON file, keyed by API key
-    (``"default"`` for the others), each ``{free_seconds, seconds_per_day, seconds_per_month,
-    seconds_total, cost_usd_per_day, cost_usd_per_month, cost_usd_total}``. Empty: no limits."""
-
-    admin_key: str | None = None
-    """Bearer key of the admin endpoints (``/api/v1/openr2v/admin/...``: quotas at run time). Unset: they
-    answer 401."""
-
     max_attempts: int = 2
     """Times a task may be started; one a crash left RUNNING is re-queued until this is reached."""
 
@@ -224,6 +215,17 @@ class Settings(BaseSettings):
 
     prompt_llm_timeout_seconds: float = 20.0
     """Time the prompt LLM has to answer before the rule-based rewrite is used instead."""
+
+    # -- quotas (docs/quotas.md; tasks/quotas.py) ------------------------------------------------
+
+    quotas: str = ""
+    """Per-key quotas (docs/quotas.md): a JSON object, or the path of a JSON file, keyed by API key
+    (``"default"`` for the others), each ``{free_seconds, seconds_per_day, seconds_per_month,
+    seconds_total, cost_usd_per_day, cost_usd_per_month, cost_usd_total}``. Empty: no limits."""
+
+    admin_key: str | None = None
+    """Bearer key of the admin endpoints (``/api/v1/openr2v/admin/...``: quotas at run time). Unset: they
+    answer 401."""
 
     # -- moderation (docs/reliability.md; tasks/moderation.py) ---------------------------------
 
