@@ -10,7 +10,16 @@ import pytest
 
 from openr2v.domain.request import GenerationRequest, Reference
 from openr2v.errors import QuotaExceeded
-from openr2v.tasks.quotas import WINDOWS, Limits, Totals, admit, parse_quotas, request_bill, window_starts
+from openr2v.tasks.quotas import (
+    WINDOWS,
+    Admission,
+    Limits,
+    Totals,
+    admit,
+    parse_quotas,
+    request_bill,
+    window_starts,
+)
 
 KEYS = {"sk-a": "intl", "sk-b": "intl"}
 
@@ -84,3 +93,10 @@ def test_the_reservation_is_an_upper_bound_of_the_bill() -> None:
     assert request_bill(req(["image"]), "intl") == (5, 0.5)  # images are free; 720P at 0.10 USD/s
     assert request_bill(req(["video"]), "intl") == (10, 1.0)  # a video of unknown length: its 5 s cap
     assert request_bill(req(["video", None]), "intl")[0] == 10  # unknown kind: a video at the 2.5 s split
+
+
+def test_a_check_reads_only_the_windows_its_caps_need() -> None:
+    assert Admission(Limits(seconds_per_day=10), 5, 0.5).horizon() == "day"
+    assert Admission(Limits(seconds_per_day=10, cost_usd_per_month=1), 5, 0.5).horizon() == "month"
+    assert Admission(Limits(seconds_per_day=10, free_seconds=5), 5, 0.5).horizon() == "total"  # all-time free
+    assert Admission(Limits(cost_usd_total=3), 5, 0.5).horizon() == "total"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from openr2v.domain.preview import PreviewRef, estimate
 from openr2v.domain.request import GenerationRequest
 from openr2v.errors import QuotaExceeded
 
-__all__ = ["WINDOWS", "Charge", "Limits", "QuotaBook", "Totals", "admit", "parse_quotas", "request_bill",
+__all__ = ["WINDOWS", "Admission", "Charge", "Limits", "QuotaBook", "Totals", "admit", "parse_quotas", "request_bill",
            "window_starts"]
 
 WINDOWS = ("day", "month", "total")
@@ -138,6 +139,25 @@ def admit(limits: Limits, totals: Totals, billed_seconds: float, cost_usd: float
     return Charge(billed_seconds=billed_seconds, free_seconds=round(free, 3), cost_usd=charged)
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A submit's quota check, run by the store under the key's lock with the key's totals."""
+
+    limits: Limits
+    billed_seconds: float
+    cost_usd: float
+
+    def horizon(self) -> str:
+        """The oldest window the check looks at: the totals need no rows older than its start."""
+        lim = self.limits
+        if lim.free_seconds > 0 or lim.seconds_total is not None or lim.cost_usd_total is not None:
+            return "total"
+        return "month" if lim.seconds_per_month is not None or lim.cost_usd_per_month is not None else "day"
+
+    def __call__(self, totals: Totals) -> Charge:
+        return admit(self.limits, totals, self.billed_seconds, self.cost_usd)
+
+
 def request_bill(request: GenerationRequest, region: str) -> tuple[float, float]:
     """(billed seconds, cost USD) a request can bill at most, by the rules that bill the finished task:
     a video whose length is not known yet is billed at its cap."""
@@ -185,16 +205,39 @@ def parse_quotas(text: str, keys: Mapping[str, str]) -> tuple[Limits | None, dic
 
 
 class QuotaBook:
-    """The limits each key has: an admin's override from the store, else the configuration's."""
+    """The limits each key has: an admin's override from the store, else the configuration's.
 
-    def __init__(self, store: Any, default: Limits | None, configured: Mapping[str, Limits]) -> None:
+    Overrides are read from the store at most every ``ttl`` seconds per key (a submit would otherwise
+    pay a query for them): an admin's change applies at once on the node that took it, and within
+    ``ttl`` on the others."""
+
+    def __init__(self, store: Any, default: Limits | None, configured: Mapping[str, Limits],
+                 ttl: float = 2.0) -> None:
         self.store = store  # a TaskStore (quota_override, set_quota_override, ...)
         self.default = default
         self.configured = dict(configured)  # {owner: Limits}
+        self.ttl = ttl
+        self._overrides: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    def _override(self, owner: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        cached = self._overrides.get(owner)
+        if cached is None or cached[0] <= now:
+            cached = (now + self.ttl, self.store.quota_override(owner))
+            self._overrides[owner] = cached
+        return cached[1]
+
+    def set_override(self, owner: str, limits: Limits, now: float) -> None:
+        self.store.set_quota_override(owner, limits.as_dict(), now)
+        self._overrides.pop(owner, None)
+
+    def drop_override(self, owner: str) -> None:
+        self.store.delete_quota_override(owner)
+        self._overrides.pop(owner, None)
 
     def limits(self, owner: str) -> tuple[Limits | None, str]:
         """(limits, where they come from: admin | config | default | none)."""
-        override = self.store.quota_override(owner)
+        override = self._override(owner)
         if override is not None:
             return Limits.parse(override, "override"), "admin"
         if owner in self.configured:

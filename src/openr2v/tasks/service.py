@@ -37,7 +37,7 @@ from openr2v.errors import InvalidParameter, NotFound, Throttled, UnsupportedOpe
 from openr2v.storage import Storage
 from openr2v.tasks.limits import RateLimiter
 from openr2v.tasks.moderation import RECHECK, ModerationUnavailable, Moderator
-from openr2v.tasks.quotas import Charge, QuotaBook, Totals, admit, request_bill
+from openr2v.tasks.quotas import Admission, Charge, QuotaBook, request_bill
 from openr2v.tasks.store import LedgerEntry, TaskStore
 
 __all__ = ["Queue", "ServiceConfig", "TaskService"]
@@ -119,14 +119,14 @@ class TaskService:
         self.queue.notify(task.id)
         return task
 
-    def _admission(self, owner: str, region: str, request: GenerationRequest) -> Callable[[Totals], Charge]:
-        """The quota check the store runs under the key's lock: the task's bill against the key's limits
-        (QuotaExceeded when it does not fit). A key without limits is only recorded."""
+    def _admission(self, owner: str, region: str, request: GenerationRequest) -> Charge | Admission:
+        """The task's quota charge: for a key with limits, the check the store runs under the key's lock
+        (QuotaExceeded when the bill does not fit); a key without limits is only recorded."""
         billed, cost = request_bill(request, region)
         limits, _source = self.quotas.limits(owner)
         if limits is None:
-            return lambda _totals: Charge(billed_seconds=billed, free_seconds=0.0, cost_usd=cost)
-        return lambda totals: admit(limits, totals, billed, cost)
+            return Charge(billed_seconds=billed, free_seconds=0.0, cost_usd=cost)
+        return Admission(limits, billed, cost)
 
     def _moderate(self, request: GenerationRequest) -> bool:
         """Raise the moderator's refusal; True when its hook could not decide (the worker asks again)."""

@@ -59,7 +59,7 @@ def quota_totals(by_state: bool) -> Select:  # type: ignore[type-arg]
         value = column if start is None else case((c.created_at >= bindparam(start), column), else_=0.0)
         return func.coalesce(func.sum(value), 0.0)
 
-    conds = [c.owner == bindparam("p_owner")]
+    conds = [c.owner == bindparam("p_owner"), c.created_at >= bindparam("p_since")]  # (owner, created_at) index
     if by_state:
         conds.append(c.state == bindparam("p_state"))
     return select(since(c.free_seconds, None),

@@ -10,7 +10,7 @@ worker renews; the reaper (see ``TaskService.reap``) takes back tasks whose leas
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -24,13 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Status, Task
 from openr2v.tasks import sql
-from openr2v.tasks.quotas import WINDOWS, Charge, Totals, window_starts
+from openr2v.tasks.quotas import WINDOWS, Admission, Charge, Totals, window_starts
 from openr2v.tasks.schema import LedgerRow, QuotaChargeRow, QuotaOverrideRow, TaskRow, UploadRow
 
-__all__ = ["Admit", "LedgerEntry", "TaskStore", "migrate"]
-
-# Given the key's reserved and used totals, the task's charge (or a QuotaExceeded refusal).
-Admit = Callable[[Totals], Charge]
+__all__ = ["LedgerEntry", "TaskStore", "migrate"]
 
 
 # pg_advisory_xact_lock key of the migration ("openr2v" in ASCII).
@@ -127,9 +124,11 @@ class TaskStore:
 
     # -- tasks ------------------------------------------------------------------------------
 
-    def create(self, task: Task, admit: Admit | None = None) -> None:
-        """Insert the task; with ``admit``, also its quota charge, in the same transaction and under a
-        per-key lock, so that concurrent submits see each other's reservations."""
+    def create(self, task: Task, charge: Charge | Admission | None = None) -> None:
+        """Insert the task with its quota charge, in one transaction: a ``Charge`` as it is (a key without
+        limits), or the one an ``Admission`` makes of the key's totals, under a per-key lock so that
+        concurrent submits see each other's reservations."""
+        admit = charge if isinstance(charge, Admission) else None
         with self.engine.begin() as conn:
             if admit is not None and self._postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _owner_lock(task.owner)})
@@ -143,7 +142,9 @@ class TaskStore:
                 extra_json=json.dumps(task.extra) if task.extra else None, queued_at=task.submit_time,
             ))
             if admit is not None:
-                charge = admit(self._quota_totals(conn, task.owner, task.submit_time))
+                starts = window_starts(task.submit_time)
+                charge = admit(self._quota_totals(conn, task.owner, starts, since=starts[admit.horizon()]))
+            if isinstance(charge, Charge):
                 conn.execute(sql.CHARGE, dict(
                     task_id=task.id, owner=task.owner, state="reserved", billed_seconds=charge.billed_seconds,
                     free_seconds=charge.free_seconds, cost_usd=charge.cost_usd, created_at=task.submit_time))
@@ -342,19 +343,19 @@ class TaskStore:
         else:
             conn.execute(update(QuotaChargeRow).where(QuotaChargeRow.task_id == task_id).values(**values))
 
-    def _quota_totals(self, conn: Connection, owner: str, now: float, state: str | None = None,
-                      starts: dict[str, float] | None = None) -> Totals:
-        starts = starts or window_starts(now)
+    def _quota_totals(self, conn: Connection, owner: str, starts: dict[str, float], state: str | None = None,
+                      since: float = 0.0) -> Totals:
+        """Sums over the key's charges created at or after ``since`` (windows older than it read short)."""
         row = conn.execute(sql.quota_totals(state is not None),
                            {"p_owner": owner, "p_state": state, "p_day": starts["day"],
-                            "p_month": starts["month"]}).one()
+                            "p_month": starts["month"], "p_since": since}).one()
         return Totals(free_seconds=float(row[0]), seconds=dict(zip(WINDOWS, map(float, row[1:4]), strict=True)),
                       cost_usd=dict(zip(WINDOWS, map(float, row[4:7]), strict=True)))
 
     def quota_totals(self, owner: str, starts: dict[str, float], state: str | None = None) -> Totals:
         """A key's charges (``state``: only reserved or only used ones) in the windows starting at ``starts``."""
         with self.engine.connect() as conn:
-            return self._quota_totals(conn, owner, 0.0, state, starts)
+            return self._quota_totals(conn, owner, starts, state)
 
     def quota_override(self, owner: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

@@ -98,7 +98,7 @@ async def set_quota(key: str, request: Request) -> JSONResponse:
     except ValueError as e:
         raise InvalidParameter(str(e), param="body") from None
     rt = runtime(request)
-    await asyncio.to_thread(rt.store.set_quota_override, owner, limits.as_dict(), rt.service.clock())
+    await asyncio.to_thread(rt.service.quotas.set_override, owner, limits, rt.service.clock())
     return JSONResponse({"request_id": request.state.request_id, "output": await _status(request, owner)})
 
 
@@ -107,5 +107,5 @@ async def reset_quota(key: str, request: Request) -> JSONResponse:
     """Drop the admin's limits of a key: OPENR2V_QUOTAS applies again."""
     _admin(request)
     owner = _owner(request, key)
-    await asyncio.to_thread(runtime(request).store.delete_quota_override, owner)
+    await asyncio.to_thread(runtime(request).service.quotas.drop_override, owner)
     return JSONResponse({"request_id": request.state.request_id, "output": await _status(request, owner)})
