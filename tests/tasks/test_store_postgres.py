@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, inspect, text
@@ -31,14 +30,6 @@ def _service(store: TaskStore, tmp_path: Path) -> TaskService:
                        ServiceConfig(max_concurrent_tasks=0, submit_rate_per_second=0))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database URL on each backend."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_db").url)
-    return f"sqlite:///{tmp_path / 'db.sqlite'}"
-
-
 class _Queue:
     def notify(self, task_id: str) -> None:
         pass
@@ -58,8 +49,10 @@ def test_migrations_build_the_same_schema_on_both(postgres_db: Any, tmp_path: Pa
             version = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
         out = {"version": version,
                "tables": {t: sorted(col["name"] for col in insp.get_columns(t))
-                          for t in ("tasks", "ledger", "uploads", "quota_charges", "quota_overrides")},
-               "indexes": sorted(i["name"] for i in insp.get_indexes("tasks"))}
+                          for t in ("tasks", "ledger", "uploads", "webhook_deliveries", "quota_charges",
+                                    "quota_overrides")},
+               "indexes": sorted(i["name"] for t in ("tasks", "webhook_deliveries", "quota_charges")
+                                 for i in insp.get_indexes(t))}
         store.close()
         return out
 
@@ -67,7 +60,8 @@ def test_migrations_build_the_same_schema_on_both(postgres_db: Any, tmp_path: Pa
     assert pg == schema(f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert pg["version"] == "0004"
     assert {"heartbeat_at", "worker", "queued_at"} <= set(pg["tables"]["tasks"])
-    assert "ix_tasks_status_heartbeat" in pg["indexes"]
+    assert {"ix_tasks_status_heartbeat", "ix_webhook_deliveries_state_next",
+            "ix_quota_charges_owner_created"} <= set(pg["indexes"])
 
 
 def test_nodes_starting_together_migrate_once(postgres_db: Any) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "get_model",
     "parse_price_table",
     "ratio_size",
+    "tier_ratio",
 ]
 
 Region = Literal["intl", "cn", "us"]
@@ -52,6 +53,15 @@ TIERS: dict[str, dict[str, tuple[int, int]]] = {"720P": SIZES_720P, "1080P": SIZ
 def ratio_size(resolution: str, ratio: str) -> tuple[int, int]:
     """Pixel size of a wan2.7 ``resolution`` + ``ratio`` (choice: the wan2.6 tier table)."""
     return TIERS[resolution][ratio]
+
+
+def tier_ratio(size: tuple[int, int]) -> tuple[str, str] | None:
+    """The wan2.7 (resolution, ratio) naming a pixel size of the tables, else None."""
+    for tier, table in TIERS.items():
+        for ratio, dims in table.items():
+            if dims == size:
+                return tier, ratio
+    return None
 
 
 def tier_of(width: int, height: int) -> int:

@@ -11,18 +11,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from openr2v.api.auth import owner_id
 from openr2v.api.common import dialect_route, parse_json_object, principal, read_body, runtime
 from openr2v.api.openapi import errors, json_body
 from openr2v.errors import InvalidApiKey, InvalidParameter, NotFound
+from openr2v.keys import owner_id
 from openr2v.tasks.quotas import Limits
 
 from .protocol import ErrorBody, QuotaLimitsBody, QuotaList, QuotaResponse
-from .router import error_response
+from .translate import format_error
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/openr2v", route_class=dialect_route(error_response), tags=["openr2v"])
+router = APIRouter(prefix="/api/v1/openr2v", route_class=dialect_route(format_error), tags=["openr2v"])
 OWNER = re.compile(r"[0-9a-f]{24}")
 
 

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
+
+from openr2v.api.dialects.base import Wire
 
 __all__ = ["ErrorBody", "Metadata", "MetadataInput", "MetadataParameters", "SubmitBody", "SubmitResponse",
            "TaskData", "TaskEnvelope"]
 
 
-class _Wire(BaseModel):
-    # The gateway ignores fields it does not know; so do we.
-    model_config = ConfigDict(extra="ignore")
-
-
-class MetadataInput(_Wire):
+class MetadataInput(Wire):
     reference_video_urls: list[StrictStr] | None = None
     negative_prompt: StrictStr | None = None
 
 
-class MetadataParameters(_Wire):
+class MetadataParameters(Wire):
     size: StrictStr | None = None
     duration: StrictInt | None = None
     shot_type: StrictStr | None = None
@@ -32,12 +29,12 @@ class MetadataParameters(_Wire):
     audio: StrictBool | None = None
 
 
-class Metadata(_Wire):
+class Metadata(Wire):
     input: MetadataInput = MetadataInput()
     parameters: MetadataParameters = MetadataParameters()
 
 
-class SubmitBody(_Wire):
+class SubmitBody(Wire):
     prompt: StrictStr
     model: StrictStr
     metadata: Metadata = Metadata()
