@@ -61,8 +61,8 @@ def _root() -> None:
 
 SERVER_EXTRA = "pip install 'openr2v[server]'"
 # What the server side needs beyond the light client (pyproject.toml's ``server`` extra), by import name.
-SERVER_MODULES = ("fastapi", "uvicorn", "pydantic_settings", "sqlalchemy", "alembic", "multipart", "av", "numpy",
-                  "PIL", "cv2")
+SERVER_MODULES = ("fastapi", "uvicorn", "orjson", "pydantic_settings", "sqlalchemy", "alembic", "multipart",
+                  "prometheus_client", "av", "numpy", "PIL", "cv2")
 
 
 def _require_server(what: str, alternative: str = "") -> None:

@@ -49,7 +49,8 @@ def _admin(request: Request) -> None:
 
 def _owners(request: Request) -> dict[str, tuple[str, str]]:
     """{owner: (key hint, region)} of every key of the ring."""
-    return {owner_id(k): (k[:6] + "...", region) for k, region in runtime(request).keys.keys.items()}
+    # At most 6 characters, and never more than half of a key.
+    return {owner_id(k): (k[:min(6, len(k) // 2)] + "...", region) for k, region in runtime(request).keys.keys.items()}
 
 
 def _owner(request: Request, key: str) -> str:
