@@ -99,6 +99,8 @@ CASES: list[tuple[str, Any, str | None, int, str, str | None]] = [
     ("width-without-height", edit(edit(BODY, "size", DELETE), "width", 1280), KEY, 400, "invalid_value", "height"),
     ("width-disagrees-with-size", edit(edit(BODY, "width", 720), "height", 1280), KEY, 400, "invalid_value",
      "width"),
+    ("size-asterisk-with-width", edit(edit(edit(BODY, "size", "1280*720"), "width", 1280), "height", 720), KEY, 400,
+     "invalid_value", "size"),
     ("num-frames-too-few", edit(edit(BODY, "num_frames", 8), "fps", 16), KEY, 400, "invalid_value", "num_frames"),
     ("num-frames-vs-seconds", edit(edit(BODY, "num_frames", 160), "fps", 16), KEY, 400, "invalid_value",
      "num_frames"),

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 
 from openr2v.api.common import epoch
 from openr2v.api.dialects.base import Submission, View, media_references, or_defaults, tier_of_size, validate, wire_size
-from openr2v.api.digits import parse_size, small_int
+from openr2v.api.digits import small_int
 from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
 from openr2v.domain.request import FieldNames, GenerationRequest, Kind, Reference, check_inputs, guess_kind
 from openr2v.domain.task import Status, Task
@@ -154,6 +154,11 @@ def _example(name: str) -> str:
     return f'{{"{kind}_url": "https://..."}}' if name.endswith("_reference") else '{"key": "value"}'
 
 
+def _parse_wxh(size: str) -> tuple[int, int]:
+    """OpenAI's ``WIDTHxHEIGHT`` and only that spelling (docs/parity.md)."""
+    return wire_size(size, "size", "x", hint="must be WIDTHxHEIGHT, e.g. 1280x720")
+
+
 def _wire_size(wire: CreateBody) -> str | None:
     """``size``, or vLLM-Omni's ``width`` x ``height`` (the table size nearest in shape when not in it)."""
     if wire.width is None and wire.height is None:
@@ -166,7 +171,7 @@ def _wire_size(wire: CreateBody) -> str | None:
         if not 1 <= value <= 8192:
             raise InvalidParameter(f"{name} {value} must be from 1 to 8192 pixels.", param=name)
     assert wire.width is not None and wire.height is not None
-    if wire.size is not None and parse_size(wire.size, "xX*") != (wire.width, wire.height):
+    if wire.size is not None and _parse_wxh(wire.size) != (wire.width, wire.height):
         raise InvalidParameter(f"width x height {wire.width}x{wire.height} disagrees with size {wire.size!r}; "
                                f"give one of them.", param="width")
     w, h = nearest_size(wire.width, wire.height)
@@ -268,7 +273,7 @@ def _size(size: str | None, spec: ModelSpec, resolution: str | None,
     """(size, resolution, ratio) for the model's family from OpenAI's "WIDTHxHEIGHT"."""
     if size is None:
         return None, resolution, ratio
-    wh = wire_size(size, "size", "x", hint="must be WIDTHxHEIGHT, e.g. 1280x720")  # OpenAI's spelling only
+    wh = _parse_wxh(size)
     if spec.sizes:
         return wh, None, None
     sizes = ", ".join(f"{w}x{h}" for table in TIERS.values() for (w, h) in table.values())
