@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CameraMove", "Subject", "View", "plan_camera"]
+__all__ = ["CameraMove", "Subject", "View", "keep_heads", "plan_camera"]
 
 MEDIUM_MIN = 0.62  # of the world width: a medium view is never tighter than this
 CLOSE_FACES = 2.1  # a close-up's view is this many face heights tall (the face fills about half the frame)
@@ -69,6 +69,22 @@ class Subject:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1
     face: tuple[float, float, float, float] | None = None  # x, y, w, h
     character: bool = True
+    head: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1: the face with its hair or hat
+
+
+def keep_heads(view: View, heads: list[tuple[float, float, float, float]], width: int, height: int) -> View:
+    """``view`` slid (and widened if it must be) so every head is wholly inside it, with a little air."""
+    if not heads:
+        return view
+    pad = 0.12 * max(h[3] - h[1] for h in heads)
+    x0, y0 = min(h[0] for h in heads) - pad, min(h[1] for h in heads) - pad
+    x1, y1 = max(h[2] for h in heads) + pad, max(h[3] for h in heads) + pad
+    grow = max(1.0, (x1 - x0) / view.w, (y1 - y0) / view.h)
+    if grow > 1.0:
+        view = view.scaled(grow)
+    x = min(max(view.x, x1 - view.w), x0)
+    y = min(max(view.y, y1 - view.h), y0)
+    return View(x, y, view.w, view.h).clamped(width, height)
 
 
 @dataclass(frozen=True)
@@ -131,14 +147,29 @@ def framing_view(framing: str, subjects: list[Subject], focus: str | None, width
                                          0.25 * (target.box[3] - target.box[1]))
         vh = max(fh * CLOSE_FACES, 0.22 * height)
         vw = vh / aspect
-        return View(fx + fw / 2 - vw / 2, fy + fh / 2 - 0.47 * vh, vw, vh).clamped(width, height)
+        view = View(fx + fw / 2 - vw / 2, fy + fh / 2 - 0.47 * vh, vw, vh).clamped(width, height)
+        return keep_heads(view, [target.head] if target.head else [], width, height)
     x0, y0, x1, _ = _union(people)
     if framing == "action":
         vw = max(0.8 * width, (x1 - x0) * 1.15)
     else:  # medium: waist up, everyone on screen in
         vw = max(MEDIUM_MIN * width, (x1 - x0) * 1.2)
     vh = vw * aspect
-    return View((x0 + x1) / 2 - vw / 2, y0 - 0.1 * vh, vw, vh).clamped(width, height)
+    view = View((x0 + x1) / 2 - vw / 2, y0 - 0.1 * vh, vw, vh).clamped(width, height)
+    return keep_heads(view, _heads(people), width, height)
+
+
+def _heads(subjects: list[Subject]) -> list[tuple[float, float, float, float]]:
+    return [s.head for s in subjects if s.character and s.head is not None]
+
+
+def heads_in_view(framing: str, subjects: list[Subject], focus: str | None) -> list[tuple[float, float, float, float]]:
+    """The heads a framing must show whole: the focus's in a close-up, everyone's otherwise."""
+    people = [s for s in subjects if s.character]
+    if framing == "close-up" and people:
+        target = next((s for s in people if s.label == focus), people[0])
+        return _heads([target])
+    return _heads(people)
 
 
 def plan_camera(framing: str, camera: str | None, subjects: list[Subject], focus: str | None, width: int,
@@ -169,6 +200,8 @@ def plan_camera(framing: str, camera: str | None, subjects: list[Subject], focus
             sign = 1.0 if pick == 2 else -1.0
             start, end = base.moved(-sign * DRIFT * width / 2), base.moved(sign * DRIFT * width / 2)
             camera = "drift: slide right" if sign > 0 else "drift: slide left"
+    heads = heads_in_view(framing, subjects, focus)
+    start, end = keep_heads(start, heads, width, height), keep_heads(end, heads, width, height)
     if from_full:
         start = _world(width, height)
     shake = SHAKE * width if framing == "action" else 0.0

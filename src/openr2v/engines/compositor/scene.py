@@ -261,7 +261,7 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
     cutouts = scene.cutouts(set(shot.on_screen) | holders)
     placements = stage_shot(shot.on_screen, scene.roles, scene.order, cutouts, width, height, job.seed, window)
     rng = np.random.default_rng([job.seed, shot.index, 31])
-    subjects = subjects_of(placements, cutouts)
+    subjects = subjects_of(placements)
     move = plan_camera(shot.framing, shot.camera, subjects, shot.focus, width, height, rng,
                        from_full=spec.from_first_frame)
     region, scale = move.canvas(width, height)

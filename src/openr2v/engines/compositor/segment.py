@@ -22,7 +22,8 @@ from openr2v.engines.compositor import vision
 from openr2v.engines.compositor.sources import load_still, video_frames
 from openr2v.engines.compositor.vision import Face
 
-__all__ = ["Look", "ellipse_alpha", "fit", "flatten", "grabcut_alpha", "look_at", "selfie_alpha", "silhouette_face"]
+__all__ = ["Look", "ellipse_alpha", "fit", "flatten", "grabcut_alpha", "look_at", "see_person", "selfie_alpha",
+           "silhouette_face"]
 
 ANALYSIS_SIDE = 640  # keyframes are analysed at most this big
 SEGMENT_SIDE = 256  # the person models see 256 px (model 1: 144 x 256): feeding more only costs time
@@ -86,7 +87,7 @@ def _keyframe(ref: ResolvedReference) -> tuple[np.ndarray, np.ndarray | None, in
     return small, small_alpha, img.width, img.height
 
 
-def _person(rgb: np.ndarray) -> tuple[int | None, float]:
+def see_person(rgb: np.ndarray) -> tuple[int | None, float]:
     """The segmentation model that sees a person in ``rgb`` (the larger confident mask), and its cover."""
     best: tuple[int | None, float] = (None, 0.0)
     for model in vision.MODELS:
@@ -102,7 +103,7 @@ def _person(rgb: np.ndarray) -> tuple[int | None, float]:
 
 def look_at(ref: ResolvedReference) -> Look:
     rgb, alpha, w, h = _keyframe(ref)
-    model, cover = _person(rgb)
+    model, cover = see_person(rgb)
     return Look(label=ref.label, kind=ref.kind, width=w, height=h, has_alpha=alpha is not None,
                 face=vision.find_face(rgb), person_model=model, person_cover=cover, keyframe=rgb)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Face", "available", "find_face", "person_mask"]
+__all__ = ["Face", "available", "find_face", "find_faces", "person_mask"]
 
 # Two segmentation models: 0 (general, 256x256) and 1 (landscape, 144x256). Each misses some
 # pictures the other gets, so a reference is tried with both and keeps the better one.
@@ -93,20 +93,28 @@ def person_mask(rgb: np.ndarray, model: int) -> np.ndarray | None:
     return None if mask is None else np.asarray(mask, dtype=np.float32)
 
 
-def find_face(rgb: np.ndarray) -> Face | None:
-    """The most confident face in ``rgb`` (with its mouth keypoint), or None."""
+def find_faces(rgb: np.ndarray) -> list[Face]:
+    """Every face in ``rgb`` (with its mouth keypoint), most confident first."""
     h, w = rgb.shape[:2]
     for name in ("face1", "face0"):
         graph = _graph(name)
         if graph is None:
-            return None
+            return []
         result = graph.process(np.ascontiguousarray(rgb))
         if result.detections:
             break
     else:
-        return None
-    best = max(result.detections, key=lambda d: d.score[0])
-    box = best.location_data.relative_bounding_box
-    mouth = best.location_data.relative_keypoints[3]  # keypoints: eyes, nose tip, mouth centre, ears
-    return Face(x=box.xmin * w, y=box.ymin * h, w=box.width * w, h=box.height * h,
-                mouth=(mouth.x * w, mouth.y * h), score=float(best.score[0]))
+        return []
+    faces = []
+    for d in sorted(result.detections, key=lambda d: -d.score[0]):
+        box = d.location_data.relative_bounding_box
+        mouth = d.location_data.relative_keypoints[3]  # keypoints: eyes, nose tip, mouth centre, ears
+        faces.append(Face(x=box.xmin * w, y=box.ymin * h, w=box.width * w, h=box.height * h,
+                          mouth=(mouth.x * w, mouth.y * h), score=float(d.score[0])))
+    return faces
+
+
+def find_face(rgb: np.ndarray) -> Face | None:
+    """The most confident face in ``rgb``, or None."""
+    faces = find_faces(rgb)
+    return faces[0] if faces else None
