@@ -12,7 +12,7 @@ the frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,6 +24,7 @@ ZOOM = 1.25  # how much wider a zoom starts (zoom in) or ends (zoom out)
 PAN = 0.10  # of the world width a pan travels
 DRIFT = 0.05  # the default drift: a 5% push, pull or slide
 SHAKE = 0.004  # of the world width, the amplitude of an action shot's handheld shake
+CUE_RAMP = 0.6  # seconds the camera takes to reach a cue's framing
 MAX_CANVAS = 2.5  # a shot's canvas is at most this many frame widths wide
 
 
@@ -95,12 +96,22 @@ class CameraMove:
     phase: float
     kind: str = "drift"  # what the move is: zoom in, zoom out, pan left, pan right, push, pull, slide
     ease: bool = True
+    keys: tuple[tuple[float, View], ...] = ()  # cue moves: views at shot fractions, eased between (replace start-end)
+
+    def base(self, t: float) -> View:
+        """The view at fraction ``t`` without its shake."""
+        if self.keys:
+            k = max(0, min(len(self.keys) - 2, sum(1 for u, _ in self.keys if u <= t) - 1))
+            (u0, a), (u1, b) = self.keys[k], self.keys[k + 1]
+            t = min(1.0, max(0.0, (t - u0) / (u1 - u0))) if u1 > u0 else 1.0
+        else:
+            a, b = self.start, self.end
+        u = t * t * (3 - 2 * t) if self.ease else t
+        return View(a.x + (b.x - a.x) * u, a.y + (b.y - a.y) * u, a.w + (b.w - a.w) * u, a.h + (b.h - a.h) * u)
 
     def at(self, t: float, seconds: float, width: float, height: float) -> View:
         """The view at fraction ``t`` (0..1) of the shot, ``seconds`` into it."""
-        u = t * t * (3 - 2 * t) if self.ease else t
-        a, b = self.start, self.end
-        view = View(a.x + (b.x - a.x) * u, a.y + (b.y - a.y) * u, a.w + (b.w - a.w) * u, a.h + (b.h - a.h) * u)
+        view = self.base(t)
         if self.shake:
             dx = self.shake * (math.sin(2 * math.pi * 1.3 * seconds + self.phase)
                                + 0.5 * math.sin(2 * math.pi * 3.1 * seconds + 2 * self.phase))
@@ -111,12 +122,13 @@ class CameraMove:
     def canvas(self, width: int, height: int) -> tuple[View, float]:
         """The world region the move sees (with its shake) and the canvas scale its tightest view needs."""
         margin = self.shake * 2
-        x0 = max(0.0, min(self.start.x, self.end.x) - margin)
-        y0 = max(0.0, min(self.start.y, self.end.y) - margin)
-        x1 = min(float(width), max(self.start.x + self.start.w, self.end.x + self.end.w) + margin)
-        y1 = min(float(height), max(self.start.y + self.start.h, self.end.y + self.end.h) + margin)
+        views = [v for _, v in self.keys] or [self.start, self.end]
+        x0 = max(0.0, min(v.x for v in views) - margin)
+        y0 = max(0.0, min(v.y for v in views) - margin)
+        x1 = min(float(width), max(v.x + v.w for v in views) + margin)
+        y1 = min(float(height), max(v.y + v.h for v in views) + margin)
         region = View(x0, y0, x1 - x0, y1 - y0)
-        scale = width / min(self.start.w, self.end.w)
+        scale = width / min(v.w for v in views)
         scale = min(scale, MAX_CANVAS * width / region.w)
         return region, scale
 
@@ -173,8 +185,13 @@ def heads_in_view(framing: str, subjects: list[Subject], focus: str | None) -> l
 
 
 def plan_camera(framing: str, camera: str | None, subjects: list[Subject], focus: str | None, width: int,
-                height: int, rng: np.random.Generator, *, from_full: bool = False) -> CameraMove:
-    """The shot's move. ``from_full`` starts on the whole world (a first frame is frame 0 exactly)."""
+                height: int, rng: np.random.Generator, *, from_full: bool = False,
+                cues: list[tuple[float, float, str, str | None]] | None = None, seconds: float = 0.0) -> CameraMove:
+    """The shot's move. ``from_full`` starts on the whole world (a first frame is frame 0 exactly).
+
+    ``cues`` (from, to, framing, subject; fractions of the shot, which lasts ``seconds``) move the
+    camera to a framing for a while: a close-up while someone speaks.
+    """
     rest = framing_view(framing, subjects, focus, width, height)
     full = rest.w >= width - 1e-6
     if camera is None:
@@ -205,5 +222,40 @@ def plan_camera(framing: str, camera: str | None, subjects: list[Subject], focus
     if from_full:
         start = _world(width, height)
     shake = SHAKE * width if framing == "action" else 0.0
-    return CameraMove(start=start.clamped(width, height), end=end.clamped(width, height), shake=shake,
+    move = CameraMove(start=start.clamped(width, height), end=end.clamped(width, height), shake=shake,
                       phase=float(rng.uniform(0, 2 * math.pi)), kind=camera)
+    return _cued(move, cues or [], subjects, width, height, seconds)
+
+
+def _cued(move: CameraMove, cues: list[tuple[float, float, str, str | None]], subjects: list[Subject],
+          width: int, height: int, seconds: float) -> CameraMove:
+    """The move with the camera going to each cue's framing for its window and back after it.
+
+    ``cues`` are (from, to, framing, subject) in fractions of the shot. The camera starts moving at
+    the window's start and is there within CUE_RAMP of it (or 40% of the window); it holds to the
+    window's end, then returns to the shot's own move if there is time before the next cue.
+    """
+    if not cues:
+        return move
+    keys: list[tuple[float, View]] = [(0.0, move.base(0.0))]
+    ramp = CUE_RAMP / max(1e-6, seconds)
+    holding = False
+    for i, (u0, u1, framing, subject) in enumerate(sorted(cues)):
+        u0, u1 = max(u0, keys[-1][0]), min(1.0, u1)
+        if u1 <= u0:
+            continue
+        view = framing_view(framing, subjects, subject, width, height)
+        view = keep_heads(view, heads_in_view(framing, subjects, subject), width, height)
+        there = min(u1, u0 + min(ramp, 0.4 * (u1 - u0)))
+        if u0 > keys[-1][0]:
+            keys.append((u0, move.base(u0)))
+        keys += [(there, view), (u1, view)]
+        following = sorted(cues)[i + 1][0] if i + 1 < len(cues) else 1.0
+        holding = following - u1 <= 2 * ramp
+        if not holding:  # time to go back before the next cue
+            keys.append((u1 + ramp, move.base(u1 + ramp)))
+    if keys[-1][0] < 1.0:
+        keys.append((1.0, keys[-1][1] if holding else move.base(1.0)))
+    kind = move.kind + "; cues: " + ", ".join(f"{f} on {s}" if s else f for _, _, f, s in cues)
+    return replace(move, keys=tuple(keys), kind=kind, start=keys[0][1], end=keys[-1][1])
+
