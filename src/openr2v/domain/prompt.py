@@ -26,6 +26,7 @@ __all__ = ["Cue", "Line", "Shot", "ShotPlan", "find_cues", "find_labels", "label
            "plan_to_prompt"]
 
 FPS = 30
+ACTION_SECONDS = 1.5  # how long an action cue ("when she laughs") holds in one continuous shot
 
 FRAMINGS = {
     "extreme close-up": "close-up", "close-up": "close-up", "close up": "close-up", "closeup": "close-up",
@@ -271,30 +272,30 @@ def _frame_time(t: float) -> float:
     return round(round(t * FPS) / FPS, 4)
 
 
-def _place_lines(shot: Shot) -> None:
-    """Lines sit inside their shot, one after the other; each gets its share if they overrun."""
-    if not shot.lines:
-        _time_cues(shot)
-        return
-    span = shot.end - shot.start
-    need = [speech_seconds(ln.text) for ln in shot.lines]
-    gap = 0.15
-    total = sum(need) + gap * (len(need) + 1)
-    scale = min(1.0, span / total) if total > 0 else 1.0
-    t = shot.start + gap * scale
-    for ln, n in zip(shot.lines, need, strict=True):
-        ln.start = round(t, 3)
-        ln.end = round(min(shot.end, t + n * scale), 3)
-        t = ln.end + gap * scale
-    _time_cues(shot)
+def _place_lines(shot: Shot, actions: list[tuple[int, Cue]] | None = None) -> None:
+    """Lines sit inside their shot, one after the other; each gets its share if they overrun.
 
-
-def _time_cues(shot: Shot) -> None:
-    """A cue holds for its line; an action cue for the whole shot (its sentence, in one continuous shot)."""
-    for cue in shot.cues:
+    ``actions`` (cues without a line, each with the number of lines before it) take a turn of
+    ACTION_SECONDS in that sequence: "when she laughs" between two lines holds between them.
+    """
+    items: list[tuple[Line | Cue, float]] = [(ln, speech_seconds(ln.text)) for ln in shot.lines]
+    for k, (before, cue) in enumerate(sorted(actions or [], key=lambda a: a[0])):
+        items.insert(before + k, (cue, ACTION_SECONDS))
+    if items:
+        span = shot.end - shot.start
+        gap = 0.15
+        total = sum(n for _, n in items) + gap * (len(items) + 1)
+        scale = min(1.0, span / total) if total > 0 else 1.0
+        t = shot.start + gap * scale
+        for item, n in items:
+            item.start = round(t, 3)
+            item.end = round(min(shot.end, t + n * scale), 3)
+            t = item.end + gap * scale
+    placed = [id(cue) for _, cue in actions or []]
+    for cue in shot.cues:  # a cue holds for its line; an action cue not placed above, for the whole shot
         if cue.line is not None and cue.line < len(shot.lines):
             cue.start, cue.end = shot.lines[cue.line].start, shot.lines[cue.line].end
-        elif cue.end <= cue.start:
+        elif id(cue) not in placed:
             cue.start, cue.end = shot.start, shot.end
 
 
@@ -463,26 +464,20 @@ def _single(prompt: str, labels: list[str], duration: float) -> ShotPlan:
     beats = _beats(prompt, labels)
     lines: list[Line] = []
     cues: list[Cue] = []
-    action: list[tuple[Cue, int]] = []  # cues without a line, with their beat
-    for i, b in enumerate(beats):
+    actions: list[tuple[int, Cue]] = []  # cues without a line, with the number of lines before them
+    for b in beats:
         found = find_lines(b, labels, context=find_labels(b, labels) or None)
         for cue in _bind_cues(b, found, labels):
             if cue.line is not None:
                 cue.line += len(lines)
             else:
-                action.append((cue, i))
+                actions.append((len(lines), cue))
             cues.append(cue)
         lines.extend(found)
     if lines:
         shot.lines = lines
     shot.cues = cues
-    _place_lines(shot)
-    # An action cue holds for its sentence's share of the video.
-    sizes = [len(b) + 1 for b in beats]
-    total = sum(sizes)
-    for cue, i in action:
-        cue.start = _frame_time(duration * sum(sizes[:i]) / total)
-        cue.end = _frame_time(duration * sum(sizes[:i + 1]) / total)
+    _place_lines(shot, actions)
     return ShotPlan(duration=duration, mode="single", shots=[shot], labels=labels)
 
 
