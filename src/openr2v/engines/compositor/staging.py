@@ -117,8 +117,7 @@ def _bust(label: str, cut: Cutout, x: float, width: int, height: int, jitter: np
     head_top = max(0.0, face.y - HEADROOM * face.h)
     most = (bottom - HEAD_MARGIN * height) / max(1.0, h - head_top)  # head top at the margin
     scale = min(most, (BUST_FACE + 0.01 * jitter[1]) * height / face.h)
-    # Centred on the face, not the mass: a bust's shoulders or a held thing may lean to one side.
-    return Placement(label, "character", (x, bottom), (face.x + face.w / 2, float(h)), scale, (w, h), face=face)
+    return Placement(label, "character", (x, bottom), (_centre_of_mass_x(cut), float(h)), scale, (w, h), face=face)
 
 
 def stage_shot(on_screen: list[str], roles: dict[str, Role], order: list[str], cutouts: dict[str, Cutout],
