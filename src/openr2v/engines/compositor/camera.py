@@ -96,18 +96,22 @@ class CameraMove:
     phase: float
     kind: str = "drift"  # what the move is: zoom in, zoom out, pan left, pan right, push, pull, slide
     ease: bool = True
-    keys: tuple[tuple[float, View], ...] = ()  # cue moves: views at shot fractions, eased between (replace start-end)
+    # Cue moves over the shot's own: (from, there, hold to, back by, view) in shot fractions; the
+    # view is blended in from ``from`` to ``there``, held, and blended out by ``back by`` (> 1: held to the end).
+    cues: tuple[tuple[float, float, float, float, View], ...] = ()
 
     def base(self, t: float) -> View:
         """The view at fraction ``t`` without its shake."""
-        if self.keys:
-            k = max(0, min(len(self.keys) - 2, sum(1 for u, _ in self.keys if u <= t) - 1))
-            (u0, a), (u1, b) = self.keys[k], self.keys[k + 1]
-            t = min(1.0, max(0.0, (t - u0) / (u1 - u0))) if u1 > u0 else 1.0
-        else:
-            a, b = self.start, self.end
         u = t * t * (3 - 2 * t) if self.ease else t
-        return View(a.x + (b.x - a.x) * u, a.y + (b.y - a.y) * u, a.w + (b.w - a.w) * u, a.h + (b.h - a.h) * u)
+        view = _mix(self.start, self.end, u)
+        for u0, there, hold, back, cue in self.cues:
+            if u0 <= t < there:
+                view = _mix(view, cue, _smooth((t - u0) / (there - u0)))
+            elif there <= t <= hold:
+                view = cue
+            elif hold < t < back:
+                view = _mix(view, cue, 1.0 - _smooth((t - hold) / (back - hold)))
+        return view
 
     def at(self, t: float, seconds: float, width: float, height: float) -> View:
         """The view at fraction ``t`` (0..1) of the shot, ``seconds`` into it."""
@@ -122,7 +126,7 @@ class CameraMove:
     def canvas(self, width: int, height: int) -> tuple[View, float]:
         """The world region the move sees (with its shake) and the canvas scale its tightest view needs."""
         margin = self.shake * 2
-        views = [v for _, v in self.keys] or [self.start, self.end]
+        views = [self.start, self.end] + [c[-1] for c in self.cues]
         x0 = max(0.0, min(v.x for v in views) - margin)
         y0 = max(0.0, min(v.y for v in views) - margin)
         x1 = min(float(width), max(v.x + v.w for v in views) + margin)
@@ -227,6 +231,15 @@ def plan_camera(framing: str, camera: str | None, subjects: list[Subject], focus
     return _cued(move, cues or [], subjects, width, height, seconds)
 
 
+def _smooth(u: float) -> float:
+    u = min(1.0, max(0.0, u))
+    return u * u * (3 - 2 * u)
+
+
+def _mix(a: View, b: View, u: float) -> View:
+    return View(a.x + (b.x - a.x) * u, a.y + (b.y - a.y) * u, a.w + (b.w - a.w) * u, a.h + (b.h - a.h) * u)
+
+
 def _cued(move: CameraMove, cues: list[tuple[float, float, str, str | None]], subjects: list[Subject],
           width: int, height: int, seconds: float) -> CameraMove:
     """The move with the camera going to each cue's framing for its window and back after it.
@@ -235,27 +248,19 @@ def _cued(move: CameraMove, cues: list[tuple[float, float, str, str | None]], su
     the window's start and is there within CUE_RAMP of it (or 40% of the window); it holds to the
     window's end, then returns to the shot's own move if there is time before the next cue.
     """
-    if not cues:
-        return move
-    keys: list[tuple[float, View]] = [(0.0, move.base(0.0))]
     ramp = CUE_RAMP / max(1e-6, seconds)
-    holding = False
-    for i, (u0, u1, framing, subject) in enumerate(sorted(cues)):
-        u0, u1 = max(u0, keys[-1][0]), min(1.0, u1)
+    timed = sorted(c for c in cues if c[1] > max(0.0, c[0]) and c[0] < 1.0)
+    out: list[tuple[float, float, float, float, View]] = []
+    for i, (u0, u1, framing, subject) in enumerate(timed):
+        u0, u1 = max(0.0, u0, out[-1][2] if out else 0.0), min(1.0, u1)
         if u1 <= u0:
             continue
         view = framing_view(framing, subjects, subject, width, height)
         view = keep_heads(view, heads_in_view(framing, subjects, subject), width, height)
-        there = min(u1, u0 + min(ramp, 0.4 * (u1 - u0)))
-        if u0 > keys[-1][0]:
-            keys.append((u0, move.base(u0)))
-        keys += [(there, view), (u1, view)]
-        following = sorted(cues)[i + 1][0] if i + 1 < len(cues) else 1.0
-        holding = following - u1 <= 2 * ramp
-        if not holding:  # time to go back before the next cue
-            keys.append((u1 + ramp, move.base(u1 + ramp)))
-    if keys[-1][0] < 1.0:
-        keys.append((1.0, keys[-1][1] if holding else move.base(1.0)))
-    kind = move.kind + "; cues: " + ", ".join(f"{f} on {s}" if s else f for _, _, f, s in cues)
-    return replace(move, keys=tuple(keys), kind=kind, start=keys[0][1], end=keys[-1][1])
-
+        following = timed[i + 1][0] if i + 1 < len(timed) else 1.0
+        back = u1 + ramp if following - u1 > 2 * ramp else 2.0  # no time to go back: held
+        out.append((u0, min(u1, u0 + min(ramp, 0.4 * (u1 - u0))), u1 if back <= 1.0 else 2.0, back, view))
+    if not out:
+        return move
+    kind = move.kind + "; cues: " + ", ".join(f"{f} on {s}" if s else f for _, _, f, s in timed)
+    return replace(move, cues=tuple(out), kind=kind)

@@ -174,12 +174,9 @@ def _spread(placements: dict[str, Placement], chars: list[str], width: int, heig
             shift = gap - (pb.anchor[0] - pa.anchor[0])
             placements[a] = _moved(pa, pa.anchor[0] - shift / 2)
             placements[b] = _moved(pb, pb.anchor[0] + shift / 2)
-    for label in chars:  # whoever fits in the frame stands wholly in it; whoever does not keeps the face in it
+    for label in chars:  # whoever fits in the frame stands wholly in it
         p = placements[label]
         x0, _, x1, _ = p.box
-        if x1 - x0 > width and p.head is not None:
-            x0, _, x1, _ = p.head
-            x0, x1 = x0 - 0.5 * (x1 - x0), x1 + 0.5 * (x1 - x0)
         if x1 - x0 <= width:
             placements[label] = _moved(p, p.anchor[0] + max(0.0, -x0) - max(0.0, x1 - width))
 
