@@ -9,30 +9,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
+
+from openr2v.api.dialects.base import Wire
 
 __all__ = ["CreateBody", "ErrorBody", "ErrorDetail", "InputReference", "Parameters", "ReferenceItem", "Video",
            "VideoDeleted", "VideoError", "VideoList"]
 
 
-class _Wire(BaseModel):
-    # OpenAI's API refuses unknown fields; openr2v ignores them, as its other dialects do.
-    model_config = ConfigDict(extra="ignore")
-
-
-class ReferenceItem(_Wire):
+class ReferenceItem(Wire):
     url: StrictStr
     # image | video | first_frame (reference_image / reference_video also accepted); None: from the URL.
     type: StrictStr | None = None
     reference_voice: StrictStr | None = None
 
 
-class InputReference(_Wire):
+class InputReference(Wire):
     image_url: StrictStr | None = None
     file_id: StrictStr | None = None
 
 
-class Parameters(_Wire):
+class Parameters(Wire):
     audio: StrictBool | None = None
     shot_type: StrictStr | None = None
     watermark: StrictBool | None = None
@@ -42,7 +39,7 @@ class Parameters(_Wire):
     ratio: StrictStr | None = None
 
 
-class CreateBody(_Wire):
+class CreateBody(Wire):
     prompt: StrictStr
     model: StrictStr | None = None
     seconds: StrictStr | StrictInt | None = None

@@ -7,35 +7,37 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from openr2v.api.common import dialect_route, find_task, parse_json_object, principal, read_body, runtime, submit
+from openr2v.api.common import (
+    JSONResponse,
+    dialect_route,
+    find_task,
+    parse_json_object,
+    principal,
+    read_body,
+    runtime,
+    submit_task,
+)
 from openr2v.api.digits import small_int
 from openr2v.api.openapi import component, errors, json_body, nullable, optional, query
 from openr2v.domain.models import DIALECT_MODELS
 from openr2v.domain.task import Status
-from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
+from openr2v.errors import InvalidParameter, NotFound
 
 from .forms import coerce, unflatten
 from .protocol import CreateBody, ErrorBody, Parameters, Video, VideoDeleted, VideoList
 from .serving import frames_preview, list_tasks, store_upload
-from .translate import DIALECT, error_fields, format_video, parse_create
+from .translate import DIALECT, format_error, format_task, parse_submit
 
 __all__ = ["router"]
 
 POLL_AFTER_MS = "500"  # the SDK's poll helper waits this long between retrieves (default 1000)
 
 
-def error_response(e: OpenR2VError, request_id: str) -> Response:
-    headers = {"x-request-id": request_id}
-    if e.http_status >= 500:
-        headers["x-should-retry"] = "false"  # a retried create could make a second video
-    return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
-
-
-router = APIRouter(prefix="/v1", route_class=dialect_route(error_response), tags=["openai"])
+router = APIRouter(prefix="/v1", route_class=dialect_route(format_error), tags=["openai"])
 
 # What the openai SDK's videos.create sends: a multipart form (its extra_body flattened with brackets, e.g.
 # parameters[seed], references[]); JSON with the same fields is accepted too.
@@ -96,10 +98,9 @@ async def create(request: Request) -> JSONResponse:
         body = coerce(unflatten(fields))
     else:
         body = parse_json_object(raw)
-    req = await asyncio.to_thread(parse_create, body, rt.settings.region, upload)
-    task = await submit(rt, who, DIALECT, req, request.state.request_id,
-                        internal=frozenset({upload[0]}) if upload else frozenset())
-    return JSONResponse(format_video(task))
+    sub = await asyncio.to_thread(parse_submit, body, rt.settings.region, upload)
+    task = await submit_task(rt, who, DIALECT, sub, request.state.request_id)
+    return JSONResponse(format_task(task))
 
 
 @router.get("/videos", response_model=VideoList, responses=errors(ErrorBody, 400, 401, 500), openapi_extra=LIST_DOC)
@@ -114,7 +115,7 @@ async def list_videos(request: Request) -> JSONResponse:
         raise InvalidParameter("order must be asc or desc.", param="order")
     tasks, more = await asyncio.to_thread(list_tasks, runtime(request), who.owner, q.get("after") or None,
                                           limit, order)
-    data = [format_video(t) for t in tasks]
+    data = [format_task(t) for t in tasks]
     return JSONResponse({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                          "last_id": data[-1]["id"] if data else None, "has_more": more})
 
@@ -130,7 +131,7 @@ async def _video(request: Request, video_id: str) -> Any:
     200: {"description": "The video.", "headers": POLL_AFTER}, **errors(ErrorBody, 401, 404, 500)})
 async def retrieve(video_id: str, request: Request) -> JSONResponse:
     task = await _video(request, video_id)
-    return JSONResponse(format_video(task), headers={"openai-poll-after-ms": POLL_AFTER_MS})
+    return JSONResponse(format_task(task), headers={"openai-poll-after-ms": POLL_AFTER_MS})
 
 
 @router.delete("/videos/{video_id}", response_model=VideoDeleted, responses=errors(ErrorBody, 401, 404, 500))
@@ -153,7 +154,7 @@ async def content(video_id: str, request: Request) -> Response:
         raise InvalidParameter(f"variant {variant!r} is not one of video, thumbnail, spritesheet.", param="variant")
     if task.status != Status.SUCCEEDED:
         raise InvalidParameter(f"Video {video_id} has no content: its status is "
-                               f"{format_video(task)['status']}.", param="video_id", code="video_not_ready")
+                               f"{format_task(task)['status']}.", param="video_id", code="video_not_ready")
     path = runtime(request).storage.path(task.output_key) if task.output_key else None
     if path is None:
         raise NotFound(f"The content of video {video_id} is gone.", param="video_id")

@@ -10,26 +10,29 @@ Omitted seconds and size take the model's defaults (5 s; 1920x1080 or 1080P 16:9
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ValidationError
+from fastapi import Response
+from fastapi.responses import JSONResponse
 
-from openr2v.api.common import epoch, first_error
-from openr2v.api.digits import parse_size, small_int
+from openr2v.api.common import epoch
+from openr2v.api.dialects.base import Submission, View, media_references, or_defaults, tier_of_size, validate, wire_size
+from openr2v.api.digits import small_int
 from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
-from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs, guess_kind
+from openr2v.domain.request import FieldNames, GenerationRequest, Kind, Reference, check_inputs, guess_kind
 from openr2v.domain.task import Status, Task
 from openr2v.errors import InvalidParameter, OpenR2VError
 
 from .protocol import CreateBody, ReferenceItem
 
-__all__ = ["DEFAULT_MODEL", "Upload", "error_fields", "format_video", "parse_create"]
+__all__ = ["DEFAULT_MODEL", "DIALECT", "Upload", "error_fields", "format_error", "format_task", "parse_submit"]
 
 DIALECT = "openai"
 DEFAULT_MODEL = "wan2.6-r2v-flash"
 STATUSES: dict[Status, str] = {Status.PENDING: "queued", Status.RUNNING: "in_progress",
                                Status.SUCCEEDED: "completed", Status.FAILED: "failed", Status.CANCELED: "failed"}
-KINDS = {"image": "image", "reference_image": "image", "video": "video", "reference_video": "video",
+KINDS: dict[str, Kind | Literal["first_frame"]] = {
+    "image": "image", "reference_image": "image", "video": "video", "reference_video": "video",
          "first_frame": "first_frame"}
 NAMES = {"prompt": "prompt", "negative_prompt": "negative_prompt", "references": "references",
          "duration": "seconds", "size": "size", "first_frame": "references"}
@@ -53,23 +56,26 @@ def error_fields(e: OpenR2VError) -> dict[str, Any]:
             "code": code, "param": e.param}
 
 
+def format_error(e: OpenR2VError, request_id: str) -> Response:
+    headers = {"x-request-id": request_id}
+    if e.http_status >= 500:
+        headers["x-should-retry"] = "false"  # a retried create could make a second video
+    return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
+
+
 class _Names(FieldNames):
     def __call__(self, canonical: str) -> str:
         return NAMES.get(canonical, f"parameters.{canonical}")
 
 
-def parse_create(body: dict[str, Any], region: str, upload: Upload | None = None) -> GenerationRequest:
+def parse_submit(body: dict[str, Any], region: str, upload: Upload | None = None) -> Submission:
     """A create body (JSON, or a form already unflattened) -> a validated canonical request."""
     if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
         raise InvalidParameter("prompt is required and must be a non-empty string.", param="prompt",
                                code="missing_required_parameter" if "prompt" not in body else "invalid_value")
     if body.get("parameters") is None:
         body.pop("parameters", None)
-    try:
-        wire = CreateBody.model_validate(body)
-    except ValidationError as e:
-        field, msg = first_error(e)
-        raise InvalidParameter(f"{field}: {msg}.", param=field, code="invalid_type") from None
+    wire: CreateBody = validate(CreateBody, body, code="invalid_type")
     name = wire.model or DEFAULT_MODEL
     spec = dialect_model(DIALECT, name)
     if spec is None:
@@ -87,21 +93,18 @@ def parse_create(body: dict[str, Any], region: str, upload: Upload | None = None
         size=size,
         resolution=resolution,
         ratio=ratio,
-        duration=_seconds(wire.seconds, spec),
-        audio=par.audio if par.audio is not None else spec.default_audio,
-        shot_type=par.shot_type if par.shot_type is not None else spec.default_shot_type,
-        watermark=par.watermark if par.watermark is not None else spec.default_watermark,
         seed=par.seed,
-        prompt_extend=par.prompt_extend if par.prompt_extend is not None else spec.default_prompt_extend,
+        **or_defaults(spec, duration=_seconds(wire.seconds), audio=par.audio, shot_type=par.shot_type,
+                      watermark=par.watermark, prompt_extend=par.prompt_extend),
     )
-    return check_inputs(req, spec, region, _Names())
+    return Submission(check_inputs(req, spec, region, _Names()), names=NAMES,
+                      internal=frozenset({upload[0]}) if upload else frozenset())
 
 
-def _seconds(value: str | int | None, spec: ModelSpec) -> int:
+def _seconds(value: str | int | None) -> int | None:
     if value is None:
-        return spec.default_duration
-    text = str(value).strip()
-    seconds = small_int(text)
+        return None
+    seconds = small_int(str(value).strip())
     if seconds is None:
         raise InvalidParameter(f"seconds {value!r} must be a whole number of seconds such as \"5\".",
                                param="seconds")
@@ -113,34 +116,31 @@ def _size(size: str | None, spec: ModelSpec, resolution: str | None,
     """(size, resolution, ratio) for the model's family from OpenAI's "WIDTHxHEIGHT"."""
     if size is None:
         return None, resolution, ratio
-    wh = parse_size(size, "xX*")
-    if wh is None:
-        raise InvalidParameter(f"size {size!r} must be WIDTHxHEIGHT, e.g. 1280x720.", param="size")
+    wh = wire_size(size, "size", "xX*", hint="must be WIDTHxHEIGHT, e.g. 1280x720")
     if spec.sizes:
         return wh, None, None
-    found = [(tier, r) for tier, table in TIERS.items() for r, dims in table.items() if dims == wh]
-    if not found:
-        sizes = ", ".join(f"{w}x{h}" for table in TIERS.values() for (w, h) in table.values())
-        raise InvalidParameter(f"size {size!r} is not supported by {spec.name}; use one of {sizes}.", param="size")
-    return None, found[0][0], found[0][1]
+    sizes = ", ".join(f"{w}x{h}" for table in TIERS.values() for (w, h) in table.values())
+    tier, found = tier_of_size(wh, "size", size, spec, f"one of {sizes}")
+    return None, tier, found
 
 
 def _references(wire: CreateBody, spec: ModelSpec, upload: Upload | None) -> tuple[list[Reference], str | None]:
-    items: list[tuple[ReferenceItem, str]] = []
+    """input_reference (an upload or an image URL) then ``references``, in prompt order -> (references, first
+    frame)."""
+    given: list[tuple[ReferenceItem, str]] = []
     if upload is not None:
-        items.append((ReferenceItem(url=upload[0], type=upload[1]), "input_reference"))
+        given.append((ReferenceItem(url=upload[0], type=upload[1]), "input_reference"))
     elif wire.input_reference is not None:
         if wire.input_reference.file_id is not None or not wire.input_reference.image_url:
             raise InvalidParameter("input_reference: file_id is not supported; upload the file or give "
                                    "image_url.", param="input_reference")
-        items.append((ReferenceItem(url=wire.input_reference.image_url, type="image"), "input_reference.image_url"))
+        given.append((ReferenceItem(url=wire.input_reference.image_url, type="image"), "input_reference.image_url"))
     for i, item in enumerate(wire.references or []):
         ref = ReferenceItem(url=item) if isinstance(item, str) else item
-        items.append((ref, f"references[{i}]" + ("" if isinstance(item, str) else ".url")))
-    refs: list[Reference] = []
+        given.append((ref, f"references[{i}]" + ("" if isinstance(item, str) else ".url")))
+    items: list[tuple[str, Kind | None, str | None, str]] = []
     first_frame = None
-    counts = {"image": 0, "video": 0}
-    for item, field in items:
+    for item, field in given:
         kind = KINDS.get(item.type) if item.type is not None else guess_kind(item.url)
         if item.type is not None and kind is None:
             raise InvalidParameter(f"{field.removesuffix('.url')}.type {item.type!r} is not supported; use image, "
@@ -150,18 +150,11 @@ def _references(wire: CreateBody, spec: ModelSpec, upload: Upload | None) -> tup
                 raise InvalidParameter(f"{field}: only one first_frame is allowed.", param=field)
             first_frame = item.url
             continue
-        if spec.family == "wan2.6":
-            label = f"character{len(refs) + 1}"
-        elif kind is None:
+        if spec.family == "wan2.7" and kind is None:
             raise InvalidParameter(f"{field}: {spec.name} names references Image N / Video N, so their kind "
                                    f"must be known; give type image or video.", param=field)
-        else:
-            counts[kind] += 1
-            label = f"{'Image' if kind == 'image' else 'Video'} {counts[kind]}"
-        refs.append(Reference(kind=kind, source=item.url, voice=item.reference_voice, label=label, field=field))  # type: ignore[arg-type]
-    if spec.family == "wan2.7" and len(refs) == 1:
-        refs[0].label = f"reference {refs[0].kind}"
-    return refs, first_frame
+        items.append((item.url, kind, item.reference_voice, field))
+    return media_references(items, spec), first_frame
 
 
 def _size_str(task: Task) -> str:
@@ -173,8 +166,8 @@ def _size_str(task: Task) -> str:
     return f"{w}x{h}"
 
 
-def format_video(task: Task) -> dict[str, Any]:
-    """The OpenAI Video object of a task."""
+def format_task(task: Task, view: View | None = None) -> dict[str, Any]:
+    """The OpenAI Video object of a task (its URL is /v1/videos/{id}/content: the view is not needed)."""
     status = STATUSES.get(task.status, "failed")
     body: dict[str, Any] = {
         "id": task.id,
