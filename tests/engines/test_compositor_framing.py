@@ -177,3 +177,20 @@ def test_a_close_up_while_she_speaks_happens_during_her_line(served: tuple[LiveS
     x, y, w, h = (int(v) for v in faces(f)[0])
     cap = f[max(0, y - h // 3):y, x:x + w].reshape(-1, 3).mean(axis=0)
     assert cap.mean() > 60  # Grace Hopper's dark navy cap would be below that; the astronaut's hair is light
+
+
+def test_in_a_multi_shot_plan_the_lines_shot_is_the_close_up(served: tuple[LiveServer, str], faces: Faces,
+                                                             tmp_path: Path) -> None:
+    server, files = served
+    prompt = ('character1 and character2 sit at a table. When character2 answers, the camera pushes in to a close-up '
+              'of her. character1 asks: "Where were you?" character2 answers: "At the library, reading."')
+    frames, plan = finished(server, submit(server, files, ["top", "astronaut"], prompt, 5, "multi"), tmp_path)
+    [shot] = [s for s in plan["plan"]["shots"] if s["cues"]]
+    line = shot["lines"][shot["cues"][0]["line"]]
+    assert (shot["framing"], shot["focus"], line["speaker"]) == ("close-up", "character2", "character2")
+    [drawn] = [s for s in plan["render"]["shots"] if s["index"] == shot["index"]]
+    assert drawn["framing"] == "close-up" and drawn["frames"][0] <= line["start"] * 30 < line["end"] * 30 <= \
+        drawn["frames"][1]
+    during = [frames[k] for k in range(round(line["start"] * 30), round(line["end"] * 30))]
+    assert share(during, lambda f: any(b[3] >= 0.3 * H and abs(b[0] + b[2] / 2 - W / 2) < 0.2 * W
+                                       for b in faces(f))) >= 0.95
