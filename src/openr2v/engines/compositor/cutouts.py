@@ -301,7 +301,7 @@ def _masks(smalls: list[np.ndarray], size: tuple[int, int], look: Look, role: st
 
 
 def _faces(pictures: list[np.ndarray], scale: float, role: str, alphas: list[np.ndarray]) -> list[Face | None]:
-    """The subject's face per picture (every FACE_EVERY-th): the most confident face on the subject's mask.
+    """The subject's face per picture (every FACE_EVERY-th): the most confident head on the subject's mask.
 
     A face the mask does not cover belongs to someone else in the picture (a second person, a
     portrait on the wall): framing on it would frame empty background.
@@ -314,13 +314,25 @@ def _faces(pictures: list[np.ndarray], scale: float, role: str, alphas: list[np.
         if max(picture.shape[:2]) > ANALYSIS_SIDE:
             continue
         alpha = alphas[min(i, len(alphas) - 1)]
+        on_mask = []
         for face in vision.find_faces(picture):
             big = face.scaled(scale)
             x, y = int(big.x + big.w / 2), int(big.y + big.h / 2)
             if 0 <= y < alpha.shape[0] and 0 <= x < alpha.shape[1] and alpha[y, x] > 127:
-                faces[i] = big
-                break
+                on_mask.append(big)
+        if on_mask:
+            # A face with more of the subject right above it (a badge, a print on a shirt) is not a head.
+            heads = [f for f in on_mask if _clear_above(f, alpha)]
+            faces[i] = (heads or on_mask)[0]
     return faces
+
+
+def _clear_above(face: Face, alpha: np.ndarray) -> bool:
+    """Whether the band a face height above the face's hair is mostly not the subject (a head's is background)."""
+    x0, x1 = max(0, int(face.x)), min(alpha.shape[1], int(face.x + face.w))
+    y0, y1 = max(0, int(face.y - 1.6 * face.h)), max(0, int(face.y - 0.6 * face.h))
+    band = alpha[y0:y1, x0:x1]
+    return band.size == 0 or float((band > 127).mean()) < 0.5
 
 
 def _crop(label: str, method: str, planes: list[np.ndarray], alphas: list[np.ndarray], index: np.ndarray,
