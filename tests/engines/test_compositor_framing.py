@@ -206,3 +206,19 @@ def test_in_a_multi_shot_plan_the_lines_shot_is_the_close_up(served: tuple[LiveS
     during = [frames[k] for k in range(round(line["start"] * 30), round(line["end"] * 30))]
     assert share(during, lambda f: any(b[3] >= 0.3 * H and abs(b[0] + b[2] / 2 - W / 2) < 0.2 * W
                                        for b in faces(f))) >= 0.95
+
+
+def test_a_small_face_makes_a_person_but_a_crowd_makes_a_place() -> None:
+    from openr2v.engines.compositor.vision import find_face, find_small_face
+
+    grace = grace_hopper().resize((128, 150))
+    one = Image.new("RGB", (1600, 900), (120, 130, 140))
+    one.paste(grace, (1000, 750))
+    wide = np.asarray(one)
+    assert find_face(np.asarray(one.resize((640, 360)))) is None  # too small for the whole picture
+    face = find_small_face(wide)
+    assert face is not None and 1000 < face.x < 1128 and 750 < face.y < 900
+    crowd = one.copy()
+    for x in (100, 400, 700):
+        crowd.paste(ImageOps.mirror(grace), (x, 750))
+    assert find_small_face(np.asarray(crowd)) is None

@@ -25,6 +25,7 @@ __all__ = ["Face", "available", "find_face", "find_faces", "find_small_face", "p
 MODELS = (0, 1)
 FACE_CONFIDENCE = 0.5
 TILE = 480  # find_small_face's tile side, in pixels of the full picture
+CROWD = 2  # find_small_face: more small faces than this are a crowd
 
 _lock = threading.Lock()  # guards the one-time import
 _local = threading.local()  # this thread's graphs
@@ -129,16 +130,22 @@ def find_small_face(rgb: np.ndarray, tile: int = TILE) -> Face | None:
     """A face too small to see in the whole picture: looked for in overlapping tiles of ``tile`` pixels.
 
     The detectors see 128-192 px; a person small in a wide photo has a face of a few pixels there.
+    More than CROWD distinct faces make a crowd (a street, an audience): a place, not a person, so None.
     """
     h, w = rgb.shape[:2]
     if max(h, w) <= tile * 1.2:
         return None
-    best: Face | None = None
+    found: list[Face] = []
     step = tile // 2
     for y in range(0, max(1, h - step), step):
         for x in range(0, max(1, w - step), step):
-            part = rgb[y:y + tile, x:x + tile]
-            face = find_face(part)
-            if face is not None and (best is None or face.score > best.score):
-                best = face.scaled(1.0, x, y)
-    return best
+            for face in find_faces(rgb[y:y + tile, x:x + tile]):
+                face = face.scaled(1.0, x, y)
+                same = [i for i, f in enumerate(found) if abs(f.x - face.x) < f.w and abs(f.y - face.y) < f.h]
+                if not same:
+                    found.append(face)
+                elif face.score > found[same[0]].score:
+                    found[same[0]] = face
+    if not found or len(found) > CROWD:
+        return None
+    return max(found, key=lambda f: f.score)
