@@ -78,6 +78,7 @@ class CompositorEngine:
         if not any(e.any() for e in envelopes.values()):
             envelopes = fallback_envelopes(scene.plan.lines, frames, job.fps)
             notes["speech_envelopes"] = "from the plan's line windows"
+        scene.visemes = getattr(sound, "visemes", None) or {}
         audio = sound.samples if job.audio else None
         if audio is not None:
             notes["audio_sources"] = sound.sources
