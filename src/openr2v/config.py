@@ -273,6 +273,17 @@ class Settings(BaseSettings):
     prompt_llm_timeout_seconds: float = 20.0
     """Time the prompt LLM has to answer before the rule-based rewrite is used instead."""
 
+    # -- quotas (docs/quotas.md; tasks/quotas.py) ------------------------------------------------
+
+    quotas: str = ""
+    """Per-key quotas (docs/quotas.md): a JSON object, or the path of a JSON file, keyed by API key
+    (``"default"`` for the others), each ``{free_seconds, seconds_per_day, seconds_per_month,
+    seconds_total, cost_usd_per_day, cost_usd_per_month, cost_usd_total}``. Empty: no limits."""
+
+    admin_key: str | None = None
+    """Bearer key of the admin endpoints (``/api/v1/openr2v/admin/...``: quotas at run time). Unset: they
+    answer 401."""
+
     # -- moderation (docs/reliability.md; tasks/moderation.py) ---------------------------------
 
     moderation_blocklist: str = ""

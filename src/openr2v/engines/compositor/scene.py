@@ -264,9 +264,12 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
     cutouts = scene.cutouts(set(shot.on_screen) | holders)
     placements = stage_shot(shot.on_screen, scene.roles, scene.order, cutouts, width, height, job.seed, window)
     rng = np.random.default_rng([job.seed, shot.index, 31])
-    subjects = subjects_of(placements, cutouts)
+    subjects = subjects_of(placements)
+    span = max(1, spec.last - spec.first - 1)  # a shot's frames run over fractions 0..1 of its move
+    cues = [((c.start * fps - spec.first) / span, (c.end * fps - spec.first) / span, c.framing, c.subject)
+            for c in shot.cues if (c.framing, c.subject) != (shot.framing, shot.focus)]
     move = plan_camera(shot.framing, shot.camera, subjects, shot.focus, width, height, rng,
-                       from_full=spec.from_first_frame)
+                       from_full=spec.from_first_frame, cues=cues, seconds=(spec.last - spec.first) / fps)
     region, scale = move.canvas(width, height)
     if spec.from_first_frame:
         region, scale = move.start, 1.0  # frame 0 is the first frame: the canvas is it, pixel for pixel

@@ -1,6 +1,6 @@
 """OpenAI-style wire <-> canonical: parse ``videos.create``, format the Video object, map errors.
 
-Mapping (README, "OpenAI-style /v1/videos"): ``model`` one of wan2.6-r2v, wan2.6-r2v-flash
+Mapping (docs/dialects/openai.md): ``model`` one of wan2.6-r2v, wan2.6-r2v-flash
 (default), wan2.7-r2v; ``seconds`` ("5", or 5) -> duration; ``size`` "1280x720" -> the W*H of
 the tables (wan2.7: the tier and ratio it names); ``input_reference`` (an uploaded file or
 ``{"image_url": ...}``) -> the first reference image; ``references`` -> further references in
@@ -26,11 +26,11 @@ from fastapi.responses import JSONResponse
 
 from openr2v.api.common import epoch
 from openr2v.api.dialects.base import Submission, View, media_references, or_defaults, tier_of_size, validate, wire_size
-from openr2v.api.digits import parse_size, small_int
+from openr2v.api.digits import small_int
 from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
 from openr2v.domain.request import FieldNames, GenerationRequest, Kind, Reference, check_inputs, guess_kind
 from openr2v.domain.task import Status, Task
-from openr2v.errors import InvalidParameter, OpenR2VError
+from openr2v.errors import InvalidParameter, OpenR2VError, QuotaExceeded
 
 from .protocol import CreateBody, MediaReference, ReferenceItem
 
@@ -65,7 +65,14 @@ ERROR_TYPES: dict[int, str] = {429: "requests", 500: "server_error"}
 Upload = tuple[str, str | None]
 
 
+# OpenAI's answer to an account over its quota (docs/parity.md).
+QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+
+
 def error_fields(e: OpenR2VError) -> dict[str, Any]:
+    if isinstance(e, QuotaExceeded):
+        return {"message": f"{QUOTA_MESSAGE} {e.detail}", "type": "insufficient_quota", "code": "insufficient_quota",
+                "param": None}
     code = ERROR_CODES.get(e.code, e.code)
     return {"message": e.message, "type": ERROR_TYPES.get(e.http_status, "invalid_request_error"),
             "code": code, "param": e.param}
@@ -73,9 +80,11 @@ def error_fields(e: OpenR2VError) -> dict[str, Any]:
 
 def format_error(e: OpenR2VError, request_id: str) -> Response:
     headers = {"x-request-id": request_id}
-    if e.http_status >= 500:
-        headers["x-should-retry"] = "false"  # a retried create could make a second video
-    return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
+    quota = isinstance(e, QuotaExceeded)
+    if e.http_status >= 500 or quota:
+        # A retried create could make a second video; a quota does not refill in seconds (the SDK retries 429s).
+        headers["x-should-retry"] = "false"
+    return JSONResponse({"error": error_fields(e)}, status_code=429 if quota else e.http_status, headers=headers)
 
 
 class _Names(FieldNames):
@@ -145,6 +154,11 @@ def _example(name: str) -> str:
     return f'{{"{kind}_url": "https://..."}}' if name.endswith("_reference") else '{"key": "value"}'
 
 
+def _parse_wxh(size: str) -> tuple[int, int]:
+    """OpenAI's ``WIDTHxHEIGHT`` and only that spelling (docs/parity.md)."""
+    return wire_size(size, "size", "x", hint="must be WIDTHxHEIGHT, e.g. 1280x720")
+
+
 def _wire_size(wire: CreateBody) -> str | None:
     """``size``, or vLLM-Omni's ``width`` x ``height`` (the table size nearest in shape when not in it)."""
     if wire.width is None and wire.height is None:
@@ -157,7 +171,7 @@ def _wire_size(wire: CreateBody) -> str | None:
         if not 1 <= value <= 8192:
             raise InvalidParameter(f"{name} {value} must be from 1 to 8192 pixels.", param=name)
     assert wire.width is not None and wire.height is not None
-    if wire.size is not None and parse_size(wire.size, "xX*") != (wire.width, wire.height):
+    if wire.size is not None and _parse_wxh(wire.size) != (wire.width, wire.height):
         raise InvalidParameter(f"width x height {wire.width}x{wire.height} disagrees with size {wire.size!r}; "
                                f"give one of them.", param="width")
     w, h = nearest_size(wire.width, wire.height)
@@ -259,7 +273,7 @@ def _size(size: str | None, spec: ModelSpec, resolution: str | None,
     """(size, resolution, ratio) for the model's family from OpenAI's "WIDTHxHEIGHT"."""
     if size is None:
         return None, resolution, ratio
-    wh = wire_size(size, "size", "xX*", hint="must be WIDTHxHEIGHT, e.g. 1280x720")
+    wh = _parse_wxh(size)
     if spec.sizes:
         return wh, None, None
     sizes = ", ".join(f"{w}x{h}" for table in TIERS.values() for (w, h) in table.values())
