@@ -4,7 +4,9 @@ Images give one picture. Videos give one picture per distinct source frame shown
 rate (motion replication), decoded once straight to the encoder's Y'CbCr and, only when the masks
 are not cached yet, to a small RGB for segmentation. Masks, the method and the faces are cached
 by the file's hash (and the sizes that shaped them), so a reference reused by later tasks is not
-segmented again. Every picture is cropped to the union of the subject's boxes over the loop.
+segmented again. A still character (an image, or a video frozen on one picture) also gets dense
+face landmarks (``face_mesh``), cached alongside, which rig its face (``face_rig``). Every picture
+is cropped to the union of the subject's boxes over the loop.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -20,7 +22,7 @@ import cv2
 import numpy as np
 
 from openr2v.engines.base import ResolvedReference
-from openr2v.engines.compositor import vision
+from openr2v.engines.compositor import face_mesh, vision
 from openr2v.engines.compositor.blend import Picture
 from openr2v.engines.compositor.segment import (
     ANALYSIS_SIDE,
@@ -59,6 +61,8 @@ class Cutout:
     faces: list[Face | None]  # per picture, in cut-out pixels
     face_found: bool  # True when a detector (not the silhouette) found the face
     touches_bottom: bool  # the subject runs off the reference's lower edge (a bust, a cropped body)
+    landmarks: np.ndarray | None = None  # (478, 2) face mesh of a still character, in cut-out pixels
+    rig_cache: dict[str, object] = field(default_factory=dict, repr=False)  # the face rig's mesh, built once
 
     @property
     def size(self) -> tuple[int, int]:
@@ -96,22 +100,26 @@ def _cache_path(cache_dir: Path | None, ref: ResolvedReference, role: str, size:
     return cache_dir / f"{h.hexdigest()[:40]}.npz"
 
 
-def _load(path: Path | None, pictures: int) -> tuple[list[np.ndarray], str, list[Face | None]] | None:
+Masks = tuple[list[np.ndarray], str, list[Face | None], np.ndarray | None]  # alphas, method, faces, landmarks
+
+
+def _load(path: Path | None, pictures: int) -> Masks | None:
     if path is None or not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            alpha, method, faces = data["alpha"], str(data["method"]), data["faces"]
+            alpha, method, faces, marks = data["alpha"], str(data["method"]), data["faces"], data["landmarks"]
     except (OSError, ValueError, KeyError):
         return None  # a torn or foreign file: recompute (and overwrite) it
     if alpha.shape[0] != pictures:
         return None
     os.utime(path)  # recently used: the last to be pruned
-    return list(alpha), method, [None if np.isnan(r[0]) else Face(r[0], r[1], r[2], r[3], (r[4], r[5]), r[6])
-                                 for r in faces]
+    return (list(alpha), method, [None if np.isnan(r[0]) else Face(r[0], r[1], r[2], r[3], (r[4], r[5]), r[6])
+                                  for r in faces], marks if marks.size else None)
 
 
-def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[Face | None]) -> None:
+def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[Face | None],
+          landmarks: np.ndarray | None) -> None:
     if path is None:
         return
     rows = [[f.x, f.y, f.w, f.h, f.mouth[0], f.mouth[1], f.score] if f else [np.nan] * 7 for f in faces]
@@ -120,7 +128,8 @@ def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp.npz")
     # Stored, not deflated: compressing 90 masks costs more time than segmenting a few of them.
     np.savez(tmp, alpha=np.stack(alphas), method=np.array(method),
-                        faces=np.array(rows, dtype=np.float64).reshape(len(faces), 7))
+             faces=np.array(rows, dtype=np.float64).reshape(len(faces), 7),
+             landmarks=np.zeros((0, 2), np.float32) if landmarks is None else landmarks)
     os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
     _prune(path.parent)
 
@@ -177,11 +186,12 @@ def _cut_image(ref: ResolvedReference, look: Look, role: str, cache_dir: Path | 
         else:
             alphas, method = _masks([small], (w, h), look, role, own_alpha)
         faces = _faces([mid], w / aw, role, alphas)
-        _save(cache, alphas, method, faces)
+        marks = _landmarks(rgb, role)
+        _save(cache, alphas, method, faces, marks)
     else:
-        alphas, method, faces = found
+        alphas, method, faces, marks = found
     planes = [_yuv(rgb)]
-    return _crop(ref.label, method, planes, alphas, np.zeros(1, np.int32), faces)
+    return _crop(ref.label, method, planes, alphas, np.zeros(1, np.int32), faces, marks)
 
 
 def _group_alpha(rgb: np.ndarray, mid: np.ndarray, role: str) -> np.ndarray | None:
@@ -277,10 +287,13 @@ def _cut_video(ref: ResolvedReference, look: Look, role: str, fps: int, loop: in
         rgb_small = [s for s in smalls if s is not None]
         alphas, method = _masks(rgb_small, (w, h), look, role, None)
         faces = _faces(rgb_small, w / sw, role, alphas)
-        _save(cache, alphas, method, faces)
+        # A video frozen on one picture is a still: its face is rigged like an image's.
+        still = len(planes) == 1
+        marks = _landmarks(cv2.cvtColor(planes[0], cv2.COLOR_YUV2RGB_I420), role) if still else None
+        _save(cache, alphas, method, faces, marks)
     else:
-        alphas, method, faces = found
-    return _crop(ref.label, method, planes, alphas, np.array(index, dtype=np.int32), faces)
+        alphas, method, faces, marks = found
+    return _crop(ref.label, method, planes, alphas, np.array(index, dtype=np.int32), faces, marks)
 
 
 def _masks(smalls: list[np.ndarray], size: tuple[int, int], look: Look, role: str,
@@ -335,8 +348,14 @@ def _clear_above(face: Face, alpha: np.ndarray) -> bool:
     return band.size == 0 or float((band > 127).mean()) < 0.5
 
 
+def _landmarks(rgb: np.ndarray, role: str) -> np.ndarray | None:
+    if role != "character" or vision.available() is not None:
+        return None
+    return face_mesh.find_landmarks(rgb)
+
+
 def _crop(label: str, method: str, planes: list[np.ndarray], alphas: list[np.ndarray], index: np.ndarray,
-          faces: list[Face | None]) -> Cutout:
+          faces: list[Face | None], landmarks: np.ndarray | None = None) -> Cutout:
     """Crop every picture to the union of the subject's boxes (even-aligned); faces follow the crop."""
     h, w = alphas[0].shape
     union = np.zeros((h, w), bool)
@@ -363,5 +382,6 @@ def _crop(label: str, method: str, planes: list[np.ndarray], alphas: list[np.nda
     full = ([faces[min(known, key=lambda j: abs(j - i))] for i in range(len(faces))] if known
             else [silhouette_face(a) for a in alphas])
     shifted = [f.scaled(1.0, -x0, -y0) if f else None for f in full]
+    marks = None if landmarks is None else (landmarks - np.array([x0, y0], np.float32)).astype(np.float32)
     return Cutout(label=label, method=method, pictures=pictures, index=index, faces=shifted, face_found=found,
-                  touches_bottom=bottom)
+                  touches_bottom=bottom, landmarks=marks)

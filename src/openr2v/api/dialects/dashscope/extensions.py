@@ -128,9 +128,9 @@ def _typed(par: dict[str, Any], name: str, kind: type, default: Any) -> Any:
 def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
-    dims = parse_size(text, "*x")
+    dims = parse_size(text, "*")  # as the submit reads it
     if dims is None:
-        raise InvalidParameter(f"parameters.size {text!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
+        raise InvalidParameter(f"parameters.size {text!r} must be WIDTH*HEIGHT with an asterisk, e.g. 1280*720.",
                                param="parameters.size")
     return dims
 
