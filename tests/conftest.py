@@ -61,15 +61,24 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def file_server(media_dir: Path) -> Iterator[str]:
-    """Serves media_dir over HTTP on 127.0.0.1; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(media_dir))
+@contextlib.contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """Serves ``directory`` over HTTP on 127.0.0.1; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+
+
+@pytest.fixture(scope="session")
+def file_server(media_dir: Path) -> Iterator[str]:
+    """Serves media_dir over HTTP on 127.0.0.1; yields its base URL."""
+    with serve_directory(media_dir) as url:
+        yield url
 
 
 # -- live servers -----------------------------------------------------------------------------
@@ -161,7 +170,7 @@ def front_settings(upstream_url: str, key: str = OTHER_KEY, **overrides: object)
 
 @pytest.fixture
 def make_front(make_server: object) -> object:
-    """A factory for an upstream-mode server (README "Upstream mode") in front of another LiveServer; it uses
+    """A factory for an upstream-mode server (docs/engines/dashscope.md) in front of another LiveServer; it uses
     ``key`` (default OTHER_KEY) upstream, so the upstream's tasks of the gateway are told apart."""
 
     def make(upstream: LiveServer, key: str = OTHER_KEY, **overrides: object) -> LiveServer:
@@ -236,7 +245,7 @@ class Received:
 class WebhookReceiver:
     """A local HTTP endpoint that records POSTs and answers from a script (then 200)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: list[int] = []
         self.received: list[Received] = []
         self._cv = threading.Condition()
@@ -257,7 +266,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 

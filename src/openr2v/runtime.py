@@ -11,28 +11,33 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from openr2v.adapters import open_queue, open_storage
-from openr2v.api.auth import KeyRing
-from openr2v.api.dialects.dashscope.translate import format_task
 from openr2v.config import Settings
 from openr2v.domain.task import Task
 from openr2v.engines import engine_resolver
 from openr2v.errors import InvalidURL
-from openr2v.media.fetch import Fetcher, parse_allow_hosts
+from openr2v.keys import KeyRing, owner_id
+from openr2v.media.fetch import Fetcher, check_url_host, parse_allow_hosts
 from openr2v.storage import Storage
 from openr2v.tasks.moderation import moderator_from_settings
 from openr2v.tasks.prompt_extend import rewriter_from_settings
 from openr2v.tasks.queue import CeleryQueue, LocalQueue
+from openr2v.tasks.quotas import QuotaBook, parse_quotas
 from openr2v.tasks.reaper import Reaper
 from openr2v.tasks.runner import Runner
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import TaskStore
-from openr2v.tasks.webhooks import WebhookDispatcher, derive_secret
+from openr2v.tasks.webhooks import SigningKey, WebhookDispatcher, announcer, derive_key
 
-__all__ = ["Runtime", "build_runtime"]
+__all__ = ["Runtime", "WebhookBody", "build_runtime"]
+
+# (task, the URL of its video or None) -> the body a webhook carries; the API layer decides its shape.
+WebhookBody = Callable[[Task, str | None], dict[str, Any]]
 
 log = logging.getLogger("openr2v")
 
@@ -57,8 +62,8 @@ class Runtime:
     storage: Storage
     service: TaskService
     queue: LocalQueue | CeleryQueue
-    runner: Runner
     secret: bytes
+    runner: Runner = field(init=False)  # built once the runtime exists: its fetcher resolves our uploads
     webhooks: WebhookDispatcher | None = None
     _janitor_stop: threading.Event = field(default_factory=threading.Event)
     _janitor: threading.Thread | None = None
@@ -106,6 +111,12 @@ class Runtime:
             except Exception:
                 log.exception("purge failed")
 
+    def check_url(self, url: str, field: str) -> None:
+        """The submit-time guard of a URL a client names (no DNS): InvalidURL for a bad scheme, a local name or a
+        literal non-public address, unless private URLs are allowed or the operator allowed the host."""
+        if not self.settings.allow_private_urls:
+            check_url_host(url, field, self.runner.fetcher.allow_hosts)
+
     def resolve_upload(self, source: str) -> Path:
         """oss://<key> -> the uploaded file, if it exists and has not expired."""
         key = source.removeprefix("oss://")
@@ -117,11 +128,27 @@ class Runtime:
         return path
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, *, webhook_body: WebhookBody) -> Runtime:
+    """The runtime of ``settings``: storage and the task service first, then what renders (which needs the
+    runtime to resolve uploads) and the webhooks (which carry ``webhook_body`` of a task)."""
+    rt = _core(settings)
+    fetcher = Fetcher(settings.data_dir / "cache", allow_private=settings.allow_private_urls,
+                      max_seconds=settings.fetch_max_seconds, connect_seconds=settings.fetch_connect_seconds,
+                      resolve_oss=rt.resolve_upload, allow_hosts=parse_allow_hosts(settings.fetch_allow_hosts))
+    rt.runner = Runner(rt.service, fetcher, engine_resolver(settings), settings.data_dir / "work",
+                       prompt_rewriter=rewriter_from_settings(settings))
+    rt.webhooks = _webhooks(settings, rt.service, rt.secret, webhook_body)
+    return rt
+
+
+def _core(settings: Settings) -> Runtime:
+    """Keys, secret, store, storage, queue and the task service; no runner yet."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys, created = KeyRing.from_settings(settings.api_keys, settings.region, settings.data_dir)
     secret = _secret(settings)
+    default_limits, key_limits = parse_quotas(settings.quotas, keys.keys)
     store = TaskStore(settings.resolved_database_url())
+    quotas = QuotaBook(store, default_limits, {owner_id(k): v for k, v in key_limits.items()})
     storage = open_storage(settings, secret)
     queue = open_queue(settings, store)
     service = TaskService(store, storage, queue, ServiceConfig(
@@ -130,31 +157,29 @@ def build_runtime(settings: Settings) -> Runtime:
         submit_rate_per_second=settings.submit_rate_per_second, submit_burst=settings.submit_burst,
         max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds,
         requeue_pending_seconds=settings.requeue_pending_seconds, upload_ttl_seconds=settings.upload_ttl_seconds),
-        moderator=moderator_from_settings(settings))
-    rt = Runtime(settings=settings, keys=keys, created_key=created, store=store, storage=storage,
-                 service=service, queue=queue, runner=None, secret=secret)  # type: ignore[arg-type]
-    fetcher = Fetcher(settings.data_dir / "cache", allow_private=settings.allow_private_urls,
-                      max_seconds=settings.fetch_max_seconds, connect_seconds=settings.fetch_connect_seconds,
-                      resolve_oss=rt.resolve_upload, allow_hosts=parse_allow_hosts(settings.fetch_allow_hosts))
-    rt.runner = Runner(service, fetcher, engine_resolver(settings), settings.data_dir / "work",
-                       prompt_rewriter=rewriter_from_settings(settings))
-    rt.webhooks = _webhooks(settings, service, secret)
-    service.listeners.append(rt.webhooks.on_change)
-    return rt
+        moderator=moderator_from_settings(settings), quotas=quotas)
+    return Runtime(settings=settings, keys=keys, created_key=created, store=store, storage=storage,
+                   service=service, queue=queue, secret=secret)
 
 
-def _webhooks(settings: Settings, service: TaskService, secret: bytes) -> WebhookDispatcher:
-    """Webhooks carry the task as GET /api/v1/tasks/{id} shows it (DashScope's body)."""
+def _webhooks(settings: Settings, service: TaskService, secret: bytes, body: WebhookBody) -> WebhookDispatcher:
+    """Webhooks carry ``body`` of the task, rendered when its status changes and kept in the store's
+    outbox until delivered (tasks/webhooks.py)."""
 
-    def render(task: Task) -> dict[str, object]:
+    def render(task: Task) -> dict[str, Any]:
         base = task.request.extensions.get("public_base_url") or settings.public_url
-        url = service.video_path(task, base) if base else None
-        return {"request_id": task.request_id, **format_task(task, url)}
+        return body(task, service.video_path(task, base) if base else None)
 
-    def secret_for(owner: str) -> str:
-        return settings.webhook_secret or derive_secret(secret, owner)
+    configured = SigningKey.configured(settings.webhook_secret) if settings.webhook_secret else None
 
-    return WebhookDispatcher(render=render, secret_for=secret_for, allow_private=settings.allow_private_urls,
-                             max_attempts=settings.webhook_max_attempts,
-                             backoff_seconds=settings.webhook_backoff_seconds,
-                             timeout_seconds=settings.webhook_timeout_seconds)
+    def secret_for(owner: str) -> SigningKey:
+        return configured or derive_key(secret, owner)
+
+    dispatcher = WebhookDispatcher(
+        service.store.outbox, secret_for=secret_for, allow_private=settings.allow_private_urls,
+        max_attempts=settings.webhook_max_attempts, backoff_seconds=settings.webhook_backoff_seconds,
+        max_backoff_seconds=settings.webhook_max_backoff_seconds, timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds, threads=settings.webhook_threads)
+    service.store.announce = announcer(render, service.clock)
+    service.store.on_announced = dispatcher.wake
+    return dispatcher

@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from openr2v.api.auth import owner_id
 from openr2v.config import Settings
 from openr2v.domain.request import GenerationRequest, Reference
 from openr2v.engines import engine_resolver
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.upstream import DashScopeEngine, parse_model_map
 from openr2v.errors import Canceled, InternalError
+from openr2v.keys import owner_id
 from openr2v.media.probe import probe
 from tests.conftest import OTHER_KEY, LiveServer, free_port
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from openr2v.api.auth import owner_id
+from openr2v.keys import owner_id
 from tests.conftest import KEY, OTHER_KEY, LiveServer, free_port, start_serve_process
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"

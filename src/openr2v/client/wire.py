@@ -48,7 +48,7 @@ DEFAULT_MODEL = "wan2.6-r2v-flash"
 SUBMIT_PATH = "/services/aigc/video-generation/video-synthesis"
 USER_AGENT = "openr2v-python"
 
-# The size tables of seeds 000/001 (wan2.7 names sizes by resolution + ratio, wan2.6 by W*H).
+# The size tables of the Model Studio guides (wan2.7 names sizes by resolution + ratio, wan2.6 by W*H).
 SIZES = {
     "720P": {"16:9": "1280*720", "9:16": "720*1280", "1:1": "960*960", "4:3": "1088*832", "3:4": "832*1088"},
     "1080P": {"16:9": "1920*1080", "9:16": "1080*1920", "1:1": "1440*1440", "4:3": "1632*1248",
@@ -154,6 +154,13 @@ def prepare_refs(model: str, references: Sequence[str | os.PathLike[str] | Ref],
                 raise FileNotFoundError(f"reference {i + 1}: no such voice file: {voice_path}")
         out.append(PreparedRef(ref.source, kind, ref.voice))
     return out
+
+
+def named_refs(references: Sequence[str | os.PathLike[str] | Ref]) -> list[PreparedRef]:
+    """References for a shot plan: only their order and kinds count, so names need not be files
+    (a kind not told by the name or the file is taken as an image, as the plan endpoint does)."""
+    items = [r if isinstance(r, Ref) else Ref(r) for r in references]
+    return [PreparedRef(os.fspath(r.source), r.kind or guess_kind(r.source) or "image") for r in items]
 
 
 def local_files(refs: Sequence[PreparedRef]) -> list[Path]:

@@ -53,6 +53,11 @@ class Reference(BaseModel):
     label: str
     field: str = ""  # the wire path, for messages: input.reference_urls[1], input.media[0].url
 
+    @property
+    def voice_field(self) -> str:
+        """The wire path of this reference's voice: input.media[0].reference_voice."""
+        return f"{self.field.rsplit('.', 1)[0]}.reference_voice"
+
 
 class GenerationRequest(BaseModel):
     """What a client asked for, whatever dialect it spoke."""
@@ -72,7 +77,7 @@ class GenerationRequest(BaseModel):
     watermark: bool = False
     seed: int | None = None
     prompt_extend: bool = True
-    # openr2v extensions (documented in the README): captions, callback_url, ...
+    # openr2v extensions (docs/parity.md, "added"): captions, callback_url, ...
     extensions: dict[str, Any] = Field(default_factory=dict)
 
     def size_str(self) -> str | None:
@@ -221,7 +226,7 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
             if not spec.voice_allowed:
                 raise InvalidParameter(f"{ref.field}: reference_voice is not supported by {spec.name}.",
                                        param=ref.field)
-            _check_source(ref.voice, f"{ref.field.rsplit('.', 1)[0]}.reference_voice", data_ok=False,
+            _check_source(ref.voice, ref.voice_field, data_ok=False,
                           allowed_exts=set(spec.voice.formats))
     images = sum(1 for r in refs if r.kind == "image")
     videos = sum(1 for r in refs if r.kind == "video")

@@ -5,12 +5,15 @@ or a worker and a cancel, can never both win. A worker's writes are also fenced 
 number (``attempts`` counts claims): once a lost worker's task is re-queued and claimed again,
 the old worker can no longer move it. A RUNNING task carries a lease (``heartbeat_at``) that its
 worker renews; the reaper (see ``TaskService.reap``) takes back tasks whose lease ran out.
+
+Each status change of a task that asks for webhooks also writes its outbox row (tasks/outbox.py)
+in the same transaction: the change and its announcement are committed together or not at all.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -21,12 +24,16 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from openr2v import metrics
 from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Status, Task
 from openr2v.tasks import sql
-from openr2v.tasks.schema import LedgerRow, TaskRow, UploadRow
+from openr2v.tasks.outbox import INSERT as OUTBOX_INSERT
+from openr2v.tasks.outbox import Outbox
+from openr2v.tasks.quotas import WINDOWS, Admission, Charge, Totals, window_starts
+from openr2v.tasks.schema import LedgerRow, QuotaChargeRow, QuotaOverrideRow, TaskRow, UploadRow
 
-__all__ = ["LedgerEntry", "TaskStore", "migrate"]
+__all__ = ["LedgerEntry", "StoreStats", "TaskStore", "migrate"]
 
 
 # pg_advisory_xact_lock key of the migration ("openr2v" in ASCII).
@@ -46,6 +53,14 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def _owner_lock(owner: str) -> int:
+    """A key's pg_advisory_xact_lock number: its owner id (hex) folded into a signed 64-bit integer."""
+    try:
+        return int(owner[:15], 16)
+    except ValueError:
+        return int.from_bytes(owner.encode()[:7].ljust(7, b"\0"), "big")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -61,6 +76,13 @@ class LedgerEntry:
     output_seconds: float
     billed_seconds: float
     cost_usd: float
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    counts: dict[tuple[str, str], int]  # (status, model) -> tasks
+    pending: int
+    oldest_pending_age: float
 
 
 def _to_task(row: TaskRow) -> Task:
@@ -90,10 +112,31 @@ class TaskStore:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine = create_engine(url, **kwargs)
         self._postgres = self.engine.dialect.name == "postgresql"
+        # A primary-key read of a local SQLite file (WAL: readers never wait for the writer) costs less
+        # than the thread hop that would keep it off the event loop; a network database keeps the hop.
+        self.reads_inline = self.engine.dialect.name == "sqlite"
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         migrate(self.engine)
+        self.outbox = Outbox(self.engine)
+        # The outbox row a status change writes (None: the task wants no webhook), and who to wake
+        # once it is committed; set by the runtime (tasks/webhooks.py).
+        self.announce: Callable[[Task], dict[str, Any] | None] | None = None
+        self.on_announced: Callable[[], None] | None = None
+
+    def _announce(self, conn: Connection, task: Task) -> bool:
+        values = self.announce(task) if self.announce is not None else None
+        if values is not None:
+            conn.execute(OUTBOX_INSERT, values)
+        return values is not None
+
+    def _changed(self, task: Task | None, written: bool) -> None:
+        """After the commit of a status change: count it, and wake the dispatcher if it wrote an outbox row."""
+        if task is not None:
+            metrics.STATUS_CHANGES.labels(task.status.value, task.model).inc()
+        if written and self.on_announced is not None:
+            self.on_announced()
 
     # Hot paths (claims, leases, progress, status changes, polls) run Core statements on a
     # connection; the ORM session serves the rest.
@@ -115,8 +158,17 @@ class TaskStore:
 
     # -- tasks ------------------------------------------------------------------------------
 
-    def create(self, task: Task) -> None:
+    def create(self, task: Task, charge: Charge | Admission | None = None) -> None:
+        """Insert the task with its quota charge, in one transaction: a ``Charge`` as it is (a key without
+        limits), or the one an ``Admission`` makes of the key's totals, under a per-key lock so that
+        concurrent submits see each other's reservations."""
+        admit = charge if isinstance(charge, Admission) else None
         with self.engine.begin() as conn:
+            if admit is not None and self._postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _owner_lock(task.owner)})
+            # On SQLite the first write (the outbox's, or the task's) takes the database's write lock until
+            # commit: the same effect.
+            written = self._announce(conn, task)
             conn.execute(sql.CREATE, dict(
                 id=task.id, owner=task.owner, region=task.region, model=task.model, dialect=task.dialect,
                 status=task.status.value, progress=task.progress, request_json=task.request.model_dump_json(),
@@ -125,6 +177,14 @@ class TaskStore:
                 plan_json=json.dumps(task.plan) if task.plan is not None else None,
                 extra_json=json.dumps(task.extra) if task.extra else None, queued_at=task.submit_time,
             ))
+            if admit is not None:
+                starts = window_starts(task.submit_time)
+                charge = admit(self._quota_totals(conn, task.owner, starts, since=starts[admit.horizon()]))
+            if isinstance(charge, Charge):
+                conn.execute(sql.CHARGE, dict(
+                    task_id=task.id, owner=task.owner, state="reserved", billed_seconds=charge.billed_seconds,
+                    free_seconds=charge.free_seconds, cost_usd=charge.cost_usd, created_at=task.submit_time))
+        self._changed(task, written)
 
     def get(self, task_id: str) -> Task | None:
         # The hottest read (every poll): a Core SELECT, without the ORM's unit of work.
@@ -142,7 +202,10 @@ class TaskStore:
         """PENDING -> RUNNING for one task, with a fresh lease; None if someone else got it first."""
         with self.engine.begin() as conn:
             row = conn.execute(sql.CLAIM, {"p_id": task_id, "p_now": now, "p_worker": worker[:128] or None}).first()
-        return _to_task(row) if row is not None else None  # type: ignore[arg-type]
+            task = _to_task(row) if row is not None else None  # type: ignore[arg-type]
+            written = task is not None and self._announce(conn, task)
+        self._changed(task, written)
+        return task
 
     def heartbeat(self, task_ids: dict[str, int], now: float) -> set[str]:
         """Renew the leases of ``{task_id: attempt}``; returns the ids whose lease is no longer ours."""
@@ -225,7 +288,15 @@ class TaskStore:
                     "task_id": task_id, "owner": row.owner, "model": row.model, "input_seconds": ledger.input_seconds,
                     "output_seconds": ledger.output_seconds, "billed_seconds": ledger.billed_seconds,
                     "cost_usd": ledger.cost_usd, "created_at": now})
-            return True
+                self._use_charge(s, task_id, row.owner, ledger, now)
+            else:  # FAILED or CANCELED: the reservation goes back to the key
+                s.execute(sql.RELEASE, {"p_ids": [task_id]})
+            task = _to_task(row)  # type: ignore[arg-type]
+            written = self._announce(s, task)
+        self._changed(task, written)
+        if ledger is not None:
+            metrics.BILLED_SECONDS.labels(task.model).inc(ledger.billed_seconds)
+        return True
 
     def requeue(self, task_id: str, now: float | None = None, stale_before: float | None = None) -> bool:
         """RUNNING -> PENDING (a lost worker's task); with ``stale_before``, only if its lease is stale."""
@@ -233,9 +304,13 @@ class TaskStore:
         if stale_before is not None:
             conds.append(sql.lease_time < stale_before)
         with self.engine.begin() as s:
-            res = s.execute(update(TaskRow).where(*conds).values(
-                status=Status.PENDING.value, progress=0, heartbeat_at=None, worker=None, queued_at=now))
-            return res.rowcount == 1
+            row = s.execute(update(TaskRow.__table__).where(*conds).values(
+                status=Status.PENDING.value, progress=0, heartbeat_at=None, worker=None, queued_at=now)
+                .returning(*sql.TASKS.c)).first()
+            task = _to_task(row) if row is not None else None  # type: ignore[arg-type]
+            written = task is not None and self._announce(s, task)
+        self._changed(task, written)
+        return task is not None
 
     def running_ids(self) -> list[str]:
         with self.session() as s:
@@ -292,6 +367,8 @@ class TaskStore:
         if task_ids:
             with self.session() as s:
                 s.execute(delete(TaskRow).where(TaskRow.id.in_(task_ids)))
+                s.execute(sql.RELEASE, {"p_ids": task_ids})  # a task deleted unfinished bills nothing
+                self.outbox.delete_for(s, task_ids)
 
     # -- ledger -----------------------------------------------------------------------------
 
@@ -301,6 +378,47 @@ class TaskStore:
                                    func.coalesce(func.sum(LedgerRow.cost_usd), 0.0))
                             .where(LedgerRow.owner == owner)).one()
             return {"tasks": row[0], "billed_seconds": round(row[1], 3), "cost_usd": round(row[2], 4)}
+
+    # -- quotas -----------------------------------------------------------------------------
+
+    def _use_charge(self, conn: Connection, task_id: str, owner: str, ledger: LedgerEntry, now: float) -> None:
+        """The reservation becomes usage at the measured bill; the free seconds it held cover what they can."""
+        held = conn.execute(select(QuotaChargeRow.free_seconds).where(QuotaChargeRow.task_id == task_id)).scalar()
+        billed = ledger.billed_seconds
+        free = min(billed, held or 0.0)
+        cost = round(ledger.cost_usd * (billed - free) / billed, 4) if billed > 0 else 0.0
+        values = dict(state="used", billed_seconds=billed, free_seconds=free, cost_usd=cost)
+        if held is None:  # a task submitted before quotas existed
+            conn.execute(sql.CHARGE, dict(task_id=task_id, owner=owner, created_at=now, **values))
+        else:
+            conn.execute(update(QuotaChargeRow).where(QuotaChargeRow.task_id == task_id).values(**values))
+
+    def _quota_totals(self, conn: Connection, owner: str, starts: dict[str, float], state: str | None = None,
+                      since: float = 0.0) -> Totals:
+        """Sums over the key's charges created at or after ``since`` (windows older than it read short)."""
+        row = conn.execute(sql.quota_totals(state is not None),
+                           {"p_owner": owner, "p_state": state, "p_day": starts["day"],
+                            "p_month": starts["month"], "p_since": since}).one()
+        return Totals(free_seconds=float(row[0]), seconds=dict(zip(WINDOWS, map(float, row[1:4]), strict=True)),
+                      cost_usd=dict(zip(WINDOWS, map(float, row[4:7]), strict=True)))
+
+    def quota_totals(self, owner: str, starts: dict[str, float], state: str | None = None) -> Totals:
+        """A key's charges (``state``: only reserved or only used ones) in the windows starting at ``starts``."""
+        with self.engine.connect() as conn:
+            return self._quota_totals(conn, owner, starts, state)
+
+    def quota_override(self, owner: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(QuotaOverrideRow.limits_json).where(QuotaOverrideRow.owner == owner)).scalar()
+        return json.loads(value) if value is not None else None
+
+    def set_quota_override(self, owner: str, limits: dict[str, Any], now: float) -> None:
+        with self.session() as s:
+            s.merge(QuotaOverrideRow(owner=owner, limits_json=json.dumps(limits), updated_at=now))
+
+    def delete_quota_override(self, owner: str) -> bool:
+        with self.session() as s:
+            return s.execute(delete(QuotaOverrideRow).where(QuotaOverrideRow.owner == owner)).rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
     # -- uploads ----------------------------------------------------------------------------
 
@@ -322,3 +440,14 @@ class TaskStore:
         if keys:
             with self.session() as s:
                 s.execute(delete(UploadRow).where(UploadRow.key.in_(keys)))
+
+    # -- figures for /metrics ---------------------------------------------------------------
+
+    def stats(self, now: float) -> StoreStats:
+        with self.engine.connect() as conn:
+            counts = {(r[0], r[1]): int(r[2]) for r in conn.execute(
+                select(TaskRow.status, TaskRow.model, func.count()).group_by(TaskRow.status, TaskRow.model))}
+            oldest = conn.execute(select(func.min(TaskRow.submit_time))
+                                  .where(TaskRow.status == Status.PENDING.value)).scalar()
+        pending = sum(n for (status, _), n in counts.items() if status == Status.PENDING.value)
+        return StoreStats(counts, pending, max(0.0, now - oldest) if oldest is not None else 0.0)

@@ -10,7 +10,7 @@ Stages of ``build_soundtrack``:
    would overrun, and never past the window or the video's end;
 3. a synthesized music cue when the prompt names music or an instrument (not when the client sent
    a soundtrack: that is the music), ducked under speech;
-4. the client's ``audio_url`` soundtrack, trimmed to the duration or padded with silence (seed 002);
+4. the client's ``audio_url`` soundtrack, trimmed to the duration or padded with silence (the aggregator's docs);
 5. the mix under a peak limiter.
 
 Lip sync: every ``PlacedLine`` carries its phoneme timeline in absolute seconds of the video
@@ -28,7 +28,7 @@ notes keep (``notes["lines"]``), for both engines.
 Reference audio policy: a reference's audio (its ``reference_voice``, else a video's own track) is
 a *voice model* only; it is never played. The prompt decides what a character says, and the
 character says it in that voice; replaying the raw track would put words in its mouth that the
-prompt never gave it. ``reference_voice`` overrides the video's own audio (seed 001).
+prompt never gave it. ``reference_voice`` overrides the video's own audio (the wan2.7-r2v guide).
 """
 
 from __future__ import annotations

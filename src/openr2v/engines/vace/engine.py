@@ -1,4 +1,5 @@
-"""The vace engine: Wan2.1-VACE through diffusers' ``WanVACEPipeline``, weights from a local folder.
+"""The vace engine: Wan2.1-VACE or Wan2.2-VACE-Fun through diffusers' ``WanVACEPipeline``, weights from a local
+folder, sampled by a recipe (steps, guidance, scheduler, LoRAs, block cache; ``recipes.py``, ``tuning.py``).
 
 Stages of ``render``:
 1. the plan (recorded at submit) and the cast: every reference looked at and cast by the
@@ -109,6 +110,7 @@ class VaceEngine:
         clock.lap("sound")
         progress(_PREP_PERCENT)
         # 4. Shot by shot.
+        passes_before, blocks_before = self.loaded.counter.snapshot()
         first_frame = _first_frame(job, width, height)
         final, partial = job.workdir / "output.mp4", job.workdir / ".output.partial.mp4"
         shot_notes = []
@@ -125,6 +127,7 @@ class VaceEngine:
                                    "model_frames": int(native.shape[0]), "calls": len(parts), "prompt": prompt})
         os.replace(partial, final)
         clock.lap("shots")
+        passes, blocks = self.loaded.counter.snapshot()
         progress(100)
         notes.update({
             "plan_mode": plan.mode, "references": cast.notes(), "shots": shot_notes,
@@ -132,6 +135,9 @@ class VaceEngine:
             "guidance_scale": opts.guidance_scale, "first_frame": first_frame is not None,
             "size_adjustment": adjustment,
             "timings_seconds": clock.laps, "seconds_per_step": run.seconds_per_step(),
+            "denoising_steps": run.done,
+            "transformer_passes": {role: n - passes_before.get(role, 0) for role, n in passes.items()},
+            "blocks_computed": blocks - blocks_before,
         })
         return RenderResult(path=final, width=job.width, height=job.height, fps=job.fps, frames=frames,
                             has_audio=audio is not None, notes=notes)

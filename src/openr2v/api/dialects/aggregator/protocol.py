@@ -1,28 +1,25 @@
-"""Wire models of the aggregator dialect (seed 002, ``wan26_r2v``). Wire shapes only."""
+"""Wire models of the aggregator dialect (the aggregator's docs, ``wan26_r2v``). Wire shapes only."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
+
+from openr2v.api.dialects.base import Wire
 
 __all__ = ["ContentItem", "ErrorBody", "ErrorDetail", "OutputItem", "SubmitBody", "SubmitInput",
            "SubmitParameters", "TaskBody", "UsageBody"]
 
 
-class _Wire(BaseModel):
-    # The family ignores fields it does not know; so do we.
-    model_config = ConfigDict(extra="ignore")
-
-
-class SubmitInput(_Wire):
+class SubmitInput(Wire):
     prompt: StrictStr | None = None
     reference_urls: list[StrictStr] | None = None
     audio_url: StrictStr | None = None
-    negative_prompt: StrictStr | None = None  # not in seed 002; accepted as the wan2.6 family does
+    negative_prompt: StrictStr | None = None  # not in the aggregator's docs; accepted as the wan2.6 family does
 
 
-class SubmitParameters(_Wire):
+class SubmitParameters(Wire):
     size: StrictStr | None = None
     duration: StrictInt | None = None
     prompt_extend: StrictBool | None = None
@@ -32,7 +29,7 @@ class SubmitParameters(_Wire):
     seed: StrictInt | None = None
 
 
-class SubmitBody(_Wire):
+class SubmitBody(Wire):
     model: StrictStr
     input: SubmitInput
     parameters: SubmitParameters = SubmitParameters()

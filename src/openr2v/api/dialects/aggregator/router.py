@@ -1,14 +1,14 @@
-"""Aggregator endpoints (seed 002): ``POST /model/v1/generation``, ``GET /model/v1/generation/{id}``."""
+"""Aggregator endpoints (the aggregator's docs): ``POST /model/v1/generation``, ``GET /model/v1/generation/{id}``."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
 
 from openr2v.api.common import (
+    JSONResponse,
     dialect_route,
     find_task,
     parse_json_object,
@@ -16,32 +16,27 @@ from openr2v.api.common import (
     public_base,
     read_body,
     runtime,
-    submit,
+    submit_task,
 )
+from openr2v.api.dialects.base import View
 from openr2v.api.openapi import component, errors, json_body, nullable
 from openr2v.domain.models import DIALECT_MODELS
 from openr2v.domain.task import Status, Task
-from openr2v.errors import NotFound, OpenR2VError
+from openr2v.errors import NotFound
 
 from .pricing import quote
 from .protocol import ErrorBody, SubmitBody, SubmitParameters, TaskBody
-from .translate import DIALECT, NAMES, STATUS_CHECK, error_code, format_task, parse_submit
+from .translate import DIALECT, STATUS_CHECK, format_error, format_task, parse_submit
 
 __all__ = ["router"]
 
 
-def error_response(e: OpenR2VError, request_id: str) -> Response:
-    return JSONResponse({"error": {"code": error_code(e), "message": e.message},
-                         "metadata": {"request_id": request_id}},
-                        status_code=e.http_status, headers={"x-request-id": request_id})
-
-
-router = APIRouter(prefix="/model/v1", route_class=dialect_route(error_response), tags=["aggregator"])
-EXAMPLES: dict[str, dict[str, Any]] = {"seed 002": {  # the document's own request
+router = APIRouter(prefix="/model/v1", route_class=dialect_route(format_error), tags=["aggregator"])
+EXAMPLES: dict[str, dict[str, Any]] = {"the aggregator's docs": {  # the document's own request
     "model": "wan26_r2v", "input": {"prompt": "character1 walking in the park with a happy expression",
                                      "reference_urls": ["https://example.com/char1.jpg"]},
     "parameters": {"size": "1280*720", "duration": 5}}}
-SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Aggregator", description="model wan26_r2v (seed 002).",
+SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Aggregator", description="model wan26_r2v (the aggregator's docs).",
                                        properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])},
                                                    # null parameters are taken as absent
                                                    "parameters": nullable(component(SubmitParameters, "Aggregator"))},
@@ -53,7 +48,7 @@ def _body(request: Request, task: Task) -> JSONResponse:
     url = rt.service.video_path(task, public_base(request))
     cost = (quote(task.model, task.usage or {}, rt.settings.prices_file)
             if task.status == Status.SUCCEEDED else None)
-    return JSONResponse(format_task(task, url, cost, request.state.request_id))
+    return JSONResponse(format_task(task, View(url, request.state.request_id, cost)))
 
 
 @router.post("/generation", response_model=TaskBody, responses=errors(ErrorBody, 400, 401, 403, 429, 500),
@@ -62,8 +57,8 @@ async def create(request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
     body = parse_json_object(await read_body(request))
-    req, sent = await asyncio.to_thread(parse_submit, body, rt.settings.region)
-    task = await submit(rt, who, DIALECT, req, request.state.request_id, orig_prompt=sent, names=NAMES)
+    sub = await asyncio.to_thread(parse_submit, body, rt.settings.region)
+    task = await submit_task(rt, who, DIALECT, sub, request.state.request_id)
     return _body(request, task)
 
 

@@ -1,6 +1,6 @@
 """Aggregator wire <-> canonical: parse a ``wan26_r2v`` submit, format a task, map error codes.
 
-Seed 002's numeric codes: 001028001-001028004 for the references, 001028095-001028099 for the
+The aggregator docs' numeric codes: 001028001-001028004 for the references, 001028095-001028099 for the
 rest. Submit-time refusals other than the references' are "Task creation error" (001028099);
 a failed task is "Internal generation error" (001028095) unless a reference could not be
 fetched (001028097, "HTTP error response") or its URL was refused (001028004). Protocol errors
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from fastapi import Response
+from fastapi.responses import JSONResponse
 
-from openr2v.api.common import epoch, first_error
-from openr2v.api.digits import parse_size
+from openr2v.api.common import epoch
+from openr2v.api.dialects.base import Submission, View, or_defaults, validate, wire_size
 from openr2v.domain.models import ModelSpec, dialect_model
 from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs, check_text, guess_kind
 from openr2v.domain.task import Status, Task
@@ -22,7 +23,8 @@ from openr2v.errors import InvalidParameter, OpenR2VError
 
 from .protocol import SubmitBody
 
-__all__ = ["CODES", "NAMES", "error_code", "format_task", "parse_submit", "task_error_code"]
+__all__ = ["CODES", "DIALECT", "NAMES", "error_code", "format_error", "format_task", "parse_submit",
+           "task_error_code"]
 
 DIALECT = "aggregator"
 
@@ -47,7 +49,7 @@ CODES: dict[str, str] = {
     STATUS_CHECK: "Status check error",
     CREATION_ERROR: "Task creation error",
 }
-# A failed task's canonical code -> the seed's code (others: GENERATION_ERROR).
+# A failed task's canonical code -> the document's code (others: GENERATION_ERROR).
 TASK_CODES: dict[str, str] = {"BadRequest.InputDownloadFailed": HTTP_ERROR, "InvalidURL": BAD_REFERENCE_URL}
 STATUSES: dict[Status, str] = {Status.PENDING: "pending", Status.RUNNING: "processing",
                                Status.SUCCEEDED: "completed", Status.FAILED: "failed", Status.CANCELED: "failed"}
@@ -71,12 +73,18 @@ def error_code(e: OpenR2VError) -> str:
     return str(e.http_status)
 
 
+def format_error(e: OpenR2VError, request_id: str) -> Response:
+    return JSONResponse({"error": {"code": error_code(e), "message": e.message},
+                         "metadata": {"request_id": request_id}},
+                        status_code=e.http_status, headers={"x-request-id": request_id})
+
+
 def task_error_code(task: Task) -> str:
     return TASK_CODES.get(task.code or "", GENERATION_ERROR)
 
 
 def _check_references(raw: Any, spec: ModelSpec) -> list[str]:
-    """Seed 002's reference rules, each with its own code, in an order that makes each reachable."""
+    """The aggregator docs' reference rules, each with its own code, in an order that makes each reachable."""
     if not isinstance(raw, list) or not raw:
         raise InvalidParameter(f"{REFS} must be an array with {spec.min_total}-{spec.max_total} items.",
                                param=REFS, code=REFERENCE_COUNT)
@@ -98,8 +106,40 @@ def _check_references(raw: Any, spec: ModelSpec) -> list[str]:
     return raw
 
 
-def parse_submit(body: dict[str, Any], region: str) -> tuple[GenerationRequest, str]:
-    """A JSON object -> (validated canonical request, the prompt as sent). Raises OpenR2VError."""
+def parse_submit(body: dict[str, Any], region: str) -> Submission:
+    """A JSON object -> the validated canonical request, and the prompt as sent. Raises OpenR2VError."""
+    spec = _check_envelope(body)
+    wire: SubmitBody = validate(SubmitBody, body)
+    inp, par = wire.input, wire.parameters
+    sent = inp.prompt or ""
+    check_text(sent, "input.prompt")  # the whole prompt is kept (orig_prompt), not only what check_inputs sees
+    # The aggregator's docs: "excess content will be automatically truncated" (orig_prompt keeps what was sent).
+    prompt = sent[:spec.max_prompt_chars] if spec.prompt_overflow == "truncate" else sent
+    params = or_defaults(spec, duration=par.duration, audio=par.audio, shot_type=par.shot_type,
+                         watermark=par.watermark, prompt_extend=par.prompt_extend)
+    extensions: dict[str, Any] = {}
+    if spec.shot_type_needs_prompt_extend and not params["prompt_extend"] \
+            and params["shot_type"] != spec.default_shot_type:
+        # The aggregator's docs: shot_type "only takes effect when prompt_extend: true"; the prompt decides instead.
+        if params["shot_type"] not in spec.shot_types:
+            raise InvalidParameter(f"parameters.shot_type {params['shot_type']!r} is not supported; use "
+                                   f"{' or '.join(spec.shot_types)}.", param="parameters.shot_type")
+        extensions["ignored"] = {"parameters.shot_type": params["shot_type"], "reason": "prompt_extend is false"}
+        params["shot_type"] = spec.default_shot_type
+    if inp.audio_url is not None and not params["audio"]:
+        raise InvalidParameter("input.audio_url drives the soundtrack; it cannot be combined with "
+                               "parameters.audio=false.", param="input.audio_url")
+    refs = [Reference(kind=guess_kind(url), source=url, label=f"character{i + 1}", field=f"{REFS}[{i}]")
+            for i, url in enumerate(inp.reference_urls or [])]
+    size = None if par.size is None else wire_size(par.size, "parameters.size", hint=(
+        "must be a specific WIDTH*HEIGHT such as 1280*720 (not a ratio or a tier name)"))
+    req = GenerationRequest(model=spec.name, prompt=prompt, negative_prompt=inp.negative_prompt, references=refs,
+                            audio_url=inp.audio_url, size=size, seed=par.seed, extensions=extensions, **params)
+    return Submission(check_inputs(req, spec, region, FieldNames(NAMES)), orig_prompt=sent, names=NAMES)
+
+
+def _check_envelope(body: dict[str, Any]) -> ModelSpec:
+    """The model (its spec), the input and parameters objects, and the aggregator docs' reference rules."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidParameter("model is required: wan26_r2v.", param="model")
@@ -114,60 +154,10 @@ def parse_submit(body: dict[str, Any], region: str) -> tuple[GenerationRequest, 
     elif not isinstance(body["parameters"], dict):
         raise InvalidParameter("parameters must be an object.", param="parameters")
     _check_references(body["input"].get("reference_urls"), spec)
-    try:
-        wire = SubmitBody.model_validate(body)
-    except ValidationError as e:
-        field, msg = first_error(e)
-        raise InvalidParameter(f"{field}: {msg}.", param=field) from None
-    inp, par = wire.input, wire.parameters
-    sent = inp.prompt or ""
-    check_text(sent, "input.prompt")  # the whole prompt is kept (orig_prompt), not only what check_inputs sees
-    # Seed 002: "excess content will be automatically truncated" (orig_prompt keeps what was sent).
-    prompt = sent[:spec.max_prompt_chars] if spec.prompt_overflow == "truncate" else sent
-    prompt_extend = par.prompt_extend if par.prompt_extend is not None else spec.default_prompt_extend
-    shot_type = par.shot_type if par.shot_type is not None else spec.default_shot_type
-    extensions: dict[str, Any] = {}
-    if spec.shot_type_needs_prompt_extend and not prompt_extend and shot_type != spec.default_shot_type:
-        # Seed 002: shot_type "only takes effect when prompt_extend: true"; the prompt decides instead.
-        if shot_type not in spec.shot_types:
-            raise InvalidParameter(f"parameters.shot_type {shot_type!r} is not supported; use "
-                                   f"{' or '.join(spec.shot_types)}.", param="parameters.shot_type")
-        extensions["ignored"] = {"parameters.shot_type": shot_type, "reason": "prompt_extend is false"}
-        shot_type = spec.default_shot_type
-    audio = par.audio if par.audio is not None else spec.default_audio
-    if inp.audio_url is not None and not audio:
-        raise InvalidParameter("input.audio_url drives the soundtrack; it cannot be combined with "
-                               "parameters.audio=false.", param="input.audio_url")
-    refs = [Reference(kind=guess_kind(url), source=url, label=f"character{i + 1}", field=f"{REFS}[{i}]")
-            for i, url in enumerate(inp.reference_urls or [])]
-    req = GenerationRequest(
-        model=spec.name,
-        prompt=prompt,
-        negative_prompt=inp.negative_prompt,
-        references=refs,
-        audio_url=inp.audio_url,
-        size=_parse_size(par.size) if par.size is not None else None,
-        duration=par.duration if par.duration is not None else spec.default_duration,
-        audio=audio,
-        shot_type=shot_type,
-        watermark=par.watermark if par.watermark is not None else spec.default_watermark,
-        seed=par.seed,
-        prompt_extend=prompt_extend,
-        extensions=extensions,
-    )
-    return check_inputs(req, spec, region, FieldNames(NAMES)), sent
+    return spec
 
 
-def _parse_size(size: str) -> tuple[int, int]:
-    dims = parse_size(size)
-    if dims is None:
-        raise InvalidParameter(f"parameters.size {size!r} must be a specific WIDTH*HEIGHT such as 1280*720 "
-                               f"(not a ratio or a tier name).", param="parameters.size")
-    return dims
-
-
-def format_task(task: Task, video_url: str | None, cost: tuple[float, float] | None,
-                request_id: str) -> dict[str, Any]:
+def format_task(task: Task, view: View) -> dict[str, Any]:
     """The task as the aggregator shows it: output and usage when completed, error when failed."""
     status = STATUSES.get(task.status, "failed")
     body: dict[str, Any] = {"id": task.id, "task_id": task.id, "model": task.model, "status": status,
@@ -176,15 +166,15 @@ def format_task(task: Task, video_url: str | None, cost: tuple[float, float] | N
         body["progress"] = round(task.progress / 100, 2)
     if status == "completed":
         seconds = int((task.usage or {}).get("output_video_duration") or task.request.duration)
-        body["output"] = [{"content": [{"type": "video", "url": video_url, "duration": seconds}],
+        body["output"] = [{"content": [{"type": "video", "url": view.video_url, "duration": seconds}],
                            "jobId": task.id}]
-        amount, discount = cost or (0.0, 0.0)
+        amount, discount = view.cost or (0.0, 0.0)
         body["usage"] = {"cost": f"{amount:.4f}", "discount": discount}
     if status == "failed":
         code = task_error_code(task)
         body["error"] = {"code": code, "message": f"{CODES[code]}: {task.code or 'Failed'}: {task.message or ''}"}
     body["metadata"] = {
-        "request_id": request_id,
+        "request_id": view.request_id,
         "submit_request_id": task.request_id,
         "created_at": epoch(task.submit_time),
         "started_at": epoch(task.scheduled_time),

@@ -23,19 +23,19 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from openr2v.api.common import dialect_route, principal, public_base, runtime
+from openr2v.api.common import dialect_route, principal, public_base, read_task, runtime
+from openr2v.api.dialects.base import View
 from openr2v.api.openapi import component, errors
 from openr2v.domain.task import Status, Task
 
 from .protocol import ErrorBody, EventData
-from .router import error_response
-from .translate import format_task
+from .translate import format_error, format_task
 
 __all__ = ["router"]
 
 log = logging.getLogger("openr2v.api.events")
 
-router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["openr2v"])
+router = APIRouter(prefix="/api/v1", route_class=dialect_route(format_error), tags=["openr2v"])
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 10.0
@@ -53,7 +53,7 @@ EVENT = {"type": "object", "required": ["data"], "properties": {
 
 
 def _body(task: Task, video_url: str | None, request_id: str) -> dict[str, object]:
-    body = format_task(task, video_url)
+    body = format_task(task, View(video_url))
     progress = 100 if task.status == Status.SUCCEEDED else task.progress
     body["output"] = {**body["output"], "progress": progress}
     return {"request_id": request_id, **body}
@@ -67,7 +67,7 @@ async def task_events(task_id: str, request: Request) -> StreamingResponse:
     who = principal(request)
     rt = runtime(request)
     # Raises NotFound (404) for another key's task before the stream starts, as GET /tasks/{id} does.
-    first = await asyncio.to_thread(rt.service.get, who.owner, task_id)
+    first = await read_task(rt, who, task_id)
     base = public_base(request)
     request_id = request.state.request_id
 
@@ -95,7 +95,7 @@ async def task_events(task_id: str, request: Request) -> StreamingResponse:
                     yield ": keep-alive\n\n"
                     last_sent = now
                 await asyncio.sleep(POLL_SECONDS)
-                task = await asyncio.to_thread(rt.service.get, who.owner, task_id)
+                task = await read_task(rt, who, task_id)
         except Exception:  # headers are sent: the only way to report is to end the stream
             log.exception("event stream of task %s failed", task_id)
 

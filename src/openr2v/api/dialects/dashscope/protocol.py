@@ -1,4 +1,4 @@
-"""Wire models of the DashScope native dialect (seeds 000 and 001). Wire shapes only."""
+"""Wire models of the DashScope native dialect (the Model Studio guides (wan2.6-r2v, wan2.7-r2v)). Wire shapes only."""
 
 from __future__ import annotations
 
@@ -6,32 +6,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from openr2v.api.dialects.base import Wire
+
 __all__ = ["CancelResponse", "ErrorBody", "EstimateResponse", "EventData", "LedgerResponse", "MediaItem",
            "ModelsResponse",
-           "OssUploadForm", "PlanResponse", "PreviewBody", "PreviewPlanResponse", "SubmitBody", "SubmitInput",
+           "OssUploadForm", "PlanResponse", "PreviewBody", "PreviewPlanResponse", "QuotaLimitsBody", "QuotaList",
+           "QuotaResponse", "SubmitBody", "SubmitInput",
            "SubmitParameters", "SubmitResponse", "TaskList", "TaskResponse", "UploadPolicyResponse",
            "WebhookSecretResponse"]
 
 
-class _Wire(BaseModel):
-    # DashScope ignores fields it does not know; so do we.
-    model_config = ConfigDict(extra="ignore")
-
-
-class MediaItem(_Wire):
+class MediaItem(Wire):
     type: StrictStr
     url: StrictStr
     reference_voice: StrictStr | None = None
 
 
-class SubmitInput(_Wire):
+class SubmitInput(Wire):
     prompt: StrictStr | None = None
     negative_prompt: StrictStr | None = None
     reference_urls: list[StrictStr] | None = None
     media: list[MediaItem] | None = None
 
 
-class SubmitParameters(_Wire):
+class SubmitParameters(Wire):
     size: StrictStr | None = None
     resolution: StrictStr | None = None
     ratio: StrictStr | None = None
@@ -43,10 +41,10 @@ class SubmitParameters(_Wire):
     prompt_extend: StrictBool | None = None
     # openr2v extensions
     captions: StrictBool | None = None
-    callback_url: StrictStr | None = None  # webhook fired on every status change (README: webhooks)
+    callback_url: StrictStr | None = None  # webhook fired on every status change (docs/webhooks.md)
 
 
-class SubmitBody(_Wire):
+class SubmitBody(Wire):
     model: StrictStr
     input: SubmitInput
     parameters: SubmitParameters = SubmitParameters()
@@ -226,8 +224,66 @@ class WebhookSecret(BaseModel):
     webhook_secret: str
     header: str
     scheme: str
+    legacy_secret: str
+    legacy_header: str
+    legacy_scheme: str
 
 
 class WebhookSecretResponse(BaseModel):
     request_id: str
     output: WebhookSecret
+
+
+class QuotaLimitsBody(BaseModel):
+    """A key's limits (docs/quotas.md); a limit left out or null is no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    free_seconds: float = Field(0.0, ge=0)
+    seconds_per_day: float | None = Field(None, ge=0)
+    seconds_per_month: float | None = Field(None, ge=0)
+    seconds_total: float | None = Field(None, ge=0)
+    cost_usd_per_day: float | None = Field(None, ge=0)
+    cost_usd_per_month: float | None = Field(None, ge=0)
+    cost_usd_total: float | None = Field(None, ge=0)
+
+
+class QuotaResponse(BaseModel):
+    request_id: str
+    output: dict[str, Any]
+
+
+class QuotaKeys(BaseModel):
+    keys: list[dict[str, Any]]
+
+
+class QuotaList(BaseModel):
+    request_id: str
+    output: QuotaKeys
+
+
+class WebhookDelivery(BaseModel):
+    webhook_id: str
+    task_id: str
+    event: str
+    url: str
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    created_at: float
+    finished_at: float | None = None
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+
+
+class WebhookDeliveries(BaseModel):
+    deliveries: list[WebhookDelivery]
+
+
+class WebhookDeliveriesResponse(BaseModel):
+    request_id: str
+    output: WebhookDeliveries
+
+
+class WebhookDeliveryResponse(BaseModel):
+    request_id: str
+    output: WebhookDelivery

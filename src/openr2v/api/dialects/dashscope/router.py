@@ -1,4 +1,4 @@
-"""DashScope native endpoints under /api/v1 (seeds 000 and 001)."""
+"""DashScope native endpoints under /api/v1 (the Model Studio guides (wan2.6-r2v, wan2.7-r2v))."""
 
 from __future__ import annotations
 
@@ -6,16 +6,26 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
 
-from openr2v.api.common import dialect_route, principal, public_base, read_body, runtime
+from openr2v.api.common import (
+    JSONResponse,
+    dialect_route,
+    parse_json_object,
+    principal,
+    public_base,
+    read_body,
+    read_task,
+    runtime,
+    submit_task,
+)
+from openr2v.api.dialects.base import View
 from openr2v.api.digits import small_int
 from openr2v.api.openapi import errors, header, json_body, optional, query
 from openr2v.domain.models import DIALECT_MODELS
-from openr2v.domain.request import source_scheme
 from openr2v.domain.task import Status
-from openr2v.errors import AccessDenied, InvalidParameter, InvalidURL, OpenR2VError
+from openr2v.errors import AccessDenied, InvalidParameter, InvalidURL
+from openr2v.runtime import Runtime
 
 from .protocol import (
     CancelResponse,
@@ -27,25 +37,13 @@ from .protocol import (
     TaskList,
     TaskResponse,
 )
-from .translate import format_task, parse_submit
+from .translate import DIALECT, format_error, format_task, parse_submit
 
 __all__ = ["router"]
 
-DIALECT = "dashscope"
+router = APIRouter(prefix="/api/v1", route_class=dialect_route(format_error), tags=["dashscope"])
 
-
-def error_response(e: OpenR2VError, request_id: str) -> Response:
-    headers = {"x-request-id": request_id}
-    if e.http_status >= 500:
-        # A retried submit after a 5xx could create a second task: the v2 SDK honours this header.
-        headers["x-should-retry"] = "false"
-    return JSONResponse({"request_id": request_id, "code": e.code, "message": e.message},
-                        status_code=e.http_status, headers=headers)
-
-
-router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["dashscope"])
-
-EXAMPLES: dict[str, dict[str, Any]] = {  # seed 000's and seed 001's own requests
+EXAMPLES: dict[str, dict[str, Any]] = {  # the wan2.6-r2v guide's and the wan2.7-r2v guide's own requests
     "wan2.6-r2v-flash": {"model": "wan2.6-r2v-flash", "input": {
         "prompt": "character1 gives an enthusiastic product introduction to camera, smiling and gesturing naturally.",
         "reference_urls": ["https://example.com/presenter.mp4"]}, "parameters": {"size": "1280*720", "duration": 5}},
@@ -57,7 +55,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {  # seed 000's and seed 001's own request
 }
 SUBMIT_DOC: dict[str, Any] = {
     **json_body(SubmitBody, "DashScope", description="wan2.6 models take input.reference_urls and parameters.size, "
-                "wan2.7 input.media with resolution and ratio (seed 000 and 001).",
+                "wan2.7 input.media with resolution and ratio (the Model Studio guides).",
                 properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}}, examples=EXAMPLES),
     "parameters": [
         header("X-DashScope-Async", {"type": "string", "pattern": "^[Ee][Nn][Aa][Bb][Ll][Ee]$"}, required=True,
@@ -89,37 +87,29 @@ async def submit(request: Request) -> JSONResponse:
     if request.headers.get("x-dashscope-async", "").strip().lower() != "enable":
         raise AccessDenied("current user api does not support synchronous calls")
     rt = runtime(request)
-    body = await read_body(request)
-    req, _spec = await asyncio.to_thread(parse_submit, body, rt.settings.region)
+    body = parse_json_object(await read_body(request), "model, input and parameters")
+    sub = await asyncio.to_thread(parse_submit, body, rt.settings.region)
+    if sub.request.extensions.get("callback_url"):
+        # openr2v extension: the webhook payload carries the video URL, so remember the base URL this
+        # client reaches us at.
+        sub.request.extensions["public_base_url"] = public_base(request)
     resolve = request.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
-    sources = [(r.field, r.source) for r in req.references]
-    sources += [(f"{r.field.rsplit('.', 1)[0]}.reference_voice", r.voice) for r in req.references if r.voice]
-    sources += [("first_frame", req.first_frame)] if req.first_frame else []
-    if callback := req.extensions.get("callback_url"):
-        # openr2v extension: webhooks reach the same SSRF guard as references; their payload carries
-        # the video URL, so remember the base URL this client reaches us at.
-        sources.append(("parameters.callback_url", callback))
-        req.extensions["public_base_url"] = public_base(request)
-    for field, src in sources:
-        _check_reference(rt, who.owner, field, src, resolve)  # type: ignore[arg-type]
-    task = await asyncio.to_thread(rt.service.submit, who.owner, who.region, DIALECT, req,
-                                   request.state.request_id)
+
+    def oss(field: str, source: str) -> None:
+        _check_upload(rt, who.owner, field, source, resolve)
+
+    task = await submit_task(rt, who, DIALECT, sub, request.state.request_id, oss=oss)
     return _ok(request, {"output": {"task_id": task.id, "task_status": task.status.value}})
 
 
-def _check_reference(rt: Any, owner: str, field: str, source: str, resolve: bool) -> None:
-    from openr2v.media.fetch import check_url_host
-
-    scheme = source_scheme(source)
-    if scheme == "oss":
-        if not resolve:
-            raise InvalidURL(f"{field}: oss:// URLs need the header X-DashScope-OssResourceResolve: enable.",
-                             param=field)
-        row = rt.store.get_upload(source.removeprefix("oss://"))
-        if row is None or row.owner != owner:
-            raise InvalidURL(f"{field}: {source[:200]} does not name an upload of this API key.", param=field)
-    elif scheme in ("http", "https") and not rt.settings.allow_private_urls:
-        check_url_host(source, field, rt.runner.fetcher.allow_hosts)
+def _check_upload(rt: Runtime, owner: str, field: str, source: str, resolve: bool) -> None:
+    """An oss:// source names a temporary upload of this key, and only under the resolve header."""
+    if not resolve:
+        raise InvalidURL(f"{field}: oss:// URLs need the header X-DashScope-OssResourceResolve: enable.",
+                         param=field)
+    row = rt.store.get_upload(source.removeprefix("oss://"))
+    if row is None or row.owner != owner:
+        raise InvalidURL(f"{field}: {source[:200]} does not name an upload of this API key.", param=field)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskResponse, responses=errors(ErrorBody, 401, 404, 500))
@@ -127,8 +117,8 @@ def _check_reference(rt: Any, owner: str, field: str, source: str, resolve: bool
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
-    task = await asyncio.to_thread(rt.service.get, who.owner, task_id)
-    return _ok(request, format_task(task, rt.service.video_path(task, public_base(request))))
+    task = await read_task(rt, who, task_id)
+    return _ok(request, format_task(task, View(rt.service.video_path(task, public_base(request)))))
 
 
 @router.get("/tasks/{task_id}/plan", tags=["openr2v"], response_model=PlanResponse,
@@ -137,7 +127,7 @@ async def get_plan(task_id: str, request: Request) -> JSONResponse:
     """openr2v extension: the shot plan the engine follows (shots, framing, who is on screen, dialogue),
     and once rendered, what the engine did (``render``: casting, shots, sizes)."""
     who = principal(request)
-    task = await asyncio.to_thread(runtime(request).service.get, who.owner, task_id)
+    task = await read_task(runtime(request), who, task_id)
     return _ok(request, {"output": {"task_id": task.id, "task_status": task.status.value,
                                     "actual_prompt": task.actual_prompt, "plan": task.plan,
                                     "render": task.extra.get("render")}})
@@ -201,7 +191,7 @@ async def list_tasks(request: Request) -> JSONResponse:
             "start_time": int(t.scheduled_time * 1000) if t.scheduled_time else None,
             "end_time": int(t.end_time * 1000) if t.end_time else None,
         }
-        output = format_task(t, rt.service.video_path(t, base))["output"]
+        output = format_task(t, View(rt.service.video_path(t, base)))["output"]
         data.append(item)
         # The 2.x SDK reads ``tasks`` with string timestamps; 1.x and the real API use ``data``.
         jobs.append(output)

@@ -27,12 +27,12 @@ from openr2v.domain.models import DIALECT_MODELS, dialect_model
 from openr2v.errors import AccessDenied, InvalidParameter
 
 from .protocol import ErrorBody, OssUploadForm, UploadPolicyResponse
-from .router import error_response
+from .translate import format_error
 
 __all__ = ["oss_router", "router"]
 
-router = APIRouter(prefix="/api/v1", route_class=dialect_route(error_response), tags=["dashscope"])
-oss_router = APIRouter(route_class=dialect_route(error_response), tags=["dashscope"])
+router = APIRouter(prefix="/api/v1", route_class=dialect_route(format_error), tags=["dashscope"])
+oss_router = APIRouter(route_class=dialect_route(format_error), tags=["dashscope"])
 
 POLICY_SECONDS = 300
 

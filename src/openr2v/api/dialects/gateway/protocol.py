@@ -1,43 +1,40 @@
-"""Wire models of the gateway dialect (seed 003, ``/v1/video/generations``). Wire shapes only."""
+"""Wire models of the gateway dialect (the gateway's docs, ``/v1/video/generations``). Wire shapes only."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
+
+from openr2v.api.dialects.base import Wire
 
 __all__ = ["ErrorBody", "Metadata", "MetadataInput", "MetadataParameters", "SubmitBody", "SubmitResponse",
            "TaskData", "TaskEnvelope"]
 
 
-class _Wire(BaseModel):
-    # The gateway ignores fields it does not know; so do we.
-    model_config = ConfigDict(extra="ignore")
-
-
-class MetadataInput(_Wire):
+class MetadataInput(Wire):
     reference_video_urls: list[StrictStr] | None = None
     negative_prompt: StrictStr | None = None
 
 
-class MetadataParameters(_Wire):
+class MetadataParameters(Wire):
     size: StrictStr | None = None
     duration: StrictInt | None = None
     shot_type: StrictStr | None = None
     watermark: StrictBool | None = None
     seed: StrictInt | None = None
-    # Official Wan request fields the metadata may carry (seed 003: "optional fields from the official
+    # Official Wan request fields the metadata may carry (the gateway's docs: "optional fields from the official
     # Wan request format"); wan2.6-r2v rules apply to them.
     prompt_extend: StrictBool | None = None
     audio: StrictBool | None = None
 
 
-class Metadata(_Wire):
+class Metadata(Wire):
     input: MetadataInput = MetadataInput()
     parameters: MetadataParameters = MetadataParameters()
 
 
-class SubmitBody(_Wire):
+class SubmitBody(Wire):
     prompt: StrictStr
     model: StrictStr
     metadata: Metadata = Metadata()

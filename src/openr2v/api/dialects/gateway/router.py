@@ -1,14 +1,14 @@
-"""Gateway endpoints (seed 003): ``POST /v1/video/generations``, ``GET /v1/video/generations/{task_id}``."""
+"""Gateway endpoints (the gateway's docs): ``POST /v1/video/generations``, ``GET /v1/video/generations/{task_id}``."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
 
 from openr2v.api.common import (
+    JSONResponse,
     dialect_route,
     find_task,
     parse_json_object,
@@ -16,29 +16,25 @@ from openr2v.api.common import (
     public_base,
     read_body,
     runtime,
-    submit,
+    submit_task,
 )
+from openr2v.api.dialects.base import View
 from openr2v.api.openapi import errors, json_body
 from openr2v.domain.models import DIALECT_MODELS
-from openr2v.errors import InvalidParameter, NotFound, OpenR2VError
+from openr2v.errors import InvalidParameter, NotFound
 
 from .protocol import ErrorBody, SubmitBody, SubmitResponse, TaskEnvelope
-from .translate import DIALECT, NAMES, TASK_NOT_EXIST, error_code, format_submit, format_task, parse_submit
+from .translate import DIALECT, TASK_NOT_EXIST, format_error, format_submit, format_task, parse_submit
 
 __all__ = ["router"]
 
 
-def error_response(e: OpenR2VError, request_id: str) -> Response:
-    return JSONResponse({"code": error_code(e), "message": e.message, "data": None},
-                        status_code=e.http_status, headers={"x-request-id": request_id})
-
-
-router = APIRouter(prefix="/v1/video", route_class=dialect_route(error_response), tags=["gateway"])
-EXAMPLES: dict[str, dict[str, Any]] = {"seed 003": {  # the document's own request
+router = APIRouter(prefix="/v1/video", route_class=dialect_route(format_error), tags=["gateway"])
+EXAMPLES: dict[str, dict[str, Any]] = {"the gateway's docs": {  # the document's own request
     "prompt": "character1 drinks bubble tea while dancing spontaneously to the music.", "model": "wan2.6-r2v",
     "metadata": {"input": {"reference_video_urls": ["https://example.com/reference-video.mp4"]},
                  "parameters": {"size": "1280*720", "duration": 5, "shot_type": "multi"}}}}
-SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Gateway", description="model wan2.6-r2v (seed 003).",
+SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Gateway", description="model wan2.6-r2v (the gateway's docs).",
                                        properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}},
                                        examples=EXAMPLES)
 
@@ -49,8 +45,8 @@ async def create(request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
     body = parse_json_object(await read_body(request))
-    req = await asyncio.to_thread(parse_submit, body, rt.settings.region)
-    task = await submit(rt, who, DIALECT, req, request.state.request_id, names=NAMES)
+    sub = await asyncio.to_thread(parse_submit, body, rt.settings.region)
+    task = await submit_task(rt, who, DIALECT, sub, request.state.request_id)
     return JSONResponse(format_submit(task))
 
 
@@ -65,4 +61,4 @@ async def get(task_id: str, request: Request) -> JSONResponse:
     except NotFound as e:
         # The gateway answers an unknown (or another key's) task with 400 task_not_exist.
         raise InvalidParameter(e.message, code=TASK_NOT_EXIST) from None
-    return JSONResponse(format_task(task, rt.service.video_path(task, public_base(request))))
+    return JSONResponse(format_task(task, View(rt.service.video_path(task, public_base(request)))))

@@ -1,7 +1,7 @@
 """Gateway wire <-> canonical: parse a ``/v1/video/generations`` submit, format the poll envelope.
 
 The poll answer wraps a DashScope task response (``data.data``) in the gateway's own
-``{code, message, data: {task_id, action, status, fail_reason, ...}}``, exactly as seed 003
+``{code, message, data: {task_id, action, status, fail_reason, ...}}``, exactly as the gateway's docs
 shows it: the video URL in ``fail_reason`` on success, ``task failed, code: X , message: Y``
 on failure.
 """
@@ -10,28 +10,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from fastapi import Response
+from fastapi.responses import JSONResponse
 
-from openr2v.api.common import epoch, first_error
-from openr2v.api.dialects.dashscope.translate import format_time
-from openr2v.api.digits import parse_size
+from openr2v.api.common import epoch, format_time
+from openr2v.api.dialects.base import Submission, View, or_defaults, validate, wire_size
 from openr2v.domain.models import dialect_model
 from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs
 from openr2v.domain.task import Status, Task
-from openr2v.errors import InvalidParameter, OpenR2VError
+from openr2v.errors import InvalidParameter, OpenR2VError, QuotaExceeded
 
 from .protocol import SubmitBody
 
-__all__ = ["CODES", "NAMES", "error_code", "format_submit", "format_task", "parse_submit"]
+__all__ = ["CODES", "DIALECT", "NAMES", "error_code", "format_error", "format_submit", "format_task", "parse_submit"]
 
 DIALECT = "gateway"
-ACTION = "textGenerate"  # seed 003's action for reference-to-video tasks
+ACTION = "textGenerate"  # the gateway docs' action for reference-to-video tasks
 
 # HTTP status -> the gateway's error code (its {code, message, data} envelope).
 CODES: dict[int, str] = {400: "invalid_request", 401: "invalid_api_key", 403: "access_denied",
                          404: "task_not_exist", 429: "rate_limit_exceeded", 500: "internal_error"}
 TASK_NOT_EXIST = "task_not_exist"  # the gateway answers an unknown task with 400 and this code
-# Seed 003: prohibited content is refused with these DashScope codes, kept as they are.
+# The gateway's docs: prohibited content is refused with these DashScope codes, kept as they are.
 MODERATION_CODES = frozenset({"DataInspectionFailed", "IPInfringementSuspect"})
 STATUSES: dict[Status, str] = {Status.PENDING: "IN_PROGRESS", Status.RUNNING: "IN_PROGRESS",
                                Status.SUCCEEDED: "SUCCESS", Status.FAILED: "FAILURE",
@@ -42,10 +42,24 @@ REFS = NAMES["references"]
 PARAMS = "metadata.parameters"
 
 
+# A key over its quota: the code and status the gateway's family answers (docs/parity.md).
+QUOTA = ("insufficient_user_quota", 403)
+
+
 def error_code(e: OpenR2VError) -> str:
+    if isinstance(e, QuotaExceeded):
+        return QUOTA[0]
     if e.code in CODES.values() or e.code in MODERATION_CODES:
         return e.code
     return CODES.get(e.http_status, "internal_error")
+
+
+def format_error(e: OpenR2VError, request_id: str) -> Response:
+    if isinstance(e, QuotaExceeded):
+        return JSONResponse({"code": QUOTA[0], "message": f"insufficient user quota: {e.detail}", "data": None},
+                            status_code=QUOTA[1], headers={"x-request-id": request_id})
+    return JSONResponse({"code": error_code(e), "message": e.message, "data": None},
+                        status_code=e.http_status, headers={"x-request-id": request_id})
 
 
 class _Names(FieldNames):
@@ -53,7 +67,7 @@ class _Names(FieldNames):
         return NAMES.get(canonical, f"{PARAMS}.{canonical}")
 
 
-def parse_submit(body: dict[str, Any], region: str) -> GenerationRequest:
+def parse_submit(body: dict[str, Any], region: str) -> Submission:
     """A JSON object -> a validated canonical request. Raises OpenR2VError."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -70,11 +84,7 @@ def parse_submit(body: dict[str, Any], region: str) -> GenerationRequest:
             node.pop(key, None)
         elif isinstance(node, dict) and not isinstance(node[key], dict):
             raise InvalidParameter(f"{path} must be an object.", param=path)
-    try:
-        wire = SubmitBody.model_validate(body)
-    except ValidationError as e:
-        field, msg = first_error(e)
-        raise InvalidParameter(f"{field}: {msg}.", param=field) from None
+    wire: SubmitBody = validate(SubmitBody, body)
     inp, par = wire.metadata.input, wire.metadata.parameters
     if not inp.reference_video_urls:
         raise InvalidParameter(f"{REFS} is required: 1 to {spec.max_total} reference video URLs.", param=REFS)
@@ -85,23 +95,12 @@ def parse_submit(body: dict[str, Any], region: str) -> GenerationRequest:
         prompt=wire.prompt,
         negative_prompt=inp.negative_prompt,
         references=refs,
-        size=_parse_size(par.size) if par.size is not None else None,
-        duration=par.duration if par.duration is not None else spec.default_duration,
-        audio=par.audio if par.audio is not None else spec.default_audio,
-        shot_type=par.shot_type if par.shot_type is not None else spec.default_shot_type,
-        watermark=par.watermark if par.watermark is not None else spec.default_watermark,
+        size=wire_size(par.size, f"{PARAMS}.size") if par.size is not None else None,
         seed=par.seed,
-        prompt_extend=par.prompt_extend if par.prompt_extend is not None else spec.default_prompt_extend,
+        **or_defaults(spec, duration=par.duration, audio=par.audio, shot_type=par.shot_type,
+                      watermark=par.watermark, prompt_extend=par.prompt_extend),
     )
-    return check_inputs(req, spec, region, _Names())
-
-
-def _parse_size(size: str) -> tuple[int, int]:
-    dims = parse_size(size)
-    if dims is None:
-        raise InvalidParameter(f"{PARAMS}.size {size!r} must be WIDTH*HEIGHT, e.g. 1280*720.",
-                               param=f"{PARAMS}.size")
-    return dims
+    return Submission(check_inputs(req, spec, region, _Names()), names=NAMES)
 
 
 def format_submit(task: Task) -> dict[str, Any]:
@@ -110,7 +109,7 @@ def format_submit(task: Task) -> dict[str, Any]:
 
 
 def _dashscope_output(task: Task, video_url: str | None) -> dict[str, Any]:
-    """``data.data.output``: the upstream DashScope task output, with the keys seed 003 shows."""
+    """``data.data.output``: the upstream DashScope task output, with the keys the gateway's docs shows."""
     out: dict[str, Any] = {}
     if task.status in (Status.FAILED, Status.CANCELED):
         out["code"] = task.code or "InternalError"
@@ -134,9 +133,10 @@ USAGE_KEYS = ("SR", "duration", "input_video_duration", "output_video_duration",
               "video_ratio")
 
 
-def format_task(task: Task, video_url: str | None) -> dict[str, Any]:
-    """The poll envelope of seed 003 for a task at any status."""
+def format_task(task: Task, view: View) -> dict[str, Any]:
+    """The poll envelope of the gateway's docs for a task at any status."""
     status = STATUSES.get(task.status, "FAILURE")
+    video_url = view.video_url
     inner: dict[str, Any] = {"output": _dashscope_output(task, video_url), "request_id": task.request_id}
     if task.status == Status.SUCCEEDED and task.usage:
         inner["usage"] = {k: task.usage[k] for k in USAGE_KEYS if k in task.usage}
