@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import parselmouth
 import pyworld
-from parselmouth.praat import call
+from parselmouth.praat import call, run
 
 from openr2v.errors import OpenR2VError
 from openr2v.media.audio import decode_audio
@@ -136,6 +136,7 @@ def _retime(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, scale: float) -> tup
 
 
 _PRAAT = threading.Lock()  # Praat keeps some global state; calls are short
+_RESEED = "random_initializeWithSeedUnsafelyButPredictably (20261205)"
 
 
 def transform(x: np.ndarray, fs: int, *, target: VoiceProfile | None = None, time_scale: float = 1.0) -> np.ndarray:
@@ -162,6 +163,9 @@ def transform(x: np.ndarray, fs: int, *, target: VoiceProfile | None = None, tim
                 factor = formant_factor(_long_term_envelope(sp, f0, fs), target.envelope, ratio)
     try:
         with _PRAAT:
+            # Praat's PSOLA draws from its own random generator, seeded once per process: reseed it so
+            # the same speech always comes out the same (a seed gives the same bytes).
+            run(_RESEED)
             sound = parselmouth.Sound(xd, sampling_frequency=fs)
             moved = call(sound, "Change gender", F0_FLOOR, F0_CEIL, factor, new_median, 1.0, time_scale)
             y = np.asarray(moved.values[0], dtype=np.float32)
