@@ -267,11 +267,11 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
         req.size = None if req.first_frame is not None else ratio_size(req.resolution, req.ratio)
 
     # 4. Duration, audio, shot type, seed.
-    allowed = spec.durations_for(region)
-    if req.duration not in allowed:
-        lo, hi = min(allowed), max(allowed)
-        span = (f"an integer from {lo} to {hi}" if list(allowed) == list(range(lo, hi + 1))
-                else " or ".join(str(d) for d in allowed))
+    durations = spec.durations_for(region)
+    if req.duration not in durations:
+        lo, hi = min(durations), max(durations)
+        span = (f"an integer from {lo} to {hi}" if list(durations) == list(range(lo, hi + 1))
+                else " or ".join(str(d) for d in durations))
         raise InvalidParameter(f"{n('duration')} {req.duration} is not supported by {spec.name} in this region; "
                                f"use {span}.", param=n("duration"))
     if not req.audio and not spec.silent_allowed:

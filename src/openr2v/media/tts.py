@@ -124,7 +124,7 @@ except OSError:  # pragma: no cover - platforms without dlopen(NULL)
 _chunks: list[np.ndarray] = []
 
 
-def _collect(wav: ctypes._Pointer, count: int, events: int) -> int:  # type: ignore[type-arg]
+def _collect(wav: ctypes._Pointer, count: int, events: int) -> int:
     if wav and count > 0:
         _chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
     return 0  # 0: go on synthesizing

@@ -19,6 +19,7 @@ stored: ``DataInspectionFailed`` or ``IPInfringementSuspect`` (HTTP 400).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import secrets
@@ -323,7 +324,7 @@ class TaskService:
         self.store.delete_uploads(keys)
         return len(gone)
 
-    def _expire(self, tasks: list[Task]) -> None:
+    def _expire(self, tasks: builtins.list[Task]) -> None:
         for t in tasks:
             if t.output_key:
                 self.storage.delete(t.output_key)

@@ -8,22 +8,23 @@ a poll's and a task's CPU. Bound names start with ``p_`` so they never clash wit
 from __future__ import annotations
 
 import functools
+from typing import Any, cast
 
-from sqlalchemy import Insert, Select, Update, bindparam, func, insert, select, update
+from sqlalchemy import Insert, Select, Table, Update, bindparam, func, insert, select, update
 
 from openr2v.domain.task import Status
 from openr2v.tasks.schema import LedgerRow, TaskRow
 
 __all__ = ["CLAIM", "CREATE", "GET", "HEARTBEAT", "LEDGER", "STATUS", "TASKS", "finish", "lease_time", "progress"]
 
-TASKS = TaskRow.__table__
+TASKS = cast(Table, TaskRow.__table__)
 _c = TASKS.c
 
 # When a RUNNING task's lease was last renewed (rows from before migration 0002: when it started).
 lease_time = func.coalesce(_c.heartbeat_at, _c.scheduled_time, _c.submit_time)
 
-GET: Select = select(TASKS).where(_c.id == bindparam("p_id"))  # type: ignore[type-arg]
-STATUS: Select = select(_c.status).where(_c.id == bindparam("p_id"))  # type: ignore[type-arg]
+GET: Select[Any] = select(TASKS).where(_c.id == bindparam("p_id"))
+STATUS: Select[Any] = select(_c.status).where(_c.id == bindparam("p_id"))
 
 CLAIM: Update = (
     update(TASKS)
@@ -40,7 +41,7 @@ HEARTBEAT: Update = (
 )
 
 CREATE: Insert = insert(TASKS)
-LEDGER: Insert = insert(LedgerRow.__table__)
+LEDGER: Insert = insert(cast(Table, LedgerRow.__table__))
 
 
 @functools.cache

@@ -9,6 +9,7 @@ worker renews; the reaper (see ``TaskService.reap``) takes back tasks whose leas
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -268,7 +269,7 @@ class TaskStore:
             return [_to_task(r) for r in rows], total
 
     def page_after(self, owner: str, *, after: tuple[float, str] | None, limit: int, descending: bool,
-                   now: float) -> list[Task]:
+                   now: float) -> builtins.list[Task]:
         """Up to ``limit`` live tasks of ``owner`` in (submit_time, id) order, strictly past the
         ``after`` mark: a keyset page, so a cursor costs one indexed query however many tasks exist."""
         conds = [TaskRow.owner == owner, TaskRow.expires_at > now]
@@ -283,12 +284,12 @@ class TaskStore:
             rows = s.scalars(select(TaskRow).where(*conds).order_by(*order).limit(limit)).all()
             return [_to_task(r) for r in rows]
 
-    def expired(self, now: float, limit: int = 500) -> list[Task]:
+    def expired(self, now: float, limit: int = 500) -> builtins.list[Task]:
         with self.session() as s:
             rows = s.scalars(select(TaskRow).where(TaskRow.expires_at <= now).limit(limit)).all()
             return [_to_task(r) for r in rows]
 
-    def delete(self, task_ids: list[str]) -> None:
+    def delete(self, task_ids: builtins.list[str]) -> None:
         if task_ids:
             with self.session() as s:
                 s.execute(delete(TaskRow).where(TaskRow.id.in_(task_ids)))
@@ -314,11 +315,11 @@ class TaskStore:
         with self.session() as s:
             return s.get(UploadRow, key)
 
-    def expired_uploads(self, now: float, limit: int = 500) -> list[str]:
+    def expired_uploads(self, now: float, limit: int = 500) -> builtins.list[str]:
         with self.session() as s:
             return list(s.scalars(select(UploadRow.key).where(UploadRow.expires_at <= now).limit(limit)))
 
-    def delete_uploads(self, keys: list[str]) -> None:
+    def delete_uploads(self, keys: builtins.list[str]) -> None:
         if keys:
             with self.session() as s:
                 s.execute(delete(UploadRow).where(UploadRow.key.in_(keys)))

@@ -14,6 +14,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -187,7 +188,8 @@ def _cut_video(ref: ResolvedReference, look: Look, role: str, fps: int, loop: in
 
     def convert(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
         # Straight to the encoder's Y'CbCr (no RGB round trip; no scaler at all when the size already fits).
-        sized = {} if (frame.width, frame.height) == (w, h) else {"width": w, "height": h, "interpolation": "AREA"}
+        sized: dict[str, Any] = ({} if (frame.width, frame.height) == (w, h)
+                                 else {"width": w, "height": h, "interpolation": "AREA"})
         yuv = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", **sized).to_ndarray()
         if not need_rgb:
             return yuv, None
