@@ -19,7 +19,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, Row, and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from openr2v.domain.request import GenerationRequest
@@ -64,7 +64,7 @@ class LedgerEntry:
     cost_usd: float
 
 
-def _to_task(row: TaskRow) -> Task:
+def _to_task(row: TaskRow | Row[Any]) -> Task:
     return Task(
         id=row.id, owner=row.owner, region=row.region, model=row.model, dialect=row.dialect,
         request=GenerationRequest.model_validate_json(row.request_json), status=Status(row.status),
@@ -131,7 +131,7 @@ class TaskStore:
         # The hottest read (every poll): a Core SELECT, without the ORM's unit of work.
         with self.engine.connect() as conn:
             row = conn.execute(sql.GET, {"p_id": task_id}).first()
-        return _to_task(row) if row else None  # type: ignore[arg-type]  # a Row has the same attributes
+        return _to_task(row) if row else None
 
     def status(self, task_id: str) -> Status | None:
         """Only the status (workers ask it between stages: is the task canceled?)."""
@@ -143,7 +143,7 @@ class TaskStore:
         """PENDING -> RUNNING for one task, with a fresh lease; None if someone else got it first."""
         with self.engine.begin() as conn:
             row = conn.execute(sql.CLAIM, {"p_id": task_id, "p_now": now, "p_worker": worker[:128] or None}).first()
-        return _to_task(row) if row is not None else None  # type: ignore[arg-type]
+        return _to_task(row) if row is not None else None
 
     def heartbeat(self, task_ids: dict[str, int], now: float) -> set[str]:
         """Renew the leases of ``{task_id: attempt}``; returns the ids whose lease is no longer ours."""
