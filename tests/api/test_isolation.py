@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import OTHER_KEY, LiveServer, run_server
-from tests.conftest import test_settings as settings_for
+from tests.helpers import OTHER_KEY, LiveServer, run_server
+from tests.helpers import test_settings as settings_for
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 ASYNC = {"X-DashScope-Async": "enable"}

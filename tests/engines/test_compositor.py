@@ -16,7 +16,7 @@ from openr2v.engines.compositor.sources import fit_still, load_still
 from openr2v.errors import Canceled
 from openr2v.media.audio import decode_audio, rms_dbfs
 from openr2v.media.probe import probe
-from tests.conftest import assert_contract_mp4
+from tests.helpers import assert_contract_mp4
 
 FAST = CompositorEngine(preset="ultrafast")
 

@@ -22,7 +22,7 @@ from openr2v.engines.vace.loader import OFFLINE_ENV
 from openr2v.engines.vace.options import VaceOptions
 from openr2v.errors import Canceled
 from openr2v.media.probe import probe
-from tests.conftest import assert_contract_mp4
+from tests.helpers import assert_contract_mp4
 
 TWO_SHOTS = ("Shot 1 [0-1s]: Wide shot, character1 says to character2: 'Hello there.' "
              "Shot 2 [1-2s]: Close-up of character2 in front of character3.")

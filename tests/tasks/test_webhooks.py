@@ -17,7 +17,7 @@ from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Status, Task
 from openr2v.errors import InvalidURL
 from openr2v.tasks.webhooks import WebhookDispatcher
-from tests.conftest import KEY, OTHER_KEY, WebhookReceiver, assert_contract_mp4
+from tests.helpers import KEY, OTHER_KEY, WebhookReceiver, assert_contract_mp4
 
 SECRET = "whsec_test_secret"
 
