@@ -81,6 +81,7 @@ class Conn:
 @dataclass
 class Result:
     latencies: list[float] = field(default_factory=list)  # seconds, per request
+    by_method: dict[str, list[float]] = field(default_factory=dict)  # the same, per method (POST submits, GETs)
     errors: int = 0
     task_ids: list[str] = field(default_factory=list)
     open: set[str] = field(default_factory=set)  # submitted, not yet seen to end
@@ -91,8 +92,9 @@ OPEN = (b'"PENDING"', b'"RUNNING"')
 
 
 async def client(port: int, body: bytes, until: float, warm_until: float, poll_interval: float | None,
-                 result: Result) -> None:
-    """``poll_interval`` None: one get per submit; else get until the task ended."""
+                 result: Result, get_only: bool = False, submit_only: bool = False) -> None:
+    """``poll_interval`` None: one get per submit; else get until the task ended; ``get_only``: one submit,
+    then gets of that task until the end."""
     conn = await Conn.open(port)
 
     async def timed(method: str, path: str, payload: bytes = b"") -> bytes | None:
@@ -100,12 +102,23 @@ async def client(port: int, body: bytes, until: float, warm_until: float, poll_i
         status, raw = await conn.request(method, path, payload)
         if t0 >= warm_until:  # the first moments (connections, caches) are not counted
             result.latencies.append(time.perf_counter() - t0)
+            result.by_method.setdefault(method, []).append(result.latencies[-1])
         if status != 200:
             result.errors += 1
             return None
         return raw
 
     try:
+        if get_only:  # one task, then gets of it only: the cost of a poll alone
+            raw = await timed("POST", SUBMIT, body)
+            task_id = json.loads(raw or b"{}").get("output", {}).get("task_id", "missing")
+            while time.perf_counter() < until:
+                await timed("GET", f"/api/v1/tasks/{task_id}")
+            return
+        if submit_only:
+            while time.perf_counter() < until:
+                await timed("POST", SUBMIT, body)
+            return
         while time.perf_counter() < until:
             try:
                 raw = await timed("POST", SUBMIT, body)
@@ -133,11 +146,13 @@ async def client(port: int, body: bytes, until: float, warm_until: float, poll_i
 
 
 async def load(port: int, body: bytes, clients: int, seconds: float, warmup: float,
-               poll_interval: float | None = None) -> tuple[Result, float]:
+               poll_interval: float | None = None, get_only: bool = False,
+               submit_only: bool = False) -> tuple[Result, float]:
     result = Result()
     start = time.perf_counter()
     warm_until, until = start + warmup, start + warmup + seconds
-    await asyncio.gather(*(client(port, body, until, warm_until, poll_interval, result) for _ in range(clients)))
+    await asyncio.gather(*(client(port, body, until, warm_until, poll_interval, result, get_only, submit_only)
+                           for _ in range(clients)))
     return result, time.perf_counter() - warm_until
 
 
@@ -150,6 +165,8 @@ def file_server(root: Path) -> Iterator[str]:
     from PIL import Image
 
     Image.new("RGB", (400, 400), (40, 120, 200)).save(root / "ref.jpg", quality=85)
+    for name in ("role1.mp4", "background4.png"):  # --render's references
+        shutil.copy(BENCH.parent / "assets" / "demo" / name, root / name)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
@@ -251,10 +268,36 @@ def drain(port: int, task_ids: set[str], timeout: float) -> tuple[float, int]:
     return time.perf_counter() - t0, len(task_ids) - len(left)
 
 
+RENDER_MODEL = "wan2.7-r2v"  # routed to the compositor by --render; the load's own tasks stay on the no-op engine
+
+
+def start_render(port: int, files: str) -> str:
+    """Submit a 15 s 720p compositor render of the demo's references; return once it is RUNNING."""
+    media = [{"type": "reference_video", "url": f"{files}/role1.mp4"},
+             {"type": "reference_image", "url": f"{files}/background4.png"}]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}",
+                                                                      "X-DashScope-Async": "enable"}) as c:
+        body = {"model": RENDER_MODEL, "input": {"prompt": "Video 1 says: 'We render while you poll.' in Image 1",
+                                                 "media": media},
+                "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 15}}
+        answer = c.post(SUBMIT, json=body).json()
+        task_id = answer["output"]["task_id"]
+        wait(lambda: c.get(f"/api/v1/tasks/{task_id}").json()["output"]["task_status"] == "RUNNING", "the render")
+        return str(task_id)
+
+
+def render_state(port: int, task_id: str) -> str:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}) as c:
+        out = c.get(f"/api/v1/tasks/{task_id}").json()["output"]
+    return f"{out['task_status']} at the end of the measurement"
+
+
 def run(setup: str, args: argparse.Namespace, ref_url: str, tmp: Path) -> None:
     env = {"OPENR2V_API_KEYS": f"{KEY}:intl", "OPENR2V_ENGINE": "noop_engine:noop_engine",
            "OPENR2V_ALLOW_PRIVATE_URLS": "1", "OPENR2V_SUBMIT_RATE_PER_SECOND": "0",
            "OPENR2V_MAX_CONCURRENT_TASKS": "0", "OPENR2V_RENDER_THREADS": str(args.workers)}
+    if args.render:
+        env["OPENR2V_ENGINE_OVERRIDES"] = f"{RENDER_MODEL}=compositor"
     body = json.dumps({"model": "wan2.6-r2v-flash",
                        "input": {"prompt": "character1 waves.", "reference_urls": [ref_url]},
                        "parameters": {"size": "1280*720", "duration": 2, "audio": False}}).encode()
@@ -266,7 +309,11 @@ def run(setup: str, args: argparse.Namespace, ref_url: str, tmp: Path) -> None:
         port, pids = stack.enter_context(processes(env, tmp / setup, worker=setup == "scale"))
         interval = args.poll_interval if args.mode == "poll" else None
         cpu0 = cpu_seconds(pids)
-        result, elapsed = asyncio.run(load(port, body, args.clients, args.seconds, args.warmup, interval))
+        render_id = start_render(port, ref_url.rsplit("/", 1)[0]) if args.render else None
+        result, elapsed = asyncio.run(load(port, body, args.clients, args.seconds, args.warmup, interval,
+                                           get_only=args.mode == "get", submit_only=args.mode == "submit"))
+        if render_id:
+            print(f"a 720p compositor render ran beside the load: {render_state(port, render_id)}", flush=True)
         cpu = (cpu_seconds(pids) - cpu0) / max(1, len(result.latencies))  # warm-up included: an upper bound
         lat = sorted(result.latencies)
         p50 = statistics.median(lat) * 1000 if lat else float("nan")
@@ -278,6 +325,11 @@ def run(setup: str, args: argparse.Namespace, ref_url: str, tmp: Path) -> None:
               f"CPU {cpu * 1000:.2f} ms/req  "
               f"errors {result.errors}  tasks {len(result.task_ids)} ({ended_during} seen ended; the other "
               f"{len(result.open)}: {ended} ended {drained:.1f} s after the load)", flush=True)
+        for method, values in sorted(result.by_method.items()):
+            values.sort()
+            print(f"  {'submits' if method == 'POST' else 'gets':<8} {len(values) / elapsed:6.0f} req/s  "
+                  f"p50 {statistics.median(values) * 1000:5.1f} ms  "
+                  f"p99 {values[min(len(values) - 1, int(len(values) * 0.99))] * 1000:5.1f} ms", flush=True)
 
 
 def main() -> None:
@@ -286,13 +338,17 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4, help="concurrent connections")
     ap.add_argument("--seconds", type=float, default=10.0, help="measured load per setup")
     ap.add_argument("--warmup", type=float, default=2.0, help="load before measuring")
-    ap.add_argument("--mode", choices=["pair", "poll"], default="pair",
-                    help="pair: submit, get once; poll: submit, get until it ended")
+    ap.add_argument("--mode", choices=["pair", "poll", "get", "submit"], default="pair",
+                    help="pair: submit, get once; poll: submit, get until it ended; get: gets of one task; "
+                         "submit: submits only")
+    ap.add_argument("--render", action="store_true",
+                    help="a 15 s 720p compositor render runs in the API process while the load is measured")
     ap.add_argument("--poll-interval", type=float, default=0.0, help="poll mode: seconds between two gets")
     ap.add_argument("--workers", type=int, default=2, help="render threads (OPENR2V_RENDER_THREADS)")
     ap.add_argument("--drain-timeout", type=float, default=300.0)
     args = ap.parse_args()
-    what = "submit + get" if args.mode == "pair" else "submit + get until ended"
+    what = {"pair": "submit + get", "poll": "submit + get until ended", "get": "gets of one task",
+            "submit": "submits"}[args.mode]
     print(f"openr2v load: {args.clients} clients x {args.seconds:g} s, {what}, no-op engine, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before", flush=True)
     with tempfile.TemporaryDirectory(prefix="openr2v-load-") as d, file_server(Path(d)) as base:

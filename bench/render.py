@@ -1,4 +1,4 @@
-"""Render seed 000's four-reference, 10 s multi-shot example and compare it with its encode floor.
+"""Render the wan2.6-r2v guide's four-reference, 10 s multi-shot example and compare it with its encode floor.
 
 For each size (1280*720 and 1920*1080 by default) a fresh process renders the scene from
 assets/demo with the engine's default x264 settings, then encodes the very frames it rendered
@@ -127,7 +127,7 @@ def main() -> int:
         w, h = (int(x) for x in args.child.split("*"))
         print(json.dumps(child(w, h, args.repeat, args.preset)))
         return 0
-    print(f"seed 000 four-reference example, {DURATION} s multi-shot, x264 {args.preset}, 2 encoder threads; "
+    print(f"wan2.6-r2v guide's four-reference example, {DURATION} s multi-shot, x264 {args.preset}, 2 encoder threads; "
           f"best of {args.repeat}")
     for size in args.sizes.split(","):
         # A process per size: its peak memory is its own, and nothing is shared but the disk.

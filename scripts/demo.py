@@ -1,4 +1,4 @@
-"""`make demo`: start the embedded server, render seed 000's four-reference example through the API.
+"""`make demo`: start the embedded server, render the wan2.6-r2v guide's four-reference example through the API.
 
 The references shipped in assets/demo are uploaded with DashScope's own temporary-upload flow
 (getPolicy, then the OSS-style form POST) and referenced as oss:// URLs, exactly as the

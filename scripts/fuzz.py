@@ -110,7 +110,7 @@ def fuzz_dialect(base_url: str, dialect: str, key: str, examples: int, *, seed: 
 
 
 def _documented_examples(operation: object) -> list[schemathesis.Case]:
-    """The request bodies the document gives as examples (the seeds' own requests), as cases."""
+    """The request bodies the document gives as examples (the documents' own requests), as cases."""
     content = operation.definition.raw.get("requestBody", {}).get("content", {})  # type: ignore[attr-defined]
     examples = content.get("application/json", {}).get("examples", {})
     # X-DashScope-Async: the DashScope submit requires it; the other dialects ignore it.

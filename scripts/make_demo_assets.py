@@ -1,4 +1,4 @@
-"""Synthesize assets/demo: the four references of seed 000's four-reference example.
+"""Synthesize assets/demo: the four references of the wan2.6-r2v guide's four-reference example.
 
 character1 = role1.mp4 (a person, talking), character2 = role2.mp4 (another person),
 character3 = object3.png (a guitar, on a transparent background), character4 =

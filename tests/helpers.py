@@ -159,7 +159,7 @@ class Received:
 class WebhookReceiver:
     """A local HTTP endpoint that records POSTs and answers from a script (then 200)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: list[int] = []
         self.received: list[Received] = []
         self._cv = threading.Condition()
@@ -180,7 +180,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 

@@ -34,6 +34,9 @@ from tests.helpers import API_KEYS, KEY, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# What openr2v processes started by tests import: this tree's code (src/) and its tests package,
+# whatever the venv's editable install points at.
+PROCESS_PYTHONPATH = os.pathsep.join([str(REPO / "src"), str(REPO)])
 PG_HOST = os.environ.get("OPENR2V_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("OPENR2V_TEST_PG_PORT", "5432"))
 
@@ -225,7 +228,7 @@ class Cluster:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         log = self.root / f"{kind}{n}-{len(self.procs)}.log"
-        env = {**os.environ, **self.env, **(extra_env or {}), "PYTHONPATH": str(REPO)}
+        env = {**os.environ, **self.env, **(extra_env or {}), "PYTHONPATH": PROCESS_PYTHONPATH}
         with open(log, "wb") as out:
             popen = subprocess.Popen([sys.executable, "-m", "openr2v.cli", *args, "--data-dir", str(data_dir)],
                                      env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

@@ -84,7 +84,7 @@ def test_estimate_and_plan_offline(media_dir: Path) -> None:
             "https://example.com/x.png", "--size", "1280*720", "--duration", "4", "--json")
     assert r.exit_code == 0, r.output
     est = json.loads(r.stdout)
-    # Three references -> 1.65 s cap per video (seed 000); both videos are longer.
+    # Three references -> 1.65 s cap per video (the wan2.6-r2v guide); both videos are longer.
     assert est["input_video_duration"] == pytest.approx(3.3) and est["billed_seconds"] == pytest.approx(7.3)
     assert est["exact"] is True and est["cost_usd"] == pytest.approx(7.3 * 0.05)
     table = run("estimate", "--ref", media_dir / "person1.mp4", "--ref", "https://example.com/clip.mp4",

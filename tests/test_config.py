@@ -1,6 +1,10 @@
-"""Settings: deprecated environment names keep working, with a warning."""
+"""Settings: deprecated environment names keep working, with a warning; the reference page is current."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +30,10 @@ def test_no_warning_without_old_names(monkeypatch: pytest.MonkeyPatch, recwarn: 
     monkeypatch.setenv("OPENR2V_RENDER_THREADS", "4")
     assert Settings().render_threads == 4
     assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+
+
+def test_configuration_reference_is_current() -> None:
+    """docs/configuration.md is generated from config.py; a new or changed setting must regenerate it."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "config_reference.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

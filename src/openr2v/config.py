@@ -67,8 +67,7 @@ class Settings(BaseSettings):
     stay PENDING until an ``openr2v worker`` node takes them). Deprecated alias: ``OPENR2V_WORKERS``."""
 
     engine: str = "compositor"
-    """Default engine for every model: compositor | vace | dashscope. Deprecated alias: ``previz``
-    (the compositor)."""
+    """Default engine for every model: compositor (the CPU previz) | vace | dashscope."""
 
     engine_overrides: str = ""
     """Per-model engines, ``model=engine`` pairs separated by commas."""
@@ -109,14 +108,19 @@ class Settings(BaseSettings):
     max_attempts: int = 2
     """Times a task may be started; one a crash left RUNNING is re-queued until this is reached."""
 
+    native_logs: bool = False
+    """Let native libraries (TensorFlow Lite, absl, glog inside mediapipe) print their start-up chatter to
+    stderr; off, it is muted while their graphs start (``native_logs.py`` reads the variable itself)."""
+
     x264_preset: str = "veryfast"
     """libx264 preset of the compositor's encoder (and the vace engine's)."""
 
-    # -- the vace engine (README "Open weights (Wan2.1-VACE)"; engines/vace/) ----------------
+    # -- the vace engine (docs/engines/vace.md; engines/vace/) -----------------------------------
 
     vace_model: Path | None = None
-    """Local folder of a Wan2.1-VACE checkpoint in diffusers format (``Wan2.1-VACE-1.3B-diffusers`` or
-    ``-14B-diffusers``, holding ``model_index.json``). Required by the ``vace`` engine; it is only ever
+    """Local folder of a VACE checkpoint in diffusers format (``Wan2.1-VACE-1.3B-diffusers``,
+    ``-14B-diffusers``, or a two-expert Wan2.2-VACE-Fun-A14B one with ``transformer_2`` and
+    ``boundary_ratio``; holding ``model_index.json``). Required by the ``vace`` engine; it is only ever
     read from disk (``local_files_only``, the Hugging Face offline switches set), never downloaded."""
 
     vace_device: str = "auto"
@@ -140,15 +144,51 @@ class Settings(BaseSettings):
     16, then scaled and centre-cropped to the contract size (recorded in the task's render notes). Wan's
     sizes: 832*480 (1.3B and 14B), 1280*720 (14B only)."""
 
-    vace_steps: int = 50
-    """Denoising steps per generation (Wan's own default for VACE is 50)."""
+    vace_recipe: str = "default"
+    """A named set of sampling settings (``engines/vace/recipes.py``): ``default`` (Wan's 50 steps, guide
+    5), ``fast`` (lightx2v's 4-step distillation LoRA, guide 1), ``causvid``, ``cached``. Each of
+    ``STEPS``, ``GUIDANCE_SCALE``, ``FLOW_SHIFT``, ``SCHEDULER``, ``LORAS``, ``CACHE`` and
+    ``CACHE_THRESHOLD`` set explicitly wins over the recipe's."""
 
-    vace_guidance_scale: float = 5.0
-    """Classifier-free guidance scale (Wan's default 5.0)."""
+    vace_steps: int | None = None
+    """Denoising steps per generation; unset: the recipe's (Wan's own default for VACE is 50)."""
+
+    vace_guidance_scale: float | None = None
+    """Classifier-free guidance scale; 1.0 or less is one transformer pass a step (no negative pass).
+    Unset: the recipe's (Wan's default 5.0)."""
 
     vace_flow_shift: float | None = None
-    """Flow-matching shift of the scheduler; unset keeps the checkpoint's scheduler config (Wan's own
-    VACE script uses 16)."""
+    """Flow-matching shift of the scheduler; unset: the recipe's, else the checkpoint's scheduler config
+    (Wan's own VACE script uses 16)."""
+
+    vace_scheduler: str | None = None
+    """Scheduler class by diffusers' name: ``UniPCMultistepScheduler``, ``FlowMatchEulerDiscreteScheduler``
+    or ``DPMSolverMultistepScheduler`` (the multistep ones in their flow-matching mode). Unset: the
+    recipe's, else the checkpoint's."""
+
+    vace_loras: str | None = None
+    """LoRA files, comma-separated, each ``[high:|low:]path[:weight]`` (weight 1.0 when omitted; ``high:``
+    / ``low:`` load it into one expert of a two-expert Wan2.2 model, else into every expert). Relative
+    paths are read from ``VACE_LORA_DIR``. The original Wan key layout (``diffusion_model.blocks.N...
+    lora_down``/``lora_A``, as lightx2v and Kijai publish them) and diffusers' own both load. Unset: the
+    recipe's; empty: none."""
+
+    vace_lora_dir: Path | None = None
+    """Folder of relative LoRA paths (the recipes name their files); default ``<VACE_MODEL>/loras``."""
+
+    vace_cache: str | None = None
+    """Transformer block cache by name: ``none``, ``first_block`` (diffusers' FirstBlockCache),
+    ``taylorseer`` (TaylorSeer, lite mode) or ``pab`` (Pyramid Attention Broadcast). Unset: the recipe's."""
+
+    vace_cache_threshold: float | None = None
+    """The cache's knob: ``first_block`` the residual difference below which the other blocks are skipped
+    (0.05); ``taylorseer`` the steps between full computations (2); ``pab`` the attention skip range in
+    steps (2). Unset: the recipe's, else those defaults."""
+
+    vace_compile: str = "off"
+    """``torch.compile`` of the transformer's repeated blocks (diffusers' ``compile_repeated_blocks``):
+    ``off``, ``on`` (mode default), ``max-autotune-no-cudagraphs``, ``max-autotune``, or ``eager``
+    (dynamo traces, no code generation: checks the wiring, no speed-up). The first steps compile."""
 
     vace_max_frames: int = 81
     """Frames (at 16 fps, of the form 4k+1) the model renders in one call; a longer shot is rendered in
@@ -185,17 +225,29 @@ class Settings(BaseSettings):
     the registry's prices (``domain/models.py``). Read again when the file changes."""
 
     webhook_secret: str | None = None
-    """HMAC-SHA256 key signing every webhook (``X-OpenR2V-Signature``). Unset: each API key gets its
-    own secret derived from ``secret_key``, readable by that key at ``GET /api/v1/openr2v/webhook_secret``."""
+    """The secret signing every webhook (docs/webhooks.md): ``whsec_<base64>`` as Standard Webhooks
+    libraries take it (any other string is used as its UTF-8 bytes). Unset: each API key gets its own
+    secret derived from ``secret_key``, readable by that key at ``GET /api/v1/openr2v/webhook_secret``."""
 
     webhook_max_attempts: int = 6
-    """Deliveries of one webhook event before it is dropped (the first try included)."""
+    """Attempts to deliver one webhook event (the first included); after the last it is dead: listed
+    at ``GET /api/v1/openr2v/webhooks/deliveries?state=dead`` until its owner redelivers it."""
 
     webhook_backoff_seconds: float = 2.0
-    """Wait before the first retry of a webhook; doubled after each failed attempt (capped at 10 min)."""
+    """Wait before the first retry of a webhook; doubled after each failed attempt."""
+
+    webhook_max_backoff_seconds: float = 600.0
+    """Longest wait between two attempts of a webhook."""
 
     webhook_timeout_seconds: float = 10.0
     """Time a webhook receiver has to answer one delivery."""
+
+    webhook_poll_seconds: float = 1.0
+    """How often each node's webhook dispatcher looks for due deliveries (a status change made in the
+    same process wakes it at once)."""
+
+    webhook_threads: int = 2
+    """Webhook delivery threads per process (API nodes and workers)."""
 
     prompt_llm_url: str | None = None
     """OpenAI-compatible chat endpoint that rewrites prompts when ``prompt_extend`` is true: a base URL
@@ -213,7 +265,7 @@ class Settings(BaseSettings):
     prompt_llm_timeout_seconds: float = 20.0
     """Time the prompt LLM has to answer before the rule-based rewrite is used instead."""
 
-    # -- moderation (README "Reliability"; tasks/moderation.py) -------------------------------
+    # -- moderation (docs/reliability.md; tasks/moderation.py) ---------------------------------
 
     moderation_blocklist: str = ""
     """Words and phrases refused as ``DataInspectionFailed``: comma-separated, or ``@/path/to/file``
@@ -245,7 +297,7 @@ class Settings(BaseSettings):
     """How long one call of ``moderation_hook`` may take; past it the check counts as failed (the hook's
     thread is left to finish on its own), so a hung classifier cannot hold a submit or a worker forever."""
 
-    # -- scale-out (README "Scale-out"; deploy/) ---------------------------------------------
+    # -- scale-out (docs/deployment.md; deploy/) ----------------------------------------------
 
     queue: str = "local"
     """How tasks reach workers: ``local`` (threads in this process; ``openr2v worker`` processes poll
@@ -301,7 +353,7 @@ class Settings(BaseSettings):
     """Local cache of S3 objects that workers read (uploads used as references, outputs served by the
     API): the least recently used files are removed beyond this size."""
 
-    # -- upstream mode: the ``dashscope`` upstream engine (docs "Upstream mode") ---------------
+    # -- upstream mode: the ``dashscope`` engine (docs/engines/dashscope.md) ----------------------
 
     upstream_url: str | None = None
     """Where the ``dashscope`` engine forwards tasks: Alibaba Cloud's API root
@@ -336,6 +388,16 @@ class Settings(BaseSettings):
     upstream_submit_patience_seconds: float = 600.0
     """How long a submit the upstream refuses with 429 or 503 (nothing created) keeps being retried
     before the task FAILS with the upstream's code."""
+
+    # -- operations (docs/operations/metrics.md) ---------------------------------------------
+
+    log_format: str = "text"
+    """``text``, or ``json``: one JSON object a line with ``time``, ``level``, ``logger``, ``message``,
+    and the ``request_id`` and ``task_id`` the line is about."""
+
+    metrics_port: int | None = None
+    """``openr2v worker``: serve this process's Prometheus metrics at ``http://<host>:<port>/metrics``
+    (API nodes serve theirs at ``GET /metrics`` on the API port)."""
 
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite:///{(self.data_dir / 'openr2v.db').resolve()}"

@@ -31,7 +31,7 @@ from openr2v.tasks.reaper import Reaper
 from openr2v.tasks.runner import Runner
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import TaskStore
-from openr2v.tasks.webhooks import WebhookDispatcher, derive_secret
+from openr2v.tasks.webhooks import SigningKey, WebhookDispatcher, announcer, derive_key
 
 __all__ = ["Runtime", "WebhookBody", "build_runtime"]
 
@@ -137,7 +137,6 @@ def build_runtime(settings: Settings, *, webhook_body: WebhookBody) -> Runtime:
     rt.runner = Runner(rt.service, fetcher, engine_resolver(settings), settings.data_dir / "work",
                        prompt_rewriter=rewriter_from_settings(settings))
     rt.webhooks = _webhooks(settings, rt.service, rt.secret, webhook_body)
-    rt.service.listeners.append(rt.webhooks.on_change)
     return rt
 
 
@@ -161,14 +160,23 @@ def _core(settings: Settings) -> Runtime:
 
 
 def _webhooks(settings: Settings, service: TaskService, secret: bytes, body: WebhookBody) -> WebhookDispatcher:
+    """Webhooks carry ``body`` of the task, rendered when its status changes and kept in the store's
+    outbox until delivered (tasks/webhooks.py)."""
+
     def render(task: Task) -> dict[str, Any]:
         base = task.request.extensions.get("public_base_url") or settings.public_url
         return body(task, service.video_path(task, base) if base else None)
 
-    def secret_for(owner: str) -> str:
-        return settings.webhook_secret or derive_secret(secret, owner)
+    configured = SigningKey.configured(settings.webhook_secret) if settings.webhook_secret else None
 
-    return WebhookDispatcher(render=render, secret_for=secret_for, allow_private=settings.allow_private_urls,
-                             max_attempts=settings.webhook_max_attempts,
-                             backoff_seconds=settings.webhook_backoff_seconds,
-                             timeout_seconds=settings.webhook_timeout_seconds)
+    def secret_for(owner: str) -> SigningKey:
+        return configured or derive_key(secret, owner)
+
+    dispatcher = WebhookDispatcher(
+        service.store.outbox, secret_for=secret_for, allow_private=settings.allow_private_urls,
+        max_attempts=settings.webhook_max_attempts, backoff_seconds=settings.webhook_backoff_seconds,
+        max_backoff_seconds=settings.webhook_max_backoff_seconds, timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds, threads=settings.webhook_threads)
+    service.store.announce = announcer(render, service.clock)
+    service.store.on_announced = dispatcher.wake
+    return dispatcher

@@ -8,8 +8,8 @@ its engines once, then takes tasks:
   renders in progress finish, the rest stay queued.
 - ``queue=local``: ``concurrency`` threads that poll the shared store for PENDING tasks (no broker).
 
-Either way it runs a reaper (lost workers, lost wake-ups) and delivers the webhooks of the
-changes it makes.
+Either way it runs a reaper (lost workers, lost wake-ups) and a webhook dispatcher (the store's
+outbox: any node sends what is due), and with ``metrics_port`` serves its Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ def run_worker(settings: Settings, *, concurrency: int = 1, pool: str = "threads
     if settings.queue == "local":
         settings = settings.model_copy(update={"render_threads": concurrency})
     rt = build_runtime(settings, webhook_body=webhook_body)
+    if settings.metrics_port:
+        from openr2v.metrics import serve_metrics
+
+        serve_metrics(settings.metrics_port)
     for model in REGISTRY:  # load every engine now, once, rather than on the first task
         rt.runner.engine_for(model)
     rt.start_worker()

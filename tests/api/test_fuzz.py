@@ -34,7 +34,7 @@ def test_dialect_document_holds_under_fuzzing(api_only: object, dialect: str) ->
     tally = fuzz_dialect(api_only.url, dialect, KEY, EXAMPLES, seed=0)  # type: ignore[attr-defined]
     assert tally.requests >= 3 * EXAMPLES, tally.report()  # every dialect has a submit (two modes) and a get
     assert tally.clean, tally.report()
-    assert tally.by_operation[f"POST {SUBMIT[dialect]} [example]"] >= 1, tally.report()  # the seeds' own requests
+    assert tally.by_operation[f"POST {SUBMIT[dialect]} [example]"] >= 1, tally.report()  # the documents' own requests
 
 
 def test_each_dialect_document_has_only_its_routes(api_only: object) -> None:

@@ -1,4 +1,4 @@
-"""Billing by the seeds' formulas."""
+"""Billing by the documents' formulas."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ def test_wan26_truncation_follows_the_reference_count(refs: int, limit: float) -
     assert billed_input_seconds(W26, [30.0], refs) == limit
 
 
-def test_seed_000_example_three_references() -> None:
+def test_wan26_guide_example_three_references() -> None:
     # 1 image + 2 videos: 1.65 s limit per video.
     assert billed_input_seconds(W26, [4.0, 1.0], 3) == pytest.approx(1.65 + 1.0)
 
 
-def test_seed_001_example_two_videos_and_an_image() -> None:
+def test_wan27_guide_example_two_videos_and_an_image() -> None:
     # wan2.7 splits over videos only: 2 videos -> 2.5 s each, the image is not counted.
     assert billed_input_seconds(W27, [10.0, 10.0], 3) == 5.0
     assert billed_input_seconds(W27, [1.0, 10.0], 3) == 3.5

@@ -20,9 +20,9 @@ def test_labels_per_family() -> None:
 
 
 @pytest.mark.parametrize(("spec", "refs", "billed_in"), [
-    # Seed 000: the cap is split over all references (3 -> 1.65 s).
+    # The wan2.6-r2v guide: the cap is split over all references (3 -> 1.65 s).
     (W26, [PreviewRef("video", 4.0), PreviewRef("video", 1.0), PreviewRef("image")], 1.65 + 1.0),
-    # Seed 001: over reference videos only (2 -> 2.5 s); the first frame and images are free.
+    # The wan2.7-r2v guide: over reference videos only (2 -> 2.5 s); the first frame and images are free.
     (W27, [PreviewRef("first_frame"), PreviewRef("video", 4.0), PreviewRef("video", 1.0), PreviewRef("image")],
      2.5 + 1.0),
 ])

@@ -1,4 +1,4 @@
-"""The prompt grammar on the seeds' own prompts."""
+"""The prompt grammar on the documents' own prompts."""
 
 from __future__ import annotations
 

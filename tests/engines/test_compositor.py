@@ -29,7 +29,7 @@ def resolved(label: str, path: Path, voice: Path | None = None) -> ResolvedRefer
 
 @pytest.fixture(scope="module")
 def four_refs(media_dir: Path) -> list[ResolvedReference]:
-    """Seed 000's four-reference shape: two people (videos), an object, a background."""
+    """The wan2.6-r2v guide's four-reference shape: two people (videos), an object, a background."""
     return [resolved("character1", media_dir / "person1.mp4"), resolved("character2", media_dir / "person2.mp4"),
             resolved("character3", media_dir / "object.png"), resolved("character4", media_dir / "background.jpg")]
 

@@ -13,12 +13,14 @@ from openr2v.engines.compositor.segment import Look, look_at
 from openr2v.engines.compositor.vision import Face
 from tests.engines.conftest import SHIRTS, colour_share, frames_rgb, previz_job, render, resolved, shot_middles
 
-SEED000 = ('Character2 sits on a chair by the window, holding character3, and plays a soothing American country '
-           'folk song next to character4. Character1 says to Character2: "that sounds great"')
-SEED001 = ("Video 1 walks in from the deep left side of the frame. Then the shot cuts to a close-up of Image 1. "
-           "Video 1 is leaning against the rusty wall on the right side from Image 2. Hearing the footsteps, she "
-           "slowly turns her head. After seeing Image 1, Video 1 says, 'Why did you still come?' Image 1 replies, "
-           "'Let's talk.'")
+WAN26_GUIDE_PROMPT = (
+    'Character2 sits on a chair by the window, holding character3, and plays a soothing American country '
+    'folk song next to character4. Character1 says to Character2: "that sounds great"')
+WAN27_GUIDE_PROMPT = (
+    "Video 1 walks in from the deep left side of the frame. Then the shot cuts to a close-up of Image 1. "
+    "Video 1 is leaning against the rusty wall on the right side from Image 2. Hearing the footsteps, she "
+    "slowly turns her head. After seeing Image 1, Video 1 says, 'Why did you still come?' Image 1 replies, "
+    "'Let's talk.'")
 FACE = Face(100, 80, 60, 70, (130, 135), 0.9)
 
 
@@ -33,8 +35,8 @@ def roles(prompt: str, looks: list[Look]) -> dict[str, Role]:
     return cast(prompt, looks)
 
 
-def test_seed000_four_references() -> None:
-    r = roles(SEED000, [look("character1", "video", person=True), look("character2", "video", person=True),
+def test_wan26_guide_four_references() -> None:
+    r = roles(WAN26_GUIDE_PROMPT, [look("character1", "video", person=True), look("character2", "video", person=True),
                         look("character3", size=(600, 600), alpha=True), look("character4", size=(1280, 720))])
     assert {k: v.role for k, v in r.items()} == {"character1": "character", "character2": "character",
                                                  "character3": "object", "character4": "background"}
@@ -43,9 +45,9 @@ def test_seed000_four_references() -> None:
     assert r["character4"].reason == "picture: wide, nobody in it"
 
 
-def test_seed001_place_named_by_from() -> None:
+def test_wan27_guide_place_named_by_from() -> None:
     # A portrait-shaped picture is still the place when the prompt says "from Image 2".
-    r = roles(SEED001, [look("Video 1", "video", person=True), look("Image 1", person=True),
+    r = roles(WAN27_GUIDE_PROMPT, [look("Video 1", "video", person=True), look("Image 1", person=True),
                         look("Image 2", size=(720, 960))])
     assert r["Image 2"].role == "background" and r["Image 2"].reason == "prompt: names it as the place"
     assert r["Video 1"].role == "character" and r["Video 1"].side == "right"  # where she stays, not where she came from

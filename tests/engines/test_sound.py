@@ -12,11 +12,13 @@ from openr2v.domain.prompt import ShotPlan
 from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.compositor import CompositorEngine
-from openr2v.engines.compositor.sound import Soundtrack, build_soundtrack, cast_voices, plan_for
+from openr2v.engines.compositor.sound import Soundtrack, build_soundtrack, cast_voices, line_notes, plan_for
 from openr2v.media.audio import decode_audio, rms_dbfs, room_tone
 from openr2v.media.probe import probe
+from openr2v.media.visemes import retime
 from openr2v.media.voice import VoiceProfile
 from tests import mediagen
+from tests.speech_timing import timing_faults
 
 RATE = 48_000
 DIALOGUE = ("character1 says to character2: 'I'll rely on you tomorrow morning!' "
@@ -241,3 +243,49 @@ def test_cast_voices_are_distinct_deterministic_and_fit_the_reference() -> None:
     low = VoiceProfile(median_f0=105.0, envelope=np.zeros(96))
     fitted = cast_voices(["x", "y"], {"x": high, "y": low}, seed=3)
     assert "+f" in fitted["x"].name and "+m" in fitted["y"].name
+
+
+def test_placed_lines_carry_phoneme_timelines_that_match_the_audio(media_dir: Path, tmp_path: Path) -> None:
+    """After voice matching (character1) and time compression (both lines) the timeline still fits the sound."""
+    line = "Maybe you will bring me apples, Bob? Fine, we will talk about it on the boat, my friend."
+    prompt = (f"Shot 1 [0-2s]: character1 says: '{line}' Shot 2 [2-3s]: character1 waves. "
+              f"Shot 3 [3-5s]: character2 replies: 'Pam made a map. Bob, be brave!'")
+    refs = [resolved("character1", media_dir / "person1.mp4"), resolved("character2", media_dir / "object.png")]
+    sound, _ = sound_of(make_job(tmp_path, refs, prompt))
+    assert [pl.label for pl in sound.lines] == ["character1", "character2"]
+    x = sound.samples[0] - room_tone(5, seed=7)[0]  # the speech alone (the limiter has nothing to do here)
+    for placed in sound.lines:
+        ph = placed.phonemes
+        assert placed.start - 1e-3 <= ph[0].start < placed.start + 0.05 and ph[-1].end <= placed.end + 1e-3
+        window = x[int(placed.start * RATE):int(placed.end * RATE)]
+        assert timing_faults(window, RATE, ph, t0=placed.start, margin=0.015) == [], placed.label
+        assert timing_faults(window, RATE, retime(ph, offset=0.05), t0=placed.start, margin=0.015)  # the check bites
+    # Per-frame mouths: closures where m/b/p sound, rest where nobody speaks.
+    assert set(sound.visemes) == {"character1", "character2"}
+    for label, track in sound.visemes.items():
+        assert len(track) == 150 and track.fps == 30
+        mine = [pl for pl in sound.lines if pl.label == label]
+        for ph in (p for pl in mine for p in pl.phonemes if p.symbol in ("m", "b", "p")):
+            assert track.closed[int(ph.start * 30):int(np.ceil(ph.end * 30))].any(), (label, ph)
+        frames = np.arange(150) / 30
+        talking = np.zeros(150, bool)
+        for pl in mine:
+            talking |= (frames >= pl.start - 1 / 30) & (frames <= pl.end)
+        assert all(v == "rest" for v, t in zip(track.viseme, talking, strict=True) if not t)
+        assert track.open[talking].max() == pytest.approx(1.0, abs=0.2)
+        assert (track.round[talking].max() > 0.5) == (label == "character1")  # "you", "boat" against no o/u/w
+
+
+def test_both_engines_record_phoneme_timelines_in_their_notes(media_dir: Path, tmp_path: Path) -> None:
+    refs = [resolved("character1", media_dir / "person1.mp4")]
+    job = make_job(tmp_path, refs, "character1 says: 'Bob made a map.'", duration=2, width=320, height=180,
+                   audio=False)
+    result = CompositorEngine(preset="ultrafast").render(job, lambda p: None, lambda: False)
+    (line,) = result.notes["lines"]
+    assert line["speaker"] == "character1" and line["start"] < line["end"]
+    symbols = [p[2] for p in line["phonemes"]]
+    assert [s for s in symbols if s in ("m", "b", "p")] == ["b", "b", "m", "m", "p"]
+    for start, end, symbol, viseme in line["phonemes"]:
+        assert line["start"] - 1e-3 <= start < end <= line["end"] + 1e-3
+        assert viseme == ("closed" if symbol in ("m", "b", "p") else viseme)
+    assert line["phonemes"] == line_notes(sound_of(job)[0].lines)[0]["phonemes"]  # deterministic

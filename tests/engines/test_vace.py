@@ -156,3 +156,36 @@ except ValueError as e:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "install the `vace` extra" in out.stdout and "torch" in out.stdout
+
+
+def test_recipes_and_explicit_settings(tmp_path: Path) -> None:
+    from openr2v.engines.vace.recipes import LoraSpec, parse_loras
+
+    (tmp_path / "model_index.json").write_text("{}")
+    base = Settings(data_dir=tmp_path, vace_model=tmp_path)
+    default = VaceOptions.from_settings(base)
+    assert (default.recipe, default.steps, default.guidance_scale, default.loras, default.cache) == (
+        "default", 50, 5.0, (), "none")
+    # The fast recipe names lightx2v's LoRA file under <model>/loras: missing, start-up says which file.
+    with pytest.raises(ValueError, match="wan2.1_t2v_14b_lora_rank64_lightx2v_4step.safetensors"):
+        VaceOptions.from_settings(base.model_copy(update={"vace_recipe": "fast"}))
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "loras" / "wan2.1_t2v_14b_lora_rank64_lightx2v_4step.safetensors").write_bytes(b"")
+    fast = VaceOptions.from_settings(base.model_copy(update={"vace_recipe": "fast"}))
+    assert (fast.steps, fast.guidance_scale, fast.flow_shift, fast.cache) == (4, 1.0, 5.0, "none")
+    assert fast.loras == (LoraSpec(tmp_path / "loras" / "wan2.1_t2v_14b_lora_rank64_lightx2v_4step.safetensors"),)
+    # Explicit settings win over the recipe, an empty LoRA list included.
+    mine = VaceOptions.from_settings(base.model_copy(update={
+        "vace_recipe": "fast", "vace_steps": 6, "vace_loras": "", "vace_cache": "first_block",
+        "vace_cache_threshold": 0.1, "vace_scheduler": "UniPCMultistepScheduler"}))
+    assert (mine.steps, mine.guidance_scale, mine.loras, mine.cache, mine.cache_threshold, mine.scheduler) == (
+        6, 1.0, (), "first_block", 0.1, "UniPCMultistepScheduler")
+    for field, value, setting in (("vace_recipe", "turbo", "RECIPE"), ("vace_cache", "teacache", "CACHE"),
+                                  ("vace_scheduler", "DDIMScheduler", "SCHEDULER"), ("vace_compile", "yes", "COMPILE"),
+                                  ("vace_guidance_scale", 0.0, "GUIDANCE_SCALE"), ("vace_loras", "x.pt", "LORAS")):
+        with pytest.raises(ValueError, match=f"OPENR2V_VACE_{setting}"):
+            VaceOptions.from_settings(base.model_copy(update={field: value}))
+    # The LoRA list: an expert prefix, a weight, relative names under the folder, colons inside a path.
+    specs = parse_loras("a.safetensors, low:/m/b.safetensors:0.5 ,high:c:d.safetensors:2,none", tmp_path)
+    assert specs == (LoraSpec(tmp_path / "a.safetensors"), LoraSpec(Path("/m/b.safetensors"), 0.5, "low"),
+                     LoraSpec(tmp_path / "c:d.safetensors", 2.0, "high"))

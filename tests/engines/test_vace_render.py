@@ -21,8 +21,11 @@ from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.vace.loader import OFFLINE_ENV
 from openr2v.engines.vace.options import VaceOptions
 from openr2v.errors import Canceled
+from openr2v.media.audio import decode_audio, room_tone
 from openr2v.media.probe import probe
+from openr2v.media.visemes import Phoneme
 from tests.helpers import assert_contract_mp4
+from tests.speech_timing import timing_faults
 
 TWO_SHOTS = ("Shot 1 [0-1s]: Wide shot, character1 says to character2: 'Hello there.' "
              "Shot 2 [1-2s]: Close-up of character2 in front of character3.")
@@ -162,6 +165,14 @@ def test_loads_offline_and_maps_the_request(tmp_path: Path, tiny_model: Path, me
     assert notes["watermark"] is True and notes["audio_sources"][0] == "room tone"
     assert notes["references"]["character3"]["role"] == "background"
     assert [s["frames"] for s in notes["shots"]] == [[0, 30], [30, 60]]
+    # The line's phoneme timeline (for a lip-sync stage) matches the speech in the output's audio.
+    (line,) = notes["lines"]
+    assert line["speaker"] == "character1" and 0 <= line["start"] < line["end"] <= 1.0
+    phonemes = [Phoneme(a, b, sym) for a, b, sym, _ in line["phonemes"]]
+    assert [p.symbol for p in phonemes if p.viseme != "rest"][:3] == ["h", "ə", "l"]  # "Hello"
+    audio = decode_audio(result.path, channels=1)[0, :96_000] - room_tone(2, seed=job.seed)[0]
+    window = audio[int(line["start"] * 48_000):int(line["end"] * 48_000)]
+    assert timing_faults(window, 48_000, phonemes, t0=line["start"], margin=0.03) == []  # AAC frames: ~21 ms
     assert seen[0] == 0 and seen[-1] == 100 and seen == sorted(seen) and len(seen) > 4
     # One call per shot, 4k+1 frames at 16 fps covering 1 s each, the same references each time.
     assert len(spy.calls) == 2

@@ -42,14 +42,6 @@ class BrokerQueue:
         return {i for i in task_ids if i in self.held}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
-    else:
-        yield request.getfixturevalue("postgres_db").url
-
-
 @pytest.fixture
 def svc(store_url: str, tmp_path: Path) -> Iterator[TaskService]:
     store = TaskStore(store_url)

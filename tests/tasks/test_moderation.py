@@ -229,7 +229,7 @@ def task_id_of(dialect: str, body: dict[str, Any]) -> str:
 
 
 DIALECTS = ["dashscope", "aggregator", "gateway", "openai"]
-# The aggregator has numeric codes only (seed 002): a refused submit is its "Task creation error".
+# The aggregator has numeric codes only (the aggregator's docs): a refused submit is its "Task creation error".
 SUBMIT_CODES = {"aggregator": "001028099"}
 
 

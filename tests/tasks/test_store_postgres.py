@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, inspect, text
@@ -27,14 +26,6 @@ REQ = GenerationRequest(model="wan2.6-r2v-flash", prompt="character1 waves.", si
 def _service(store: TaskStore, tmp_path: Path) -> TaskService:
     return TaskService(store, LocalStorage(tmp_path / "objects", b"k"), _Queue(),
                        ServiceConfig(max_concurrent_tasks=0, submit_rate_per_second=0))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database URL on each backend."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_db").url)
-    return f"sqlite:///{tmp_path / 'db.sqlite'}"
 
 
 class _Queue:
@@ -56,16 +47,16 @@ def test_migrations_build_the_same_schema_on_both(postgres_db: Any, tmp_path: Pa
             version = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
         out = {"version": version,
                "tables": {t: sorted(col["name"] for col in insp.get_columns(t))
-                          for t in ("tasks", "ledger", "uploads")},
-               "indexes": sorted(i["name"] for i in insp.get_indexes("tasks"))}
+                          for t in ("tasks", "ledger", "uploads", "webhook_deliveries")},
+               "indexes": sorted(i["name"] for t in ("tasks", "webhook_deliveries") for i in insp.get_indexes(t))}
         store.close()
         return out
 
     pg = schema(postgres_db.url)
     assert pg == schema(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    assert pg["version"] == "0002"
+    assert pg["version"] == "0003"
     assert {"heartbeat_at", "worker", "queued_at"} <= set(pg["tables"]["tasks"])
-    assert "ix_tasks_status_heartbeat" in pg["indexes"]
+    assert {"ix_tasks_status_heartbeat", "ix_webhook_deliveries_state_next"} <= set(pg["indexes"])
 
 
 def test_nodes_starting_together_migrate_once(postgres_db: Any) -> None:

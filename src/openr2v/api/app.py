@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openr2v import __version__
+from openr2v import __version__, metrics
 from openr2v.api import console
 from openr2v.api.dialects.aggregator import router as aggregator
 from openr2v.api.dialects.dashscope import events as dashscope_events
@@ -72,6 +73,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     _add_openapi(app)
 
     app.add_middleware(RequestIdHeader)
+    app.add_middleware(RequestMetrics, dialects={route.path: dialect for dialect, routers in DIALECT_ROUTERS.items()
+                                                 for router in routers for route in router.routes
+                                                 if isinstance(route, APIRoute)})
+    registry = metrics.registry(rt.store)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """Prometheus text format (docs/operations/metrics.md); store figures are read now."""
+        body = await asyncio.to_thread(metrics.exposition, registry)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/healthz", tags=["ops"], openapi_extra=NO_AUTH, responses={
         200: {"description": "Ready."}, 503: {"description": "Starting or stopping."}})
@@ -174,6 +185,50 @@ class RequestIdHeader:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class RequestMetrics:
+    """Counts requests and times them by dialect, route template (never the raw path, which would make
+    a series per task id) and status. Plain ASGI, and each label set's children are kept, so a
+    request costs a dict lookup, a counter increment and a histogram observation."""
+
+    def __init__(self, app: ASGIApp, dialects: dict[str, str]) -> None:
+        self.app = app
+        self.dialects = dialects
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        elapsed = 0.0
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status, elapsed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                elapsed = time.perf_counter() - started
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            self._observe(scope, status, elapsed or time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+        key = (route, scope["method"], str(status))
+        children = self._children.get(key)
+        if children is None:
+            dialect = self.dialects.get(route, "ops" if route != "<unmatched>" else "none")
+            children = (metrics.HTTP_REQUESTS.labels(dialect, route, scope["method"], str(status)),
+                        metrics.HTTP_LATENCY.labels(dialect, route, scope["method"]))
+            if len(self._children) < 10000:  # methods are client-chosen: a bound on what is kept
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
 
 def _oss_error(status: int, code: str, message: str) -> Response:

@@ -48,7 +48,7 @@ DEFAULT_MODEL = "wan2.6-r2v-flash"
 SUBMIT_PATH = "/services/aigc/video-generation/video-synthesis"
 USER_AGENT = "openr2v-python"
 
-# The size tables of seeds 000/001 (wan2.7 names sizes by resolution + ratio, wan2.6 by W*H).
+# The size tables of the Model Studio guides (wan2.7 names sizes by resolution + ratio, wan2.6 by W*H).
 SIZES = {
     "720P": {"16:9": "1280*720", "9:16": "720*1280", "1:1": "960*960", "4:3": "1088*832", "3:4": "832*1088"},
     "1080P": {"16:9": "1920*1080", "9:16": "1080*1920", "1:1": "1440*1440", "4:3": "1632*1248",

@@ -1,7 +1,7 @@
 """Billing: billed input video seconds, output seconds, and cost from the price table.
 
-Seed 000 (wan2.6): the 5 s input cap is split evenly over all references, per its table
-(1: 5 s, 2: 2.5 s, 3: 1.65 s, 4: 1.25 s, 5: 1 s). Seed 001 (wan2.7): the cap is split over
+The wan2.6-r2v guide (wan2.6): the 5 s input cap is split evenly over all references, per its table
+(1: 5 s, 2: 2.5 s, 3: 1.65 s, 4: 1.25 s, 5: 1 s). The wan2.7-r2v guide (wan2.7): the cap is split over
 reference videos only, with the same table. Images and first frames are free; failed
 tasks bill nothing.
 """

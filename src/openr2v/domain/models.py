@@ -1,7 +1,7 @@
 """The model registry: per model and region, what the model accepts.
 
 Validation reads this table and nothing else; handlers hard-code no limit. Each value cites
-its seed document; values the seeds leave open are openr2v's choices, marked ``choice`` and
+its source document; values the documents leave open are openr2v's choices, marked ``choice`` and
 listed in the README ("Choices where the documents are silent").
 """
 
@@ -31,7 +31,8 @@ __all__ = [
 Region = Literal["intl", "cn", "us"]
 REGIONS: dict[str, str] = {"intl": "Singapore", "cn": "Beijing", "us": "Virginia"}
 
-# Seed 000 (API reference it links), 002 and 003: the ten sizes of the two tiers.
+# The wan2.6-r2v guide (the API reference it links), the aggregator's and the gateway's docs: the ten sizes
+# of the two tiers.
 SIZES_720P: dict[str, tuple[int, int]] = {
     "16:9": (1280, 720),
     "9:16": (720, 1280),
@@ -85,15 +86,15 @@ class FileLimits:
 
 MB = 1024 * 1024
 
-# Seed 001 ("Input images") and 002 ("Image Requirements").
+# The wan2.7-r2v guide ("Input images") and 002 ("Image Requirements").
 IMAGE_LIMITS = FileLimits(formats=("jpeg", "jpg", "png", "bmp", "webp"), max_bytes=10 * MB,
                           min_side=360, max_side=2000)
-# Seed 003 (2-30 s, <= 100 MB, MP4/MOV) for the DashScope wan2.6 family; 002 says 3-30 s for its dialect.
+# The gateway's docs (2-30 s, <= 100 MB, MP4/MOV) for the DashScope wan2.6 family; 002 says 3-30 s for its dialect.
 VIDEO_LIMITS = FileLimits(formats=("mp4", "mov"), max_bytes=100 * MB, min_seconds=2, max_seconds=30,
                           min_side=240, max_side=4096)  # sides: choice
-# Seed 002 audio limits (wav/mp3, 3-30 s, <= 15 MB), used for reference_voice and audio_url.
+# The aggregator's docs audio limits (wav/mp3, 3-30 s, <= 15 MB), used for reference_voice and audio_url.
 AUDIO_LIMITS = FileLimits(formats=("wav", "mp3"), max_bytes=15 * MB, min_seconds=1, max_seconds=30)
-# Seed 002's own file rules for wan26_r2v: videos 3-30 s, audio_url wav/mp3 3-30 s <= 15 MB.
+# The aggregator docs' own file rules for wan26_r2v: videos 3-30 s, audio_url wav/mp3 3-30 s <= 15 MB.
 VIDEO_LIMITS_3_30 = replace(VIDEO_LIMITS, min_seconds=3)
 AUDIO_LIMITS_3_30 = replace(AUDIO_LIMITS, min_seconds=3)
 
@@ -128,7 +129,7 @@ class ModelSpec:
     ratios: tuple[str, ...] = ()
     default_resolution: str | None = None
     default_ratio: str | None = None
-    # Durations per region (seed 000: the Global region offers 5 s or 10 s only).
+    # Durations per region (the wan2.6-r2v guide: the Global region offers 5 s or 10 s only).
     durations: dict[str, tuple[int, ...]] = field(default_factory=dict)
     default_duration: int = 5
     silent_allowed: bool = False
@@ -146,13 +147,14 @@ class ModelSpec:
     voice: FileLimits = AUDIO_LIMITS
     soundtrack: FileLimits = AUDIO_LIMITS
     soundtrack_allowed: bool = False
-    # Billing: the 5 s input cap is split over all references (seed 000) or over videos only (seed 001).
+    # Billing: the 5 s input cap is split over all references (the wan2.6-r2v guide) or over videos only
+    # (the wan2.7-r2v guide).
     input_cap_seconds: float = 5.0
     input_split_by: Literal["references", "videos"] = "references"
     prices: dict[int, Price] = field(default_factory=dict)
-    # What a prompt over max_prompt_chars gets: refused (DashScope) or truncated (seed 002).
+    # What a prompt over max_prompt_chars gets: refused (DashScope) or truncated (the aggregator's docs).
     prompt_overflow: Literal["refuse", "truncate"] = "refuse"
-    # Seed 002: shot_type "only takes effect when prompt_extend: true"; otherwise the prompt decides.
+    # The aggregator's docs: shot_type "only takes effect when prompt_extend: true"; otherwise the prompt decides.
     shot_type_needs_prompt_extend: bool = False
     # The DashScope model an engine that forwards upstream asks for (None: this entry's own name).
     upstream_model: str | None = None
@@ -202,9 +204,9 @@ REGISTRY: dict[str, ModelSpec] = {
     "wan2.7-r2v": ModelSpec(
         name="wan2.7-r2v",
         family="wan2.7",
-        regions=("intl", "cn"),  # choice: seed 001 names no region table
+        regions=("intl", "cn"),  # choice: the wan2.7-r2v guide names no region table
         input_style="media",
-        # Seed 001: up to five images, up to five videos, at most five in total; one first frame.
+        # The wan2.7-r2v guide: up to five images, up to five videos, at most five in total; one first frame.
         max_images=5, max_videos=5, max_total=5, min_total=1, max_first_frames=1, voice_allowed=True,
         resolutions=("720P", "1080P"), ratios=("16:9", "9:16", "1:1", "4:3", "3:4"),
         default_resolution="1080P", default_ratio="16:9",
@@ -217,12 +219,12 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-# The aggregator's wan26_r2v (seed 002): wan2.6-r2v under that document's own rules. It bills
+# The aggregator's wan26_r2v (the aggregator's docs): wan2.6-r2v under that document's own rules. It bills
 # "unit price (based on resolution) x duration", so input videos are not billed (cap 0).
 REGISTRY["wan26_r2v"] = ModelSpec(
     name="wan26_r2v",
     family="wan2.6",
-    regions=("intl", "cn", "us"),  # choice: seed 002 names no region
+    regions=("intl", "cn", "us"),  # choice: the aggregator's docs names no region
     input_style="reference_urls",
     max_images=5, max_videos=3, max_total=5, min_total=1, max_first_frames=0, voice_allowed=False,
     sizes=_WAN26_SIZES, default_size="1920*1080",
@@ -242,11 +244,11 @@ REGISTRY["wan26_r2v"] = ModelSpec(
 # registry model as is, or a registry model narrowed by the dialect's document; its ``name`` stays
 # the registry's, so the worker fetches, renders and bills it as that model.
 DIALECT_MODELS: dict[str, dict[str, ModelSpec]] = {
-    # Seeds 000 and 001: DashScope's own models.
+    # The Model Studio guides: DashScope's own models.
     "dashscope": {name: REGISTRY[name] for name in ("wan2.6-r2v", "wan2.6-r2v-flash", "wan2.7-r2v")},
-    # Seed 002: one model.
+    # The aggregator's docs: one model.
     "aggregator": {"wan26_r2v": REGISTRY["wan26_r2v"]},
-    # Seed 003: wan2.6-r2v only; reference videos only (1-3); duration 5 or 10.
+    # The gateway's docs: wan2.6-r2v only; reference videos only (1-3); duration 5 or 10.
     "gateway": {"wan2.6-r2v": replace(REGISTRY["wan2.6-r2v"], max_images=0, max_total=3,
                                       durations={"*": (5, 10)})},
     # openr2v's OpenAI-style /v1/videos: the three DashScope models as the registry states them.

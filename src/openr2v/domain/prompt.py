@@ -1,8 +1,8 @@
 """The prompt grammar: from a prompt and its reference labels to a ``ShotPlan``.
 
 Recognised, in this order of precedence:
-- timed shots ``Shot 1 [0-2s]: ...`` (seed 000);
-- storyboards ``Storyboard: 1. Wide shot: ... 2. Close-up: ...`` (seed 001);
+- timed shots ``Shot 1 [0-2s]: ...`` (the wan2.6-r2v guide);
+- storyboards ``Storyboard: 1. Wide shot: ... 2. Close-up: ...`` (the wan2.7-r2v guide);
 - otherwise ``shot_type=multi`` plans shots itself (sentences and dialogue turns), and
   ``single`` is one continuous shot.
 Labels: ``character1..5`` (wan2.6, any case), ``Image N`` / ``Video N`` and, with a single

@@ -56,6 +56,10 @@ def engine_resolver(settings: Settings) -> Callable[[str], Engine]:
             check_vace(settings)
     cache: dict[str, Engine] = {}
     lock = threading.Lock()
+    if "vace" in {settings.engine, *overrides.values()} and settings.queue == "local" and settings.render_threads > 0:
+        # Load the weights now: a LoRA that does not fit, or weights that do not load, stop start-up
+        # (naming the file) instead of failing the first task.
+        cache["vace"] = make_engine("vace", settings)
 
     def resolve(model: str) -> Engine:
         name = overrides.get(model, settings.engine)

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from openr2v.media.encode import AUDIO_RATE
+from openr2v.media.visemes import Phoneme, plain_symbol, retime
 
-__all__ = ["NATIVE_RATE", "TTSError", "Voice", "resample", "synthesize", "synthesize_native", "trim_silence"]
+__all__ = ["NATIVE_RATE", "Speech", "TTSError", "Voice", "resample", "speech_bounds", "synthesize", "synthesize_native",
+           "synthesize_timed", "trim_silence", "trim_speech"]
 
 NATIVE_RATE = 22050  # what libespeak-ng produces; checked against espeak_Initialize's answer
 
@@ -30,6 +32,8 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _EE_OK = 0
+_PHONEME_EVENTS, _PHONEME_IPA = 0x1, 0x2  # espeak_Initialize options: phoneme events, named in IPA
+_EVENT_END_OF_LIST, _EVENT_PHONEME = 0, 7
 
 MIN_WPM, MAX_WPM = 80, 450  # espeak-ng's own bounds for espeakRATE
 
@@ -48,7 +52,32 @@ class Voice:
     rate: int = 165  # words per minute
 
 
-_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT (speak_lib.h)."""
+
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Samples at ``rate`` and what is said when: IPA phonemes, seconds from the first sample."""
+
+    samples: np.ndarray  # float32 mono
+    rate: int
+    phonemes: tuple[Phoneme, ...]
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / self.rate
 
 
 def _library_paths() -> tuple[str, bytes]:
@@ -89,7 +118,7 @@ class _Session:
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = None
         self.lib = lib
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0)
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _PHONEME_EVENTS | _PHONEME_IPA)
         if rate != NATIVE_RATE:
             self.close()
             raise TTSError(f"libespeak-ng failed to initialise (answered {rate})")
@@ -122,11 +151,17 @@ try:
 except OSError:  # pragma: no cover - platforms without dlopen(NULL)
     _LIBC = None
 _chunks: list[np.ndarray] = []
+_marks: list[tuple[int, str]] = []  # (sample, IPA symbol) of each phoneme event, in order
 
 
-def _collect(wav: ctypes._Pointer, count: int, events: int) -> int:
+def _collect(wav: ctypes._Pointer, count: int, events: ctypes._Pointer) -> int:
     if wav and count > 0:
         _chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+    i = 0
+    while events and events[i].type != _EVENT_END_OF_LIST:
+        if events[i].type == _EVENT_PHONEME:
+            _marks.append((events[i].sample, events[i].id.string.decode("utf-8", "replace")))
+        i += 1
     return 0  # 0: go on synthesizing
 
 
@@ -144,21 +179,71 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def synthesize_native(text: str, voice: Voice = Voice()) -> np.ndarray:
-    """``text`` spoken by ``voice``: float32 mono at ``NATIVE_RATE`` (22050 Hz). Thread-safe; deterministic."""
+def synthesize_timed(text: str, voice: Voice = Voice()) -> Speech:
+    """``text`` spoken by ``voice`` at ``NATIVE_RATE`` (22050 Hz), with its phonemes. Thread-safe; deterministic.
+
+    eSpeak reports each phoneme's first sample; a phoneme ends where the next begins (the last one
+    at the end of the audio). Pauses between clauses come as ``""``.
+    """
     text = _clean(text)
     if not text:
-        return np.zeros(0, np.float32)
+        return Speech(np.zeros(0, np.float32), NATIVE_RATE, ())
     with _LOCK:
         _chunks.clear()
+        _marks.clear()
         session = _Session(_COLLECT)
         try:
             session.speak(text, voice)
         finally:
             session.close()
         pcm = np.concatenate(_chunks) if _chunks else np.zeros(0, np.int16)
+        marks = list(_marks)
         _chunks.clear()
-    return pcm.astype(np.float32) / 32768.0
+        _marks.clear()
+    return Speech(pcm.astype(np.float32) / 32768.0, NATIVE_RATE, _align(marks, pcm))
+
+
+_STOPS = ("p", "b", "t", "d", "k", "ɡ", "g", "ʔ", "tʃ", "dʒ")
+_MAX_CLOSURE = NATIVE_RATE * 80 // 1000  # samples: eSpeak's closures are 30-50 ms
+_PAUSE_RMS = 32768 * 10 ** (-50 / 20)  # int16 RMS below which an unnamed phoneme is a pause
+
+
+def _align(marks: list[tuple[int, str]], pcm: np.ndarray) -> tuple[Phoneme, ...]:
+    """Phoneme spans from eSpeak's marks, nudged to what the audio shows.
+
+    eSpeak marks a plosive at its release and writes its closure (digital silence) at the end of the
+    phoneme before, so a stop takes over the zero run just before its mark (up to 80 ms, and never
+    from a pause): lips close on "b" during that silence, not after it. A mark with no IPA name
+    over audible sound (eSpeak's linking symbols) belongs to the phoneme before it; over silence it
+    is a pause (pauses in a row make one).
+    """
+    spans: list[list] = []  # [start, end, symbol]
+    ends = [min(s, pcm.size) for s, _ in marks[1:]] + [pcm.size]
+    for (start, raw), end in zip(marks, ends, strict=True):
+        start, symbol = min(start, pcm.size), plain_symbol(raw)
+        if end <= start:
+            continue
+        if not symbol and spans and (not spans[-1][2] or _rms(pcm[start:end]) >= _PAUSE_RMS):
+            spans[-1][1] = end  # one pause, not two; or a linking mark over sound
+            continue
+        if symbol in _STOPS and spans and spans[-1][2]:
+            closure, floor = start, max(spans[-1][0], start - _MAX_CLOSURE)
+            while closure > floor and pcm[closure - 1] == 0:
+                closure -= 1
+            spans[-1][1] = start = closure
+            if spans[-1][1] <= spans[-1][0]:
+                spans.pop()
+        spans.append([start, end, symbol])
+    return tuple(Phoneme(a / NATIVE_RATE, b / NATIVE_RATE, sym) for a, b, sym in spans)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
+
+
+def synthesize_native(text: str, voice: Voice = Voice()) -> np.ndarray:
+    """``text`` spoken by ``voice``: float32 mono at ``NATIVE_RATE`` (22050 Hz). Thread-safe; deterministic."""
+    return synthesize_timed(text, voice).samples
 
 
 def synthesize(text: str, voice: Voice = Voice(), *, rate: int = AUDIO_RATE) -> np.ndarray:
@@ -207,20 +292,29 @@ def _smooth_at_least(n: int) -> int:
     return best
 
 
-def trim_silence(x: np.ndarray, rate: int, *, floor_db: float = -45.0, keep_ms: float = 20.0) -> np.ndarray:
-    """Drop leading and trailing silence (eSpeak pads each utterance), keeping ``keep_ms`` of margin."""
-    if x.size == 0:
-        return x
+def speech_bounds(x: np.ndarray, rate: int, *, floor_db: float = -45.0, keep_ms: float = 20.0) -> tuple[int, int]:
+    """``[start, end)`` samples of ``x`` without its leading and trailing silence, keeping ``keep_ms`` of margin."""
     hop = max(1, rate // 200)
     frames = x[: x.size // hop * hop].reshape(-1, hop)
     if frames.size == 0:
-        return x
+        return 0, x.size
     level = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
     peak = float(level.max())
     if peak <= 0:
-        return x[:0]
+        return 0, 0
     loud = np.nonzero(level >= peak * 10 ** (floor_db / 20))[0]
     keep = int(keep_ms * rate / 1000)
-    start = max(0, loud[0] * hop - keep)
-    end = min(x.size, (loud[-1] + 1) * hop + keep)
+    return max(0, loud[0] * hop - keep), min(x.size, (loud[-1] + 1) * hop + keep)
+
+
+def trim_silence(x: np.ndarray, rate: int, *, floor_db: float = -45.0, keep_ms: float = 20.0) -> np.ndarray:
+    """Drop leading and trailing silence (eSpeak pads each utterance), keeping ``keep_ms`` of margin."""
+    start, end = speech_bounds(x, rate, floor_db=floor_db, keep_ms=keep_ms)
     return x[start:end]
+
+
+def trim_speech(speech: Speech, **kw: float) -> Speech:
+    """``speech`` without its leading and trailing silence; its phonemes move with it."""
+    start, end = speech_bounds(speech.samples, speech.rate, **kw)
+    return Speech(speech.samples[start:end], speech.rate,
+                  tuple(retime(speech.phonemes, origin=start / speech.rate, limit=(end - start) / speech.rate)))

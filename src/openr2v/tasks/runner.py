@@ -22,10 +22,12 @@ import json
 import logging
 import random
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from openr2v import metrics
 from openr2v.domain.billing import compute_usage, reported_usage
 from openr2v.domain.models import REGISTRY, TIERS, FileLimits, ModelSpec
 from openr2v.domain.prompt import ShotPlan, plan_prompt
@@ -33,6 +35,7 @@ from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Task
 from openr2v.engines.base import Engine, RenderJob, ResolvedReference
 from openr2v.errors import Canceled, InvalidParameter, OpenR2VError, UnsupportedFileFormat
+from openr2v.logs import task_context
 from openr2v.media.fetch import Fetcher
 from openr2v.media.probe import MediaInfo, check_limits, probe
 from openr2v.tasks.leases import Leases, worker_name
@@ -67,6 +70,10 @@ class Runner:
             self.run(task)
 
     def run(self, task: Task) -> None:
+        with task_context(task.id):  # every log line of the run names the task
+            self._run_claimed(task)
+
+    def _run_claimed(self, task: Task) -> None:
         workdir = self.work_root / f"{task.id}-{task.attempts}"
         workdir.mkdir(parents=True, exist_ok=True)
         attempt = task.attempts
@@ -150,8 +157,11 @@ class Runner:
                         extra=dict(task.extra), save_extra=lambda extra: svc.store.update_fields(task.id, extra=extra),
                         owner_canceled=lambda: svc.is_canceled(task.id))
         engine = self.engine_for(req.model)
+        started = time.monotonic()
         result = engine.render(job, lambda p: svc.progress(task.id, 10 + int(p * 0.85), task.attempts),
                                lambda: self._stop_asked(task))
+        metrics.RENDER_SECONDS.labels(getattr(engine, "name", type(engine).__name__)).observe(
+            time.monotonic() - started)
 
         # 4. Moderate the output before anything is kept: a refusal raises, run() fails the task and
         # removes the work directory with the MP4; no ledger row is written.
@@ -206,7 +216,11 @@ class Runner:
         if limits is None:
             limits = {"image": spec.image, "video": spec.video, "audio": spec.voice}.get(expected or "", None)
         max_bytes = limits.max_bytes if limits else max(spec.image.max_bytes, spec.video.max_bytes)
-        path = self.fetcher.fetch(source, max_bytes=max_bytes, field=field)
+        try:
+            path = self.fetcher.fetch(source, max_bytes=max_bytes, field=field)
+        except OpenR2VError as e:
+            metrics.FETCH_FAILURES.labels(e.code).inc()
+            raise
         info = probe(path, field=field)
         if limits is None:  # kind not known from the URL: the content decides
             if info.kind not in ("image", "video"):

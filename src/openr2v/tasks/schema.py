@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "LedgerRow", "TaskRow", "UploadRow"]
+__all__ = ["Base", "DeliveryRow", "LedgerRow", "TaskRow", "UploadRow"]
 
 
 class Base(DeclarativeBase):
@@ -73,3 +73,29 @@ class UploadRow(Base):
     content_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class DeliveryRow(Base):
+    """The webhook outbox (migration 0003): one row per status change of a task with a callback URL,
+    written in the transaction that changes the status; dispatchers on any node claim and send them."""
+
+    __tablename__ = "webhook_deliveries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # order of a task's events
+    id: Mapped[str] = mapped_column(String(64))  # webhook-id: the same on every attempt
+    task_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(16))  # the task status it announces
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ux_webhook_deliveries_id", "id", unique=True),
+                      Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),
+                      Index("ix_webhook_deliveries_owner_state", "owner", "state"))

@@ -35,6 +35,7 @@ from openr2v.domain.prompt import plan_prompt, plan_to_prompt
 from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Status, Task
 from openr2v.errors import InvalidParameter, NotFound, Throttled, UnsupportedOperation
+from openr2v.logs import task_context
 from openr2v.storage import Storage
 from openr2v.tasks.limits import RateLimiter
 from openr2v.tasks.moderation import RECHECK, ModerationUnavailable, Moderator
@@ -76,7 +77,8 @@ class TaskService:
         self.clock = clock
         self.moderator = moderator  # the worker checks outputs with it too
         self.rate = RateLimiter(config.submit_rate_per_second, config.submit_burst, clock)
-        # Called with the task after every status change (submit, start, end); e.g. webhooks, live events.
+        # Called with the task after every status change (submit, start, end); e.g. live events. (Webhooks
+        # are written by the store in the change's own transaction: tasks/webhooks.py.)
         self.listeners: list[Callable[[Task], None]] = []
 
     def _changed(self, task_id: str, task: Task | None = None) -> None:
@@ -113,6 +115,8 @@ class TaskService:
                     expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
                     actual_prompt=actual, plan=plan.as_dict(), extra={RECHECK: True} if recheck else {})
         self.store.create(task)
+        with task_context(task.id):
+            log.info("accepted task %s (%s, %s, key owner %s)", task.id, request.model, dialect, owner[:12])
         self._changed(task.id, task)
         self.queue.notify(task.id)
         return task

@@ -54,7 +54,7 @@ def progress(fenced: bool) -> Update:
 
 @functools.cache
 def finish(from_status: tuple[Status, ...], fenced: bool, stale: bool, succeeded: bool) -> Update:
-    """status -> a terminal one, returning (owner, model) of the row it moved (none if it did not)."""
+    """status -> a terminal one, returning the row it moved (none if it did not)."""
     conds = [_c.id == bindparam("p_id"), _c.status.in_([s.value for s in from_status])]
     if fenced:
         conds.append(_c.attempts == bindparam("p_attempt"))
@@ -65,5 +65,5 @@ def finish(from_status: tuple[Status, ...], fenced: bool, stale: bool, succeeded
         .values(status=bindparam("p_status"), end_time=bindparam("p_now"), code=bindparam("p_code"),
                 message=bindparam("p_message"), output_key=bindparam("p_output_key"),
                 usage_json=bindparam("p_usage_json"), progress=100 if succeeded else _c.progress)
-        .returning(_c.owner, _c.model)
+        .returning(*TASKS.c)
     )

@@ -5,13 +5,16 @@ or a worker and a cancel, can never both win. A worker's writes are also fenced 
 number (``attempts`` counts claims): once a lost worker's task is re-queued and claimed again,
 the old worker can no longer move it. A RUNNING task carries a lease (``heartbeat_at``) that its
 worker renews; the reaper (see ``TaskService.reap``) takes back tasks whose lease ran out.
+
+Each status change of a task that asks for webhooks also writes its outbox row (tasks/outbox.py)
+in the same transaction: the change and its announcement are committed together or not at all.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -22,12 +25,15 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, Row, and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from openr2v import metrics
 from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Status, Task
 from openr2v.tasks import sql
+from openr2v.tasks.outbox import INSERT as OUTBOX_INSERT
+from openr2v.tasks.outbox import Outbox
 from openr2v.tasks.schema import LedgerRow, TaskRow, UploadRow
 
-__all__ = ["LedgerEntry", "TaskStore", "migrate"]
+__all__ = ["LedgerEntry", "StoreStats", "TaskStore", "migrate"]
 
 
 # pg_advisory_xact_lock key of the migration ("openr2v" in ASCII).
@@ -64,6 +70,13 @@ class LedgerEntry:
     cost_usd: float
 
 
+@dataclass(frozen=True)
+class StoreStats:
+    counts: dict[tuple[str, str], int]  # (status, model) -> tasks
+    pending: int
+    oldest_pending_age: float
+
+
 def _to_task(row: TaskRow | Row[Any]) -> Task:
     return Task(
         id=row.id, owner=row.owner, region=row.region, model=row.model, dialect=row.dialect,
@@ -91,10 +104,31 @@ class TaskStore:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine = create_engine(url, **kwargs)
         self._postgres = self.engine.dialect.name == "postgresql"
+        # A primary-key read of a local SQLite file (WAL: readers never wait for the writer) costs less
+        # than the thread hop that would keep it off the event loop; a network database keeps the hop.
+        self.reads_inline = self.engine.dialect.name == "sqlite"
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         migrate(self.engine)
+        self.outbox = Outbox(self.engine)
+        # The outbox row a status change writes (None: the task wants no webhook), and who to wake
+        # once it is committed; set by the runtime (tasks/webhooks.py).
+        self.announce: Callable[[Task], dict[str, Any] | None] | None = None
+        self.on_announced: Callable[[], None] | None = None
+
+    def _announce(self, conn: Connection, task: Task) -> bool:
+        values = self.announce(task) if self.announce is not None else None
+        if values is not None:
+            conn.execute(OUTBOX_INSERT, values)
+        return values is not None
+
+    def _changed(self, task: Task | None, written: bool) -> None:
+        """After the commit of a status change: count it, and wake the dispatcher if it wrote an outbox row."""
+        if task is not None:
+            metrics.STATUS_CHANGES.labels(task.status.value, task.model).inc()
+        if written and self.on_announced is not None:
+            self.on_announced()
 
     # Hot paths (claims, leases, progress, status changes, polls) run Core statements on a
     # connection; the ORM session serves the rest.
@@ -118,6 +152,7 @@ class TaskStore:
 
     def create(self, task: Task) -> None:
         with self.engine.begin() as conn:
+            written = self._announce(conn, task)
             conn.execute(sql.CREATE, dict(
                 id=task.id, owner=task.owner, region=task.region, model=task.model, dialect=task.dialect,
                 status=task.status.value, progress=task.progress, request_json=task.request.model_dump_json(),
@@ -126,6 +161,7 @@ class TaskStore:
                 plan_json=json.dumps(task.plan) if task.plan is not None else None,
                 extra_json=json.dumps(task.extra) if task.extra else None, queued_at=task.submit_time,
             ))
+        self._changed(task, written)
 
     def get(self, task_id: str) -> Task | None:
         # The hottest read (every poll): a Core SELECT, without the ORM's unit of work.
@@ -143,7 +179,10 @@ class TaskStore:
         """PENDING -> RUNNING for one task, with a fresh lease; None if someone else got it first."""
         with self.engine.begin() as conn:
             row = conn.execute(sql.CLAIM, {"p_id": task_id, "p_now": now, "p_worker": worker[:128] or None}).first()
-        return _to_task(row) if row is not None else None
+            task = _to_task(row) if row is not None else None
+            written = task is not None and self._announce(conn, task)
+        self._changed(task, written)
+        return task
 
     def heartbeat(self, task_ids: dict[str, int], now: float) -> set[str]:
         """Renew the leases of ``{task_id: attempt}``; returns the ids whose lease is no longer ours."""
@@ -226,7 +265,12 @@ class TaskStore:
                     "task_id": task_id, "owner": row.owner, "model": row.model, "input_seconds": ledger.input_seconds,
                     "output_seconds": ledger.output_seconds, "billed_seconds": ledger.billed_seconds,
                     "cost_usd": ledger.cost_usd, "created_at": now})
-            return True
+            task = _to_task(row)
+            written = self._announce(s, task)
+        self._changed(task, written)
+        if ledger is not None:
+            metrics.BILLED_SECONDS.labels(task.model).inc(ledger.billed_seconds)
+        return True
 
     def requeue(self, task_id: str, now: float | None = None, stale_before: float | None = None) -> bool:
         """RUNNING -> PENDING (a lost worker's task); with ``stale_before``, only if its lease is stale."""
@@ -234,9 +278,13 @@ class TaskStore:
         if stale_before is not None:
             conds.append(sql.lease_time < stale_before)
         with self.engine.begin() as s:
-            res = s.execute(update(TaskRow).where(*conds).values(
-                status=Status.PENDING.value, progress=0, heartbeat_at=None, worker=None, queued_at=now))
-            return res.rowcount == 1
+            row = s.execute(update(sql.TASKS).where(*conds).values(
+                status=Status.PENDING.value, progress=0, heartbeat_at=None, worker=None, queued_at=now)
+                .returning(*sql.TASKS.c)).first()
+            task = _to_task(row) if row is not None else None
+            written = task is not None and self._announce(s, task)
+        self._changed(task, written)
+        return task is not None
 
     def running_ids(self) -> list[str]:
         with self.session() as s:
@@ -293,6 +341,7 @@ class TaskStore:
         if task_ids:
             with self.session() as s:
                 s.execute(delete(TaskRow).where(TaskRow.id.in_(task_ids)))
+                self.outbox.delete_for(s, task_ids)
 
     # -- ledger -----------------------------------------------------------------------------
 
@@ -323,3 +372,14 @@ class TaskStore:
         if keys:
             with self.session() as s:
                 s.execute(delete(UploadRow).where(UploadRow.key.in_(keys)))
+
+    # -- figures for /metrics ---------------------------------------------------------------
+
+    def stats(self, now: float) -> StoreStats:
+        with self.engine.connect() as conn:
+            counts = {(r[0], r[1]): int(r[2]) for r in conn.execute(
+                select(TaskRow.status, TaskRow.model, func.count()).group_by(TaskRow.status, TaskRow.model))}
+            oldest = conn.execute(select(func.min(TaskRow.submit_time))
+                                  .where(TaskRow.status == Status.PENDING.value)).scalar()
+        pending = sum(n for (status, _), n in counts.items() if status == Status.PENDING.value)
+        return StoreStats(counts, pending, max(0.0, now - oldest) if oldest is not None else 0.0)

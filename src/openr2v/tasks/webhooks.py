@@ -1,15 +1,18 @@
 """Webhooks: a signed POST to a task's ``callback_url`` on every status change (openr2v extension).
 
-    TaskService ─listener(task)─► WebhookDispatcher.on_change   renders the body and enqueues: O(1),
-                                          │                     so the worker is never held up
-            delivery threads ◄────────────┘
-              POST (X-OpenR2V-Signature: t=<ts>,v1=<hmac>) ─► 2xx: done
-                                                          └─► else: retry after backoff·2^n, up to
-                                                              max_attempts, then drop (logged)
+    status change ──same transaction──► outbox row (tasks/outbox.py; webhook-id, body, pending)
+                                              │
+    dispatcher threads on every node ◄────────┘ claim the oldest due event of a task under a lease
+      POST (webhook-id, webhook-timestamp, webhook-signature) ─► 2xx: delivered
+                                                              └─► else: again after backoff·2^n
+                                                                  (capped), up to max_attempts,
+                                                                  then dead (listed, redeliverable)
 
-Events of one task are delivered in order (PENDING before RUNNING before SUCCEEDED): only the
-oldest undelivered event of a task is ever in flight. Deliveries live in memory: a restart
-drops those still queued (the task itself is always in the store, for polling).
+Durable: the rows live in the task store, so a restart or a kill -9 loses nothing; the next
+dispatcher to look sends what is due (at least once: a receiver deduplicates on ``webhook-id``,
+which is the same on every attempt). Events of one task go out in order. Signatures follow the
+Standard Webhooks spec (openr2v/client/webhooks.py); the deprecated ``X-OpenR2V-Signature`` is
+sent alongside for one release.
 
 The URL is chosen by the client and called by the server, so it passes the same SSRF guard as
 references: checked at submit, and at each delivery its host is resolved, every address must be
@@ -18,67 +21,75 @@ public, and the connection goes to the checked address (no DNS rebinding, no red
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import heapq
 import hmac
 import ipaddress
-import itertools
 import json
 import logging
 import socket
 import threading
 import time
-import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from openr2v import metrics
+from openr2v.client.webhooks import SIGNATURE_HEADER, secret_key, sign, sign_standard
 from openr2v.domain.task import Task
 from openr2v.errors import InvalidURL
+from openr2v.logs import task_context
 from openr2v.media.fetch import check_url_host, forbidden_reason, parse_ip_host
+from openr2v.tasks.outbox import DEAD, DELIVERED, PENDING, Delivery, Outbox, new_delivery
 
-__all__ = ["SIGNATURE_HEADER", "Delivery", "WebhookDispatcher", "derive_secret", "sign"]
+__all__ = ["SIGNATURE_HEADER", "SigningKey", "WebhookDispatcher", "announcer", "derive_key", "sign"]
 
 log = logging.getLogger("openr2v.webhooks")
 
-SIGNATURE_HEADER = "X-OpenR2V-Signature"
 EVENT = "task.status"
-MAX_BACKOFF_SECONDS = 600.0
 _USER_AGENT = "openr2v-webhooks/0.1"
 
 
-def sign(secret: bytes, body: bytes, timestamp: int) -> str:
-    """``t=<ts>,v1=<hex HMAC-SHA256 over "<ts>." + body>``: the timestamp is signed, so it can't be replayed late."""
-    digest = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+@dataclass(frozen=True)
+class SigningKey:
+    """A key owner's webhook secret: ``key`` signs the standard headers, ``legacy`` X-OpenR2V-Signature."""
+
+    key: bytes
+    legacy: bytes
+
+    @property
+    def secret(self) -> str:
+        """As Standard Webhooks libraries take it: ``whsec_<base64 key>``."""
+        return "whsec_" + base64.b64encode(self.key).decode()
+
+    @classmethod
+    def configured(cls, secret: str) -> SigningKey:
+        """OPENR2V_WEBHOOK_SECRET: ``whsec_<base64>`` (its decoded bytes), or any string (its UTF-8 bytes)."""
+        return cls(key=secret_key(secret), legacy=secret.encode())
 
 
-def derive_secret(server_secret: bytes, owner: str) -> str:
-    """Each key owner's own signing secret: receivers can't learn the server secret or another owner's."""
-    return "whsec_" + hmac.new(server_secret, f"openr2v-webhook:{owner}".encode(), hashlib.sha256).hexdigest()
+def derive_key(server_secret: bytes, owner: str) -> SigningKey:
+    """Each key owner's own secret: receivers can't learn the server secret or another owner's. The
+    legacy header keeps the hex form earlier releases printed, so receivers set up then still verify."""
+    digest = hmac.new(server_secret, f"openr2v-webhook:{owner}".encode(), hashlib.sha256).digest()
+    return SigningKey(key=digest, legacy=("whsec_" + digest.hex()).encode())
 
 
-@dataclass
-class Delivery:
-    id: str
-    task_id: str
-    owner: str
-    url: str
-    body: bytes
-    status: str
-    attempts: int = 0
-    last_error: str = ""
+def announcer(render: Callable[[Task], dict[str, Any]], clock: Callable[[], float] = time.time
+              ) -> Callable[[Task], dict[str, Any] | None]:
+    """The store's ``announce``: the outbox row of a status change, for tasks with a ``callback_url``."""
 
+    def announce(task: Task) -> dict[str, Any] | None:
+        url = task.request.extensions.get("callback_url")
+        if not url:
+            return None
+        body = json.dumps({"event": EVENT, **render(task)}, separators=(",", ":"), ensure_ascii=False)
+        return new_delivery(task.id, task.owner, str(url), task.status.value, body, clock())
 
-@dataclass(order=True)
-class _Due:
-    when: float
-    seq: int
-    delivery: Delivery = field(compare=False)
+    return announce
 
 
 Resolver = Callable[[str, int], list[str]]
@@ -89,50 +100,35 @@ def _getaddrinfo(host: str, port: int) -> list[str]:
 
 
 class WebhookDispatcher:
-    def __init__(self, *, render: Callable[[Task], dict[str, Any]], secret_for: Callable[[str], str],
-                 allow_private: bool, max_attempts: int = 6, backoff_seconds: float = 2.0,
-                 timeout_seconds: float = 10.0, threads: int = 2, transport: httpx.BaseTransport | None = None,
-                 resolve: Resolver = _getaddrinfo, clock: Callable[[], float] = time.time) -> None:
-        self.render = render
+    """Sends the outbox's due deliveries from ``threads`` threads; every node may run one."""
+
+    def __init__(self, outbox: Outbox, *, secret_for: Callable[[str], SigningKey], allow_private: bool,
+                 max_attempts: int = 6, backoff_seconds: float = 2.0, max_backoff_seconds: float = 600.0,
+                 timeout_seconds: float = 10.0, poll_seconds: float = 1.0, threads: int = 2,
+                 transport: httpx.BaseTransport | None = None, resolve: Resolver = _getaddrinfo,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.outbox = outbox
         self.secret_for = secret_for
         self.allow_private = allow_private
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
         self.timeout_seconds = timeout_seconds
+        self.poll_seconds = poll_seconds
+        # Longer than any one attempt can take, so a lease only runs out when its sender is gone.
+        self.lease_seconds = 2 * timeout_seconds + 30
         self.resolve = resolve
         self.clock = clock
         self._threads_wanted = max(1, threads)
         self._http = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
-        self._cv = threading.Condition()
-        self._heap: list[_Due] = []
-        self._chains: dict[str, deque[Delivery]] = {}  # task id -> its undelivered events, oldest first
-        self._seq = itertools.count()
+        self._wake = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.delivered = 0
-        self.dropped = 0
 
-    # -- producer side (called by the task service, on the worker's thread) -----------------
-
-    def on_change(self, task: Task) -> None:
-        url = task.request.extensions.get("callback_url")
-        if not url:
-            return
-        payload = {"event": EVENT, **self.render(task)}
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        delivery = Delivery(id=str(uuid.uuid4()), task_id=task.id, owner=task.owner, url=str(url), body=body,
-                            status=task.status.value)
-        with self._cv:
-            chain = self._chains.setdefault(task.id, deque())
-            chain.append(delivery)
-            if len(chain) == 1:
-                self._schedule(delivery, self.clock())
-
-    def _schedule(self, delivery: Delivery, when: float) -> None:
-        heapq.heappush(self._heap, _Due(when, next(self._seq), delivery))
-        self._cv.notify()
-
-    # -- delivery threads -------------------------------------------------------------------
+    def wake(self) -> None:
+        """Something was written to the outbox: look now rather than at the next poll."""
+        with self._wake:
+            self._wake.notify_all()
 
     def start(self) -> None:
         for i in range(self._threads_wanted):
@@ -142,83 +138,83 @@ class WebhookDispatcher:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        with self._cv:
-            self._cv.notify_all()
+        self.wake()
         for t in self._threads:
             t.join(timeout)
         self._http.close()
 
-    def pending(self) -> int:
-        with self._cv:
-            return sum(len(c) for c in self._chains.values())
-
-    def _next_due(self) -> Delivery | None:
-        with self._cv:
-            while not self._stop.is_set():
-                now = self.clock()
-                if self._heap and self._heap[0].when <= now:
-                    return heapq.heappop(self._heap).delivery
-                wait = min(1.0, self._heap[0].when - now) if self._heap else 1.0
-                self._cv.wait(max(0.01, wait))
-        return None
-
     def _loop(self) -> None:
-        while (delivery := self._next_due()) is not None:
+        while not self._stop.is_set():
             try:
-                ok = self.deliver(delivery)
-            except InvalidURL as e:  # the guard refused the target: retrying cannot help
-                delivery.last_error = e.message
-                delivery.attempts = self.max_attempts
-                ok = False
-            except Exception as e:  # a bug here must not kill the thread
-                log.exception("webhook delivery %s crashed", delivery.id)
-                delivery.last_error = repr(e)
-                ok = False
-            self._settle(delivery, ok)
+                worked = self.run_once()
+            except Exception as e:  # the store away for a moment: try again at the next poll
+                log.warning("webhook dispatcher: %s: %s", type(e).__name__, e)
+                worked = False
+            if not worked:
+                with self._wake:
+                    if not self._stop.is_set():
+                        self._wake.wait(self.poll_seconds)
 
-    def _settle(self, delivery: Delivery, ok: bool) -> None:
-        with self._cv:
-            if not ok and delivery.attempts < self.max_attempts:
-                delay = min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2 ** (delivery.attempts - 1))
-                self._schedule(delivery, self.clock() + delay)
-                return
-            if ok:
-                self.delivered += 1
-            else:
-                self.dropped += 1
-                log.warning("webhook for task %s (%s) dropped after %d attempts: %s", delivery.task_id,
-                            delivery.status, delivery.attempts, delivery.last_error)
-            chain = self._chains.get(delivery.task_id)
-            if chain and chain[0] is delivery:
-                chain.popleft()
-            if chain:
-                self._schedule(chain[0], self.clock())
-            else:
-                self._chains.pop(delivery.task_id, None)
+    def run_once(self) -> bool:
+        """Claim and send one due delivery; False if none was due."""
+        delivery = self.outbox.claim_due(self.clock(), self.lease_seconds)
+        if delivery is None:
+            return False
+        permanent = False
+        try:
+            error = self.deliver(delivery)
+        except InvalidURL as e:  # the guard refused the target: retrying cannot help
+            error, permanent = e.message, True
+        except Exception as e:  # a bug here must not kill the thread
+            log.exception("webhook delivery %s crashed", delivery.id)
+            error = repr(e)
+        self._settle(delivery, error, permanent)
+        return True
 
-    def deliver(self, delivery: Delivery) -> bool:
-        """One attempt: True on a 2xx answer."""
-        delivery.attempts += 1
+    def _settle(self, d: Delivery, error: str | None, permanent: bool) -> None:
+        now = self.clock()
+        if error is None:
+            outcome = DELIVERED
+            settled = self.outbox.settle(d, now, state=DELIVERED)
+        elif permanent or d.attempts >= self.max_attempts:
+            outcome = DEAD
+            settled = self.outbox.settle(d, now, state=DEAD, error=error)
+            log.warning("webhook %s for task %s (%s) dead after %d attempts: %s", d.id, d.task_id, d.event,
+                        d.attempts, error)
+        else:
+            outcome = "failed"
+            delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (d.attempts - 1))
+            settled = self.outbox.settle(d, now, state=PENDING, next_attempt_at=now + delay, error=error)
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
+        if not settled:
+            log.warning("webhook %s attempt %d outlived its lease; another dispatcher took it", d.id, d.attempts)
+
+    def deliver(self, delivery: Delivery) -> str | None:
+        """One attempt: None on a 2xx answer, else what went wrong."""
         url, headers, extensions = self._target(delivery.url)
         timestamp = int(self.clock())
+        body = delivery.body.encode()
+        key = self.secret_for(delivery.owner)
         headers.update({
             "Content-Type": "application/json",
             "User-Agent": _USER_AGENT,
-            SIGNATURE_HEADER: sign(self.secret_for(delivery.owner).encode(), delivery.body, timestamp),
+            "webhook-id": delivery.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign_standard(key.key, delivery.id, timestamp, body),
+            SIGNATURE_HEADER: sign(key.legacy, body, timestamp),  # deprecated
             "X-OpenR2V-Event": EVENT,
             "X-OpenR2V-Delivery": delivery.id,
             "X-OpenR2V-Attempt": str(delivery.attempts),
         })
-        try:
-            resp = self._http.post(url, content=delivery.body, headers=headers, extensions=extensions,
-                                   timeout=self.timeout_seconds)
-        except httpx.HTTPError as e:
-            delivery.last_error = f"{type(e).__name__}: {e}"
-            return False
+        with task_context(delivery.task_id):
+            try:
+                resp = self._http.post(url, content=body, headers=headers, extensions=extensions,
+                                       timeout=self.timeout_seconds)
+            except httpx.HTTPError as e:
+                return f"{type(e).__name__}: {e}"
         if 200 <= resp.status_code < 300:
-            return True
-        delivery.last_error = f"HTTP {resp.status_code}"
-        return False
+            return None
+        return f"HTTP {resp.status_code}"
 
     def _target(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
         """The URL to connect to (the checked IP), the Host header, and TLS's expected name."""

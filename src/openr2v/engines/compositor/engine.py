@@ -22,7 +22,7 @@ from openr2v.engines.compositor.cards import Layer
 from openr2v.engines.compositor.motion import fallback_envelopes
 from openr2v.engines.compositor.pipeline import EncoderThread
 from openr2v.engines.compositor.scene import Scene, build_scene, prepare_shot
-from openr2v.engines.compositor.sound import build_soundtrack
+from openr2v.engines.compositor.sound import build_soundtrack, line_notes
 from openr2v.engines.compositor.watermark import watermark_layer
 from openr2v.errors import Canceled
 from openr2v.media.encode import Mp4Writer
@@ -75,7 +75,8 @@ class CompositorEngine:
         placed = getattr(sound, "lines", None)
         lines = ([(p.label, p.start, p.end, p.text) for p in placed] if placed is not None
                  else [(ln.speaker, ln.start, ln.end, ln.text) for ln in scene.plan.lines])
-        notes["lines"] = [{"speaker": who, "start": start, "end": end} for who, start, end, _ in lines]
+        notes["lines"] = (line_notes(placed) if placed is not None
+                          else [{"speaker": who, "start": start, "end": end} for who, start, end, _ in lines])
         captions: list[Caption] = []
         if captions_wanted(job.request.extensions):
             captions = caption_layers(lines, job.width, job.height, job.fps)

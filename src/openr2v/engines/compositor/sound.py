@@ -7,13 +7,25 @@ Stages of ``build_soundtrack``:
    ``Line.end``), faster when it would overrun, and never past the window or the video's end;
 3. a synthesized music cue when the prompt names music or an instrument (not when the client sent
    a soundtrack: that is the music), ducked under speech;
-4. the client's ``audio_url`` soundtrack, trimmed to the duration or padded with silence (seed 002);
+4. the client's ``audio_url`` soundtrack, trimmed to the duration or padded with silence (the aggregator's docs);
 5. the mix under a peak limiter.
+
+Lip sync: every ``PlacedLine`` carries its phoneme timeline in absolute seconds of the video
+(``phonemes``: ``media.visemes.Phoneme`` with start, end, IPA symbol and ``viseme`` class), measured
+on the audio actually placed: after trimming eSpeak's padding, any faster re-synthesis and any
+WORLD time compression, and cut where the window cuts the speech. ``Soundtrack.visemes`` maps each
+speaker (every reference label, and the narrator when it speaks) to a ``VisemeTrack`` with one
+entry per video frame: ``open``, ``width`` (0.5 neutral) and ``round`` in 0..1, the booleans
+``closed`` (m, b, p: lips pressed) and ``teeth`` (f, v), and ``viseme`` (the class heard longest in
+the frame). A face rig reads frame ``k`` of its speaker's track: ``track.open[k]`` etc.; a
+speaker with nothing to say has a track at rest. ``Soundtrack.envelopes`` (loudness per frame)
+stays for rigs that only open and shut. ``line_notes`` gives the timelines in the form render
+notes keep (``notes["lines"]``), for both engines.
 
 Reference audio policy: a reference's audio (its ``reference_voice``, else a video's own track) is
 a *voice model* only; it is never played. The prompt decides what a character says, and the
 character says it in that voice; replaying the raw track would put words in its mouth that the
-prompt never gave it. ``reference_voice`` overrides the video's own audio (seed 001).
+prompt never gave it. ``reference_voice`` overrides the video's own audio (the wan2.7-r2v guide).
 """
 
 from __future__ import annotations
@@ -29,10 +41,11 @@ from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.media.audio import decode_audio, fit_length, mix, room_tone
 from openr2v.media.encode import AUDIO_RATE
 from openr2v.media.music import music_bed, music_kind
-from openr2v.media.tts import NATIVE_RATE, Voice, resample, synthesize_native, trim_silence
+from openr2v.media.tts import NATIVE_RATE, Voice, resample, synthesize_timed, trim_speech
+from openr2v.media.visemes import Phoneme, VisemeTrack, retime, silent_track, viseme_track
 from openr2v.media.voice import VoiceProfile, profile_from_file, transform
 
-__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_voices", "plan_for"]
+__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_voices", "line_notes", "plan_for"]
 
 SPEECH_DBFS = -20.0  # RMS of voiced speech (dialogue level, with headroom for its peaks)
 MUSIC_DBFS = -28.0
@@ -55,6 +68,7 @@ class PlacedLine:
     start: float  # seconds, where the speech actually sits after any compression
     end: float
     text: str
+    phonemes: list[Phoneme] = field(default_factory=list)  # absolute seconds, as placed
 
 
 @dataclass
@@ -63,6 +77,13 @@ class Soundtrack:
     sources: list[str]  # what was mixed, for the task's notes
     envelopes: dict[str, np.ndarray] = field(default_factory=dict)  # label -> 0..1 speech loudness per frame
     lines: list[PlacedLine] = field(default_factory=list)
+    visemes: dict[str, VisemeTrack] = field(default_factory=dict)  # label -> mouth per frame
+
+
+def line_notes(lines: list[PlacedLine]) -> list[dict]:
+    """The placed lines for a render's notes: speaker, start, end and ``[start, end, ipa, viseme]`` phonemes."""
+    return [{"speaker": p.label, "start": p.start, "end": p.end, "phonemes": [ph.as_list() for ph in p.phonemes]}
+            for p in lines]
 
 
 def plan_for(job: RenderJob) -> ShotPlan:
@@ -109,22 +130,26 @@ def _voice_source(ref: ResolvedReference) -> tuple[str, VoiceProfile | None] | N
     return None
 
 
-def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float) -> np.ndarray:
-    """``text`` in ``voice`` moved to ``profile``, at most ``window`` seconds long: mono float32 at 48 kHz."""
-    x = trim_silence(synthesize_native(text, voice), NATIVE_RATE)
-    if x.size == 0:
-        return np.zeros(0, np.float32)
-    need = x.size / NATIVE_RATE
+def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float) -> tuple[np.ndarray, list[Phoneme]]:
+    """``text`` in ``voice`` moved to ``profile``, at most ``window`` seconds long: mono float32 at 48 kHz,
+    and its phonemes in seconds from its first sample."""
+    speech = trim_speech(synthesize_timed(text, voice))
+    if speech.samples.size == 0:
+        return np.zeros(0, np.float32), []
+    need = speech.seconds
     if need > window:
         # Faster delivery first: eSpeak re-times phonemes naturally; WORLD then squeezes what is left.
         faster = dataclasses.replace(voice, rate=min(MAX_FAST_WPM, int(voice.rate * need / window * 1.05) + 1))
-        x = trim_silence(synthesize_native(text, faster), NATIVE_RATE)
-        need = x.size / NATIVE_RATE
+        speech = trim_speech(synthesize_timed(text, faster))
+        need = speech.seconds
     scale = min(1.0, window / need * 0.99) if need > 0 else 1.0
+    x = speech.samples
     if profile is not None or scale < 1.0:
         x = transform(x, NATIVE_RATE, target=profile, time_scale=scale)
     y = resample(x, NATIVE_RATE, AUDIO_RATE)[: int(window * AUDIO_RATE)]  # the guard: never past the window
-    return _level(y)
+    # WORLD re-times uniformly (its output is round(len * scale) samples), so the phonemes scale with it.
+    stretch = x.size / speech.samples.size
+    return _level(y), retime(speech.phonemes, scale=stretch, limit=y.size / AUDIO_RATE)
 
 
 def _level(y: np.ndarray) -> np.ndarray:
@@ -236,13 +261,14 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
         stop = min(int(round(min(ln.end, duration) * AUDIO_RATE)), n)
         if not ln.text.strip() or (stop - start) < MIN_WINDOW * AUDIO_RATE:
             continue
-        speech = _speak(ln.text, voices[label], profiles.get(label), (stop - start) / AUDIO_RATE)
+        speech, phonemes = _speak(ln.text, voices[label], profiles.get(label), (stop - start) / AUDIO_RATE)
         if speech.size == 0:
             continue
         per_speaker[label][start:start + speech.size] += speech
         busy_until = start + speech.size
         placed.append(PlacedLine(label=label, start=round(start / AUDIO_RATE, 3),
-                                 end=round(busy_until / AUDIO_RATE, 3), text=ln.text))
+                                 end=round(busy_until / AUDIO_RATE, 3), text=ln.text,
+                                 phonemes=retime(phonemes, offset=start / AUDIO_RATE)))
     spoken = [label for label in speakers if any(p.label == label for p in placed)]
     for label in spoken:
         tracks.append(per_speaker[label][None, :])
@@ -252,6 +278,9 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
     spoken_env = {label: _envelope(per_speaker[label], frames, job.fps) for label in spoken}
     envelopes = {r.label: spoken_env.get(r.label, np.zeros(frames, np.float32)) for r in job.references}
     envelopes.update({k: v for k, v in spoken_env.items() if k != NARRATOR})
+    visemes = {label: silent_track(frames, job.fps) for label in envelopes}
+    visemes.update({label: viseme_track([ph for p in placed if p.label == label for ph in p.phonemes], frames, job.fps)
+                    for label in spoken})
     activity = np.max(np.stack(list(spoken_env.values())), axis=0) if spoken_env else np.zeros(frames)
 
     # 3. Music cue (the client's soundtrack, when there is one, is the music).
@@ -271,4 +300,5 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
         sources.append("soundtrack")
 
     # 5. Mix.
-    return Soundtrack(samples=mix(tracks, gains, n=n), sources=sources, envelopes=envelopes, lines=placed)
+    return Soundtrack(samples=mix(tracks, gains, n=n), sources=sources, envelopes=envelopes, lines=placed,
+                      visemes=visemes)

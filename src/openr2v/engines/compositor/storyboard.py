@@ -1,6 +1,6 @@
 """Storyboard images: find a grid of panels separated by uniform gutters, and split it in reading order.
 
-Seed 001's wan2.7 example sends one multi-panel image and a numbered storyboard. A gutter is a
+The wan2.7-r2v guide's wan2.7 example sends one multi-panel image and a numbered storyboard. A gutter is a
 full row (or column) of nearly one colour, so projection profiles find them: per row the spread of
 its pixels, low runs are gutter candidates. Runs touching the border are margins; the inner runs
 must cut the picture into panels of near-equal size with gutters of near-equal width, or the

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from openr2v.native_logs import quiet_native_stderr
+
 __all__ = ["Face", "available", "find_face", "person_mask"]
 
 # Two segmentation models: 0 (general, 256x256) and 1 (landscape, 144x256). Each misses some
@@ -51,8 +53,7 @@ def _load() -> None:
     with _lock:
         if _loaded:
             return
-        # mediapipe's C++ side logs model warnings to stderr on every graph start; keep the worker's log clean.
-        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("GLOG_minloglevel", "2")  # older mediapipe builds log through glog
         try:
             from mediapipe.python.solutions import face_detection, selfie_segmentation
         except Exception as exc:  # ImportError, or a broken install (protobuf/numpy mismatch)
@@ -71,10 +72,13 @@ def _graph(name: str) -> Any | None:
     if name not in graphs:
         selfie, faces = _modules
         kind, model = name[:-1], int(name[-1])
-        if kind == "seg":
-            graphs[name] = selfie.SelfieSegmentation(model_selection=model)
-        else:  # full range (1) finds small faces in full-body shots; short range (0) some drawn faces 1 misses
-            graphs[name] = faces.FaceDetection(model_selection=model, min_detection_confidence=FACE_CONFIDENCE)
+        with quiet_native_stderr():  # the graph starts on its first run: warm it up while its chatter is muted
+            if kind == "seg":
+                graph = selfie.SelfieSegmentation(model_selection=model)
+            else:  # full range (1) finds small faces in full-body shots; short range (0) some drawn faces 1 misses
+                graph = faces.FaceDetection(model_selection=model, min_detection_confidence=FACE_CONFIDENCE)
+            graph.process(np.zeros((64, 64, 3), np.uint8))
+        graphs[name] = graph
     return graphs[name]
 
 

@@ -1,7 +1,7 @@
 """The upstream submit body of a render job, in the model's own protocol.
 
 wan2.6 (``reference_urls``, ``size``, ``audio``) or wan2.7 (``media`` with ``first_frame`` and
-``reference_voice``, ``resolution`` + ``ratio``), as seeds 000 and 001 write them. Every file goes
+``reference_voice``, ``resolution`` + ``ratio``), as the Model Studio guides write them. Every file goes
 through ``send``, which answers the URL the upstream will read: an ``oss://`` upload, or the
 original public URL when forwarding is on.
 """

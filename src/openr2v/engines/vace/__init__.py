@@ -1,4 +1,5 @@
-"""The vace engine: Wan2.1-VACE (1.3B or 14B, diffusers format) from a local folder, never a hub.
+"""The vace engine: Wan2.1-VACE (1.3B or 14B) or Wan2.2-VACE-Fun (two experts), diffusers format, from a local
+folder, never a hub; sampled by a recipe (docs/engines/vace.md).
 
 torch and diffusers are imported only when the engine is built, so the rest of openr2v works
 without them (they come with the ``vace`` extra).

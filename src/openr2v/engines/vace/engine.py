@@ -1,4 +1,5 @@
-"""The vace engine: Wan2.1-VACE through diffusers' ``WanVACEPipeline``, weights from a local folder.
+"""The vace engine: Wan2.1-VACE or Wan2.2-VACE-Fun through diffusers' ``WanVACEPipeline``, weights from a local
+folder, sampled by a recipe (steps, guidance, scheduler, LoRAs, block cache; ``recipes.py``, ``tuning.py``).
 
 Stages of ``render``:
 1. the plan (recorded at submit) and the cast: every reference looked at and cast by the
@@ -6,7 +7,8 @@ Stages of ``render``:
 2. sizes and frames: the render size (multiples of 16, about ``max_area``), each shot's output
    frames and the 16 fps model frames (4k+1 per call) that cover them;
 3. the soundtrack and the watermark, by the compositor's own code (``build_soundtrack``,
-   ``watermark_layer``), so both engines sound and look alike there;
+   ``watermark_layer``), so both engines sound and look alike there; the soundtrack is built for a
+   silent video too, for its lines' phoneme timelines (``notes["lines"]``, see ``sound.line_notes``);
 4. shot by shot: the pipeline renders the shot (with the first frame as conditioning frame 0 for
    shot 1; a shot longer than one call continues from its last frame), progress and cancellation
    from the denoising callback, then 16 to 30 fps, scale and crop to the contract size, watermark,
@@ -29,7 +31,7 @@ from PIL import Image
 
 from openr2v.config import Settings
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
-from openr2v.engines.compositor.sound import build_soundtrack, plan_for
+from openr2v.engines.compositor.sound import build_soundtrack, line_notes, plan_for
 from openr2v.engines.compositor.sources import fit_still, load_still
 from openr2v.engines.compositor.watermark import watermark_layer
 from openr2v.engines.vace.loader import Loaded, load_pipeline
@@ -97,8 +99,10 @@ class VaceEngine:
         # 3. Sound and watermark.
         audio = None
         notes: dict[str, Any] = {"engine": self.name, **self.loaded.notes}
+        # Built for a silent video too: its lines' phoneme timelines are for a lip-sync stage.
+        sound = build_soundtrack(job, plan, {})
+        notes["lines"] = line_notes(sound.lines)
         if job.audio:
-            sound = build_soundtrack(job, plan, {})
             audio = sound.samples
             notes["audio_sources"] = sound.sources
         mark = watermark_layer(job.width, job.height) if job.watermark else None
@@ -106,6 +110,7 @@ class VaceEngine:
         clock.lap("sound")
         progress(_PREP_PERCENT)
         # 4. Shot by shot.
+        passes_before, blocks_before = self.loaded.counter.snapshot()
         first_frame = _first_frame(job, width, height)
         final, partial = job.workdir / "output.mp4", job.workdir / ".output.partial.mp4"
         shot_notes = []
@@ -122,6 +127,7 @@ class VaceEngine:
                                    "model_frames": int(native.shape[0]), "calls": len(parts), "prompt": prompt})
         os.replace(partial, final)
         clock.lap("shots")
+        passes, blocks = self.loaded.counter.snapshot()
         progress(100)
         notes.update({
             "plan_mode": plan.mode, "references": cast.notes(), "shots": shot_notes,
@@ -129,6 +135,9 @@ class VaceEngine:
             "guidance_scale": opts.guidance_scale, "first_frame": first_frame is not None,
             "size_adjustment": adjustment,
             "timings_seconds": clock.laps, "seconds_per_step": run.seconds_per_step(),
+            "denoising_steps": run.done,
+            "transformer_passes": {role: n - passes_before.get(role, 0) for role, n in passes.items()},
+            "blocks_computed": blocks - blocks_before,
         })
         return RenderResult(path=final, width=job.width, height=job.height, fps=job.fps, frames=frames,
                             has_audio=audio is not None, notes=notes)

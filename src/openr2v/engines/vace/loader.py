@@ -1,4 +1,4 @@
-"""Loading a WanVACEPipeline from a local folder, offline, with the device and memory options.
+"""Loading a WanVACEPipeline from a local folder, offline, with the device, memory and recipe options.
 
 Never from a hub: the folder is passed to ``from_pretrained`` with ``local_files_only=True``, and
 the Hugging Face offline switches are set first, so that no library quietly asks a hub for a
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openr2v.engines.vace.options import VaceOptions
+from openr2v.engines.vace.tuning import PassCounter, apply_cache, apply_compile, apply_scheduler, experts, load_loras
 
 __all__ = ["OFFLINE_ENV", "Loaded", "go_offline", "load_pipeline"]
 
@@ -29,6 +30,7 @@ class Loaded:
     device: str  # where the denoiser runs
     dtype: str
     notes: dict[str, Any] = field(default_factory=dict)
+    counter: PassCounter = field(default_factory=PassCounter)  # transformer passes and blocks computed
 
 
 def missing_packages() -> str | None:
@@ -92,12 +94,12 @@ def load_pipeline(opts: VaceOptions) -> Loaded:
         if module is not None:
             module.eval()
     notes: dict[str, Any] = {"model": opts.model.name, "device": device, "dtype": str(dtype).removeprefix("torch."),
-                             "offload": "none", "vae_tiling": opts.vae_tiling}
-    if opts.flow_shift is not None:
-        config = pipe.scheduler.config
-        key = "flow_shift" if "flow_shift" in config else "shift"
-        pipe.scheduler = type(pipe.scheduler).from_config(config, **{key: opts.flow_shift})
-        notes["flow_shift"] = opts.flow_shift
+                             "offload": "none", "vae_tiling": opts.vae_tiling, "recipe": opts.recipe,
+                             "experts": len(experts(pipe)), "boundary_ratio": pipe.config.get("boundary_ratio")}
+    notes.update(apply_scheduler(pipe, opts.scheduler, opts.flow_shift))
+    notes["scheduler"] = type(pipe.scheduler).__name__
+    notes["loras"] = load_loras(pipe, opts.loras)
+    notes.update(apply_cache(pipe, opts.cache, opts.cache_threshold))
     if opts.offload != "none" and not device.startswith("cuda"):
         notes["offload"] = f"{opts.offload} ignored on {device}"
         pipe.to(device)
@@ -112,6 +114,8 @@ def load_pipeline(opts: VaceOptions) -> Loaded:
         pipe.to(device)
     if opts.vae_tiling:
         pipe.vae.enable_tiling()
+    counter = PassCounter().attach(pipe)  # before compiling: the blocks' hooks are traced with them
+    notes.update(apply_compile(pipe, opts.compile))
     pipe.set_progress_bar_config(disable=True)  # the task's progress comes from the step callback
     notes["load_seconds"] = round(time.perf_counter() - started, 3)
-    return Loaded(pipe=pipe, device=device, dtype=notes["dtype"], notes=notes)
+    return Loaded(pipe=pipe, device=device, dtype=notes["dtype"], notes=notes, counter=counter)

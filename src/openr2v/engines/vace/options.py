@@ -5,15 +5,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from openr2v.config import Settings
+from openr2v.engines.vace.recipes import CACHES, RECIPES, SCHEDULERS, LoraSpec, parse_loras
 
-__all__ = ["DEVICES", "DTYPES", "INTERPOLATIONS", "OFFLOADS", "VaceOptions"]
+T = TypeVar("T")
+
+__all__ = ["COMPILE_MODES", "DEVICES", "DTYPES", "INTERPOLATIONS", "OFFLOADS", "VaceOptions"]
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOADS = ("none", "model", "group")
 INTERPOLATIONS = ("blend", "nearest")
 DEVICES = ("auto", "cpu", "cuda")  # plus "cuda:N"
+COMPILE_MODES = ("off", "on", "max-autotune-no-cudagraphs", "max-autotune", "eager")
 
 
 @dataclass(frozen=True)
@@ -34,19 +39,39 @@ class VaceOptions:
     negative_prompt: str = ""
     interpolation: str = "blend"
     preset: str = "veryfast"
+    recipe: str = "default"
+    scheduler: str | None = None
+    loras: tuple[LoraSpec, ...] = ()
+    cache: str = "none"
+    cache_threshold: float | None = None
+    compile: str = "off"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VaceOptions:
         if settings.vace_model is None:
-            raise ValueError("the vace engine needs OPENR2V_VACE_MODEL: the local folder of a Wan2.1-VACE "
-                             "diffusers checkpoint (see the README, 'Open weights')")
+            raise ValueError("the vace engine needs OPENR2V_VACE_MODEL: the local folder of a VACE diffusers "
+                             "checkpoint (see docs/engines/vace.md)")
+        if settings.vace_recipe not in RECIPES:
+            raise ValueError(f"OPENR2V_VACE_RECIPE={settings.vace_recipe!r}: use one of {', '.join(RECIPES)}")
+        recipe = RECIPES[settings.vace_recipe]
+
+        def pick(value: T | None, default: T) -> T:  # an explicit setting wins over the recipe
+            return default if value is None else value
+
+        lora_dir = settings.vace_lora_dir or settings.vace_model / "loras"
         return cls(model=settings.vace_model, device=settings.vace_device, dtype=settings.vace_dtype,
                    offload=settings.vace_offload, vae_tiling=settings.vace_vae_tiling,
-                   max_area=settings.vace_max_area, steps=settings.vace_steps,
-                   guidance_scale=settings.vace_guidance_scale, flow_shift=settings.vace_flow_shift,
+                   max_area=settings.vace_max_area, steps=pick(settings.vace_steps, recipe.steps),
+                   guidance_scale=pick(settings.vace_guidance_scale, recipe.guidance_scale),
+                   flow_shift=pick(settings.vace_flow_shift, recipe.flow_shift),
                    max_frames=settings.vace_max_frames, label_template=settings.vace_label_template,
                    negative_prompt=settings.vace_negative_prompt, interpolation=settings.vace_interpolation,
-                   preset=settings.x264_preset).checked()
+                   preset=settings.x264_preset, recipe=settings.vace_recipe,
+                   scheduler=pick(settings.vace_scheduler, recipe.scheduler),
+                   loras=parse_loras(pick(settings.vace_loras, recipe.loras), lora_dir),
+                   cache=pick(settings.vace_cache, recipe.cache),
+                   cache_threshold=pick(settings.vace_cache_threshold, recipe.cache_threshold),
+                   compile=settings.vace_compile).checked()
 
     def replace(self, **changes: object) -> VaceOptions:
         return dataclasses.replace(self, **changes).checked()  # type: ignore[arg-type]
@@ -56,6 +81,20 @@ class VaceOptions:
         if not (self.model / "model_index.json").is_file():
             raise ValueError(f"OPENR2V_VACE_MODEL={self.model}: no model_index.json there; give the folder of a "
                              "diffusers-format checkpoint such as Wan2.1-VACE-1.3B-diffusers")
+        if self.guidance_scale <= 0:
+            raise ValueError(f"OPENR2V_VACE_GUIDANCE_SCALE={self.guidance_scale}: above 0 (1.0: no negative pass)")
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            raise ValueError(f"OPENR2V_VACE_SCHEDULER={self.scheduler!r}: use one of {', '.join(SCHEDULERS)}")
+        if self.cache not in CACHES:
+            raise ValueError(f"OPENR2V_VACE_CACHE={self.cache!r}: use one of {', '.join(CACHES)}")
+        if self.cache_threshold is not None and self.cache_threshold <= 0:
+            raise ValueError(f"OPENR2V_VACE_CACHE_THRESHOLD={self.cache_threshold}: above 0")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"OPENR2V_VACE_COMPILE={self.compile!r}: use one of {', '.join(COMPILE_MODES)}")
+        for lora in self.loras:
+            if not lora.path.is_file():
+                raise ValueError(f"OPENR2V_VACE_LORAS: no LoRA file {lora.path} (recipe {self.recipe!r}; relative "
+                                 "names are read from OPENR2V_VACE_LORA_DIR, default <OPENR2V_VACE_MODEL>/loras)")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"OPENR2V_VACE_DEVICE={self.device!r}: use auto, cpu, cuda or cuda:N")
         for name, value, allowed in (("DTYPE", self.dtype, DTYPES), ("OFFLOAD", self.offload, OFFLOADS),

@@ -1,4 +1,4 @@
-"""Fixtures of the aggregator dialect tests: media that meets seed 002's own limits (videos >= 3 s)."""
+"""Fixtures of the aggregator dialect tests: media that meets the aggregator docs' own limits (videos >= 3 s)."""
 
 from __future__ import annotations
 

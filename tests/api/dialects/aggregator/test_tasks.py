@@ -1,4 +1,4 @@
-"""Task life through the aggregator: statuses, failures and their codes, seed 002's own rules, prices."""
+"""Task life through the aggregator: statuses, failures and their codes, the aggregator docs' own rules, prices."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.api.dialects.aggregator.test_seed_examples import SUBMIT, wait
+from tests.api.dialects.aggregator.test_document_examples import SUBMIT, wait
 from tests.helpers import KEY, OTHER_KEY, LiveServer
 
 
@@ -34,7 +34,7 @@ def test_pending_shape(make_server: Any, file_server: str) -> None:
 
 def test_failures_carry_the_seed_codes(server: LiveServer, file_server: str, agg_media: Path) -> None:
     cases = {
-        # Seed 002: videos last 3-30 s; person1.mp4 lasts 2.5 s (fine for DashScope's 2-30 s).
+        # The aggregator's docs: videos last 3-30 s; person1.mp4 lasts 2.5 s (fine for DashScope's 2-30 s).
         f"{file_server}/person1.mp4": ("001028095", "InvalidParameter"),
         f"{file_server}/tiny.png": ("001028095", "InvalidParameter"),
         f"{file_server}/notanimage.png": ("001028095", "UnsupportedFileFormat"),

@@ -86,12 +86,14 @@ def test_signed_urls_expire_and_cannot_be_forged(make_server: Any, file_server: 
 
 
 def test_retention_expires_tasks_and_files(make_server: Any, file_server: str) -> None:
-    srv = make_server(retention_seconds=3)
+    retention = 10  # from the submit: room for the render on a busy machine before the URL is checked
+    srv = make_server(retention_seconds=retention)
+    submitted = time.monotonic()
     task_id = submit(srv, [f"{file_server}/object.png"])
     task = srv.wait(task_id)
     url = task["output"]["video_url"]
     assert httpx.get(url).status_code == 200
-    time.sleep(3.5)
+    time.sleep(max(0.0, submitted + retention + 0.5 - time.monotonic()))
     with srv.client() as c:
         assert c.get(f"/api/v1/tasks/{task_id}").json()["output"]["task_status"] == "UNKNOWN"
     assert httpx.get(url).status_code in (403, 404)

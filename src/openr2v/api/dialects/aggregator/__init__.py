@@ -1,1 +1,1 @@
-"""The aggregator dialect (seed 002): ``wan26_r2v`` at ``/model/v1/generation``."""
+"""The aggregator dialect (the aggregator's docs): ``wan26_r2v`` at ``/model/v1/generation``."""

@@ -1,4 +1,4 @@
-"""Wire models of the aggregator dialect (seed 002, ``wan26_r2v``). Wire shapes only."""
+"""Wire models of the aggregator dialect (the aggregator's docs, ``wan26_r2v``). Wire shapes only."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class SubmitInput(Wire):
     prompt: StrictStr | None = None
     reference_urls: list[StrictStr] | None = None
     audio_url: StrictStr | None = None
-    negative_prompt: StrictStr | None = None  # not in seed 002; accepted as the wan2.6 family does
+    negative_prompt: StrictStr | None = None  # not in the aggregator's docs; accepted as the wan2.6 family does
 
 
 class SubmitParameters(Wire):

@@ -1,4 +1,4 @@
-"""Aggregator endpoints (seed 002): ``POST /model/v1/generation``, ``GET /model/v1/generation/{id}``."""
+"""Aggregator endpoints (the aggregator's docs): ``POST /model/v1/generation``, ``GET /model/v1/generation/{id}``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from openr2v.api.common import (
+    JSONResponse,
     dialect_route,
     find_task,
     parse_json_object,
@@ -32,11 +32,11 @@ __all__ = ["router"]
 
 
 router = APIRouter(prefix="/model/v1", route_class=dialect_route(format_error), tags=["aggregator"])
-EXAMPLES: dict[str, dict[str, Any]] = {"seed 002": {  # the document's own request
+EXAMPLES: dict[str, dict[str, Any]] = {"the aggregator's docs": {  # the document's own request
     "model": "wan26_r2v", "input": {"prompt": "character1 walking in the park with a happy expression",
                                      "reference_urls": ["https://example.com/char1.jpg"]},
     "parameters": {"size": "1280*720", "duration": 5}}}
-SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Aggregator", description="model wan26_r2v (seed 002).",
+SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Aggregator", description="model wan26_r2v (the aggregator's docs).",
                                        properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])},
                                                    # null parameters are taken as absent
                                                    "parameters": nullable(component(SubmitParameters, "Aggregator"))},

@@ -1,6 +1,6 @@
 """Aggregator wire <-> canonical: parse a ``wan26_r2v`` submit, format a task, map error codes.
 
-Seed 002's numeric codes: 001028001-001028004 for the references, 001028095-001028099 for the
+The aggregator docs' numeric codes: 001028001-001028004 for the references, 001028095-001028099 for the
 rest. Submit-time refusals other than the references' are "Task creation error" (001028099);
 a failed task is "Internal generation error" (001028095) unless a reference could not be
 fetched (001028097, "HTTP error response") or its URL was refused (001028004). Protocol errors
@@ -49,7 +49,7 @@ CODES: dict[str, str] = {
     STATUS_CHECK: "Status check error",
     CREATION_ERROR: "Task creation error",
 }
-# A failed task's canonical code -> the seed's code (others: GENERATION_ERROR).
+# A failed task's canonical code -> the document's code (others: GENERATION_ERROR).
 TASK_CODES: dict[str, str] = {"BadRequest.InputDownloadFailed": HTTP_ERROR, "InvalidURL": BAD_REFERENCE_URL}
 STATUSES: dict[Status, str] = {Status.PENDING: "pending", Status.RUNNING: "processing",
                                Status.SUCCEEDED: "completed", Status.FAILED: "failed", Status.CANCELED: "failed"}
@@ -84,7 +84,7 @@ def task_error_code(task: Task) -> str:
 
 
 def _check_references(raw: Any, spec: ModelSpec) -> list[str]:
-    """Seed 002's reference rules, each with its own code, in an order that makes each reachable."""
+    """The aggregator docs' reference rules, each with its own code, in an order that makes each reachable."""
     if not isinstance(raw, list) or not raw:
         raise InvalidParameter(f"{REFS} must be an array with {spec.min_total}-{spec.max_total} items.",
                                param=REFS, code=REFERENCE_COUNT)
@@ -113,14 +113,14 @@ def parse_submit(body: dict[str, Any], region: str) -> Submission:
     inp, par = wire.input, wire.parameters
     sent = inp.prompt or ""
     check_text(sent, "input.prompt")  # the whole prompt is kept (orig_prompt), not only what check_inputs sees
-    # Seed 002: "excess content will be automatically truncated" (orig_prompt keeps what was sent).
+    # The aggregator's docs: "excess content will be automatically truncated" (orig_prompt keeps what was sent).
     prompt = sent[:spec.max_prompt_chars] if spec.prompt_overflow == "truncate" else sent
     params = or_defaults(spec, duration=par.duration, audio=par.audio, shot_type=par.shot_type,
                          watermark=par.watermark, prompt_extend=par.prompt_extend)
     extensions: dict[str, Any] = {}
     if spec.shot_type_needs_prompt_extend and not params["prompt_extend"] \
             and params["shot_type"] != spec.default_shot_type:
-        # Seed 002: shot_type "only takes effect when prompt_extend: true"; the prompt decides instead.
+        # The aggregator's docs: shot_type "only takes effect when prompt_extend: true"; the prompt decides instead.
         if params["shot_type"] not in spec.shot_types:
             raise InvalidParameter(f"parameters.shot_type {params['shot_type']!r} is not supported; use "
                                    f"{' or '.join(spec.shot_types)}.", param="parameters.shot_type")
@@ -139,7 +139,7 @@ def parse_submit(body: dict[str, Any], region: str) -> Submission:
 
 
 def _check_envelope(body: dict[str, Any]) -> ModelSpec:
-    """The model (its spec), the input and parameters objects, and seed 002's reference rules."""
+    """The model (its spec), the input and parameters objects, and the aggregator docs' reference rules."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidParameter("model is required: wan26_r2v.", param="model")

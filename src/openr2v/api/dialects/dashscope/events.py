@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from openr2v.api.common import dialect_route, principal, public_base, runtime
+from openr2v.api.common import dialect_route, principal, public_base, read_task, runtime
 from openr2v.api.dialects.base import View
 from openr2v.api.openapi import component, errors
 from openr2v.domain.task import Status, Task
@@ -67,7 +67,7 @@ async def task_events(task_id: str, request: Request) -> StreamingResponse:
     who = principal(request)
     rt = runtime(request)
     # Raises NotFound (404) for another key's task before the stream starts, as GET /tasks/{id} does.
-    first = await asyncio.to_thread(rt.service.get, who.owner, task_id)
+    first = await read_task(rt, who, task_id)
     base = public_base(request)
     request_id = request.state.request_id
 
@@ -95,7 +95,7 @@ async def task_events(task_id: str, request: Request) -> StreamingResponse:
                     yield ": keep-alive\n\n"
                     last_sent = now
                 await asyncio.sleep(POLL_SECONDS)
-                task = await asyncio.to_thread(rt.service.get, who.owner, task_id)
+                task = await read_task(rt, who, task_id)
         except Exception:  # headers are sent: the only way to report is to end the stream
             log.exception("event stream of task %s failed", task_id)
 

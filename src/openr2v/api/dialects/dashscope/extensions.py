@@ -1,4 +1,5 @@
-"""openr2v extensions under /api/v1/openr2v: models, plan preview, cost estimate, webhook secret.
+"""openr2v extensions under /api/v1/openr2v: models, plan preview, cost estimate, webhook secret,
+webhook deliveries (listed, dead ones redelivered; a key sees only its own).
 
 Plan and estimate take the submit body (``model``, ``input``, ``parameters``) and judge it
 leniently, since the console asks while the user is still typing: no prompt or no references
@@ -15,12 +16,14 @@ from fastapi.responses import JSONResponse
 
 from openr2v.api.common import dialect_route, parse_json_object, principal, read_body, runtime
 from openr2v.api.dialects.base import wire_size
-from openr2v.api.openapi import errors, json_body
+from openr2v.api.digits import small_int
+from openr2v.api.openapi import errors, json_body, optional, query
 from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model
 from openr2v.domain.preview import PreviewRef, estimate, reference_labels
 from openr2v.domain.prompt import plan_prompt, plan_to_prompt
 from openr2v.domain.request import guess_kind, source_scheme
-from openr2v.errors import InvalidParameter
+from openr2v.errors import InvalidParameter, NotFound
+from openr2v.tasks.outbox import DEAD, DELIVERED, PENDING
 from openr2v.tasks.webhooks import SIGNATURE_HEADER
 
 from .protocol import (
@@ -29,6 +32,8 @@ from .protocol import (
     ModelsResponse,
     PreviewBody,
     PreviewPlanResponse,
+    WebhookDeliveriesResponse,
+    WebhookDeliveryResponse,
     WebhookSecretResponse,
 )
 from .translate import MEDIA_TYPES, format_error
@@ -168,10 +173,55 @@ async def cost_estimate(request: Request) -> JSONResponse:
 
 @router.get("/webhook_secret", response_model=WebhookSecretResponse, responses=errors(ErrorBody, 401, 500))
 async def webhook_secret(request: Request) -> JSONResponse:
-    """The secret that signs this key's webhooks (verify ``X-OpenR2V-Signature`` with it)."""
+    """The secret that signs this key's webhooks (Standard Webhooks; docs/webhooks.md)."""
     who = principal(request)
     rt = runtime(request)
     assert rt.webhooks is not None
+    key = rt.webhooks.secret_for(who.owner)
     return JSONResponse({"request_id": request.state.request_id, "output": {
-        "webhook_secret": rt.webhooks.secret_for(who.owner), "header": SIGNATURE_HEADER,
-        "scheme": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + raw body)>"}})
+        "webhook_secret": key.secret, "header": "webhook-signature",
+        "scheme": "v1,<base64 HMAC-SHA256(base64-decoded secret, '<webhook-id>.<webhook-timestamp>.' + raw body)>",
+        "legacy_secret": key.legacy.decode(), "legacy_header": SIGNATURE_HEADER,
+        "legacy_scheme": "deprecated: t=<unix seconds>,v1=<hex HMAC-SHA256(legacy_secret, '<t>.' + raw body)>"}})
+
+
+STATES = (PENDING, DELIVERED, DEAD)
+DELIVERIES_DOC: dict[str, Any] = {"parameters": [
+    query("state", optional({"type": "string", "enum": list(STATES)}), description="Only deliveries in this state "
+          "(dead: the dead letters)."),
+    query("task_id", optional({"type": "string", "maxLength": 64}), description="Only this task's deliveries."),
+    query("limit", optional({"type": "integer", "minimum": 1, "maximum": 500, "default": 100}))]}
+
+
+@router.get("/webhooks/deliveries", response_model=WebhookDeliveriesResponse,
+            responses=errors(ErrorBody, 400, 401, 500), openapi_extra=DELIVERIES_DOC)
+async def webhook_deliveries(request: Request) -> JSONResponse:
+    """This key's webhook deliveries, oldest first: pending ones with their next attempt, dead letters."""
+    who = principal(request)
+    q = request.query_params
+    state = q.get("state") or None
+    if state is not None and state not in STATES:
+        raise InvalidParameter(f"state {state[:40]!r} must be one of {', '.join(STATES)}.", param="state")
+    raw_limit = q.get("limit") or "100"
+    limit = small_int(raw_limit, digits=3)
+    if limit is None or not 1 <= limit <= 500:
+        raise InvalidParameter(f"limit {raw_limit[:40]!r} must be an integer from 1 to 500.", param="limit")
+    task_id = (q.get("task_id") or "")[:64] or None
+    outbox = runtime(request).store.outbox
+    rows = await asyncio.to_thread(outbox.list, who.owner, state=state, task_id=task_id, limit=limit)
+    return JSONResponse({"request_id": request.state.request_id,
+                         "output": {"deliveries": [d.as_dict() for d in rows]}})
+
+
+@router.post("/webhooks/deliveries/{webhook_id}/redeliver", response_model=WebhookDeliveryResponse,
+             responses=errors(ErrorBody, 401, 404, 500))
+async def redeliver(webhook_id: str, request: Request) -> JSONResponse:
+    """Send a dead delivery again (the same webhook-id, a new round of attempts)."""
+    who = principal(request)
+    rt = runtime(request)
+    d = await asyncio.to_thread(rt.store.outbox.redeliver, who.owner, webhook_id[:64], rt.service.clock())
+    if d is None:
+        raise NotFound(f"No dead webhook delivery {webhook_id[:64]!r} of this API key.")
+    if rt.webhooks is not None:
+        rt.webhooks.wake()
+    return JSONResponse({"request_id": request.state.request_id, "output": d.as_dict()})

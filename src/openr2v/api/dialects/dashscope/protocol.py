@@ -1,4 +1,4 @@
-"""Wire models of the DashScope native dialect (seeds 000 and 001). Wire shapes only."""
+"""Wire models of the DashScope native dialect (the Model Studio guides (wan2.6-r2v, wan2.7-r2v)). Wire shapes only."""
 
 from __future__ import annotations
 
@@ -223,8 +223,38 @@ class WebhookSecret(BaseModel):
     webhook_secret: str
     header: str
     scheme: str
+    legacy_secret: str
+    legacy_header: str
+    legacy_scheme: str
 
 
 class WebhookSecretResponse(BaseModel):
     request_id: str
     output: WebhookSecret
+
+
+class WebhookDelivery(BaseModel):
+    webhook_id: str
+    task_id: str
+    event: str
+    url: str
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    created_at: float
+    finished_at: float | None = None
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+
+
+class WebhookDeliveries(BaseModel):
+    deliveries: list[WebhookDelivery]
+
+
+class WebhookDeliveriesResponse(BaseModel):
+    request_id: str
+    output: WebhookDeliveries
+
+
+class WebhookDeliveryResponse(BaseModel):
+    request_id: str
+    output: WebhookDelivery

@@ -1,4 +1,4 @@
-"""DashScope native endpoints under /api/v1 (seeds 000 and 001)."""
+"""DashScope native endpoints under /api/v1 (the Model Studio guides (wan2.6-r2v, wan2.7-r2v))."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from openr2v.api.common import (
+    JSONResponse,
     dialect_route,
     parse_json_object,
     principal,
     public_base,
     read_body,
+    read_task,
     runtime,
     submit_task,
 )
@@ -42,7 +43,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", route_class=dialect_route(format_error), tags=["dashscope"])
 
-EXAMPLES: dict[str, dict[str, Any]] = {  # seed 000's and seed 001's own requests
+EXAMPLES: dict[str, dict[str, Any]] = {  # the wan2.6-r2v guide's and the wan2.7-r2v guide's own requests
     "wan2.6-r2v-flash": {"model": "wan2.6-r2v-flash", "input": {
         "prompt": "character1 gives an enthusiastic product introduction to camera, smiling and gesturing naturally.",
         "reference_urls": ["https://example.com/presenter.mp4"]}, "parameters": {"size": "1280*720", "duration": 5}},
@@ -54,7 +55,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {  # seed 000's and seed 001's own request
 }
 SUBMIT_DOC: dict[str, Any] = {
     **json_body(SubmitBody, "DashScope", description="wan2.6 models take input.reference_urls and parameters.size, "
-                "wan2.7 input.media with resolution and ratio (seed 000 and 001).",
+                "wan2.7 input.media with resolution and ratio (the Model Studio guides).",
                 properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}}, examples=EXAMPLES),
     "parameters": [
         header("X-DashScope-Async", {"type": "string", "pattern": "^[Ee][Nn][Aa][Bb][Ll][Ee]$"}, required=True,
@@ -116,7 +117,7 @@ def _check_upload(rt: Runtime, owner: str, field: str, source: str, resolve: boo
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     who = principal(request)
     rt = runtime(request)
-    task = await asyncio.to_thread(rt.service.get, who.owner, task_id)
+    task = await read_task(rt, who, task_id)
     return _ok(request, format_task(task, View(rt.service.video_path(task, public_base(request)))))
 
 
@@ -126,7 +127,7 @@ async def get_plan(task_id: str, request: Request) -> JSONResponse:
     """openr2v extension: the shot plan the engine follows (shots, framing, who is on screen, dialogue),
     and once rendered, what the engine did (``render``: casting, shots, sizes)."""
     who = principal(request)
-    task = await asyncio.to_thread(runtime(request).service.get, who.owner, task_id)
+    task = await read_task(runtime(request), who, task_id)
     return _ok(request, {"output": {"task_id": task.id, "task_status": task.status.value,
                                     "actual_prompt": task.actual_prompt, "plan": task.plan,
                                     "render": task.extra.get("render")}})

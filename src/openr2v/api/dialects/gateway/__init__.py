@@ -1,1 +1,1 @@
-"""The gateway dialect (seed 003): ``/v1/video/generations`` with the ``{code, message, data}`` poll envelope."""
+"""The gateway dialect (the gateway's docs): ``/v1/video/generations``, ``{code, message, data}`` poll envelope."""

@@ -1,4 +1,4 @@
-"""Wire models of the gateway dialect (seed 003, ``/v1/video/generations``). Wire shapes only."""
+"""Wire models of the gateway dialect (the gateway's docs, ``/v1/video/generations``). Wire shapes only."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class MetadataParameters(Wire):
     shot_type: StrictStr | None = None
     watermark: StrictBool | None = None
     seed: StrictInt | None = None
-    # Official Wan request fields the metadata may carry (seed 003: "optional fields from the official
+    # Official Wan request fields the metadata may carry (the gateway's docs: "optional fields from the official
     # Wan request format"); wan2.6-r2v rules apply to them.
     prompt_extend: StrictBool | None = None
     audio: StrictBool | None = None

@@ -1,4 +1,4 @@
-"""Gateway endpoints (seed 003): ``POST /v1/video/generations``, ``GET /v1/video/generations/{task_id}``."""
+"""Gateway endpoints (the gateway's docs): ``POST /v1/video/generations``, ``GET /v1/video/generations/{task_id}``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from openr2v.api.common import (
+    JSONResponse,
     dialect_route,
     find_task,
     parse_json_object,
@@ -30,11 +30,11 @@ __all__ = ["router"]
 
 
 router = APIRouter(prefix="/v1/video", route_class=dialect_route(format_error), tags=["gateway"])
-EXAMPLES: dict[str, dict[str, Any]] = {"seed 003": {  # the document's own request
+EXAMPLES: dict[str, dict[str, Any]] = {"the gateway's docs": {  # the document's own request
     "prompt": "character1 drinks bubble tea while dancing spontaneously to the music.", "model": "wan2.6-r2v",
     "metadata": {"input": {"reference_video_urls": ["https://example.com/reference-video.mp4"]},
                  "parameters": {"size": "1280*720", "duration": 5, "shot_type": "multi"}}}}
-SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Gateway", description="model wan2.6-r2v (seed 003).",
+SUBMIT_DOC: dict[str, Any] = json_body(SubmitBody, "Gateway", description="model wan2.6-r2v (the gateway's docs).",
                                        properties={"model": {"type": "string", "enum": list(DIALECT_MODELS[DIALECT])}},
                                        examples=EXAMPLES)
 

@@ -1,7 +1,7 @@
 """Gateway wire <-> canonical: parse a ``/v1/video/generations`` submit, format the poll envelope.
 
 The poll answer wraps a DashScope task response (``data.data``) in the gateway's own
-``{code, message, data: {task_id, action, status, fail_reason, ...}}``, exactly as seed 003
+``{code, message, data: {task_id, action, status, fail_reason, ...}}``, exactly as the gateway's docs
 shows it: the video URL in ``fail_reason`` on success, ``task failed, code: X , message: Y``
 on failure.
 """
@@ -25,13 +25,13 @@ from .protocol import SubmitBody
 __all__ = ["CODES", "DIALECT", "NAMES", "error_code", "format_error", "format_submit", "format_task", "parse_submit"]
 
 DIALECT = "gateway"
-ACTION = "textGenerate"  # seed 003's action for reference-to-video tasks
+ACTION = "textGenerate"  # the gateway docs' action for reference-to-video tasks
 
 # HTTP status -> the gateway's error code (its {code, message, data} envelope).
 CODES: dict[int, str] = {400: "invalid_request", 401: "invalid_api_key", 403: "access_denied",
                          404: "task_not_exist", 429: "rate_limit_exceeded", 500: "internal_error"}
 TASK_NOT_EXIST = "task_not_exist"  # the gateway answers an unknown task with 400 and this code
-# Seed 003: prohibited content is refused with these DashScope codes, kept as they are.
+# The gateway's docs: prohibited content is refused with these DashScope codes, kept as they are.
 MODERATION_CODES = frozenset({"DataInspectionFailed", "IPInfringementSuspect"})
 STATUSES: dict[Status, str] = {Status.PENDING: "IN_PROGRESS", Status.RUNNING: "IN_PROGRESS",
                                Status.SUCCEEDED: "SUCCESS", Status.FAILED: "FAILURE",
@@ -100,7 +100,7 @@ def format_submit(task: Task) -> dict[str, Any]:
 
 
 def _dashscope_output(task: Task, video_url: str | None) -> dict[str, Any]:
-    """``data.data.output``: the upstream DashScope task output, with the keys seed 003 shows."""
+    """``data.data.output``: the upstream DashScope task output, with the keys the gateway's docs shows."""
     out: dict[str, Any] = {}
     if task.status in (Status.FAILED, Status.CANCELED):
         out["code"] = task.code or "InternalError"
@@ -125,7 +125,7 @@ USAGE_KEYS = ("SR", "duration", "input_video_duration", "output_video_duration",
 
 
 def format_task(task: Task, view: View) -> dict[str, Any]:
-    """The poll envelope of seed 003 for a task at any status."""
+    """The poll envelope of the gateway's docs for a task at any status."""
     status = STATUSES.get(task.status, "FAILURE")
     video_url = view.video_url
     inner: dict[str, Any] = {"output": _dashscope_output(task, video_url), "request_id": task.request_id}

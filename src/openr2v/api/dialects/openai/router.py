@@ -7,11 +7,20 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from openr2v.api.common import dialect_route, find_task, parse_json_object, principal, read_body, runtime, submit_task
+from openr2v.api.common import (
+    JSONResponse,
+    dialect_route,
+    find_task,
+    parse_json_object,
+    principal,
+    read_body,
+    runtime,
+    submit_task,
+)
 from openr2v.api.digits import small_int
 from openr2v.api.openapi import component, errors, json_body, nullable, optional, query
 from openr2v.domain.models import DIALECT_MODELS

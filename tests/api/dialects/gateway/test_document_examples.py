@@ -1,4 +1,4 @@
-"""Seed 003's examples end to end, and its poll envelope key for key at each status.
+"""The gateway docs' examples end to end, and its poll envelope key for key at each status.
 
 Reference URLs point at locally served videos (2.5 s and 3 s: within the document's 2-30 s).
 """
@@ -67,12 +67,12 @@ def check_submit_answer(r: httpx.Response) -> str:
     return str(got["id"])
 
 
-def test_seed_003_examples(server: LiveServer, file_server: str) -> None:
+def test_gateway_docs_examples(server: LiveServer, file_server: str) -> None:
     ids = {}
     with server.client() as c:
         for name, body in example_bodies(file_server).items():
             ids[name] = check_submit_answer(c.post(SUBMIT, json=body))
-    # Billing per seed 003: input seconds (cap 5 s over the references) + output seconds.
+    # Billing per the gateway's docs: input seconds (cap 5 s over the references) + output seconds.
     expected = {"single-character": (5, 2.5), "multi-character": (10, 5)}
     for name, task_id in ids.items():
         env = poll(server, task_id)
@@ -99,7 +99,7 @@ def test_seed_003_examples(server: LiveServer, file_server: str) -> None:
     assert multi["output"]["orig_prompt"] == MULTI and multi["usage"]["duration"] == 15
 
 
-def test_seed_003_complete_request(server: LiveServer, file_server: str) -> None:
+def test_gateway_docs_complete_request(server: LiveServer, file_server: str) -> None:
     """The document's curl, byte for byte but for the host and the reference URLs (rendered at 5 s here)."""
     raw = f'''{{
 "prompt": "character1 and character2 talk to each other in an office.",

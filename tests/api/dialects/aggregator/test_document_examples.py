@@ -1,4 +1,4 @@
-"""Seed 002's examples end to end: its prompts, both input methods (URL and base64), audio_url, defaults.
+"""The aggregator docs' examples end to end: its prompts, both input methods (URL and base64), audio_url, defaults.
 
 Reference URLs point at locally served files that meet the document's own limits (videos >= 3 s).
 """
@@ -43,7 +43,7 @@ def chars(agg_media: Path) -> Path:
     return agg_media
 
 
-def test_seed_002_examples(server: LiveServer, file_server: str, chars: Path, tmp_path: Path) -> None:
+def test_aggregator_docs_examples(server: LiveServer, file_server: str, chars: Path, tmp_path: Path) -> None:
     f = file_server
     data_uri = "data:image/png;base64," + base64.b64encode((chars / "char2.png").read_bytes()).decode()
     bodies: dict[str, dict[str, Any]] = {
@@ -93,7 +93,7 @@ def test_seed_002_examples(server: LiveServer, file_server: str, chars: Path, tm
         (item,) = out["content"]
         assert item["type"] == "video"
         w, h, seconds, cost = expected[name]
-        # Seed 002: cost = unit price (by resolution) x duration; input videos are not billed.
+        # The aggregator's docs: cost = unit price (by resolution) x duration; input videos are not billed.
         assert done["usage"] == {"cost": cost, "discount": 0.0}, name
         meta = done["metadata"]
         assert meta["created_at"] <= meta["started_at"] <= meta["completed_at"]
@@ -108,7 +108,7 @@ def test_seed_002_examples(server: LiveServer, file_server: str, chars: Path, tm
             assert loud > -30 and tail < loud - 15, (loud, tail)
 
 
-def test_seed_002_curl_shape(server: LiveServer, file_server: str, chars: Path) -> None:
+def test_aggregator_docs_curl_shape(server: LiveServer, file_server: str, chars: Path) -> None:
     """The document's request with its required headers only, as curl sends it."""
     raw = ('{"model": "wan26_r2v", "input": {"prompt": "character1 walking in the park with a happy expression", '
            f'"reference_urls": ["{file_server}/char1.jpg"]}}, "parameters": {{"size": "1280*720", "duration": 2}}}}')

@@ -1,4 +1,5 @@
-"""Every request example of seeds 000 and 001, sent as written; only reference URLs point at local files.
+"""Every request example of the Model Studio guides (wan2.6-r2v, wan2.7-r2v), sent as written; only reference
+URLs point at local files.
 
 These render the documented full sizes and durations, so they also check the output exactly.
 """
@@ -28,7 +29,7 @@ HOLIDAY = ("Create a festive holiday unboxing experience.Shot 1 [0-2s]: Characte
            "surrounded by festive decorations, ending with a warm smile to camera.")
 
 
-def seed_000_bodies(files: str) -> dict[str, dict[str, Any]]:
+def wan26_guide_bodies(files: str) -> dict[str, dict[str, Any]]:
     return {
         "quick-start": {
             "model": "wan2.6-r2v-flash",
@@ -60,8 +61,8 @@ def seed_000_bodies(files: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_seed_000_curl_examples(server: LiveServer, file_server: str) -> None:
-    bodies = seed_000_bodies(file_server)
+def test_wan26_guide_curl_examples(server: LiveServer, file_server: str) -> None:
+    bodies = wan26_guide_bodies(file_server)
     with httpx.Client(base_url=server.url, timeout=60) as c:
         submitted = {}
         for name, body in bodies.items():
@@ -85,7 +86,7 @@ def test_seed_000_curl_examples(server: LiveServer, file_server: str) -> None:
         assert_contract_mp4(download(out["video_url"]), 1280, 720, seconds, audio=audio)
 
 
-def test_seed_001_sdk_examples(sdk: LiveServer, file_server: str) -> None:
+def test_wan27_guide_sdk_examples(sdk: LiveServer, file_server: str) -> None:
     f = file_server
     examples = {
         "multi-entity-voice": dict(
