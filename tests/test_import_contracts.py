@@ -1,7 +1,8 @@
 """The import contracts of pyproject.toml hold, and each one catches the violation it exists for.
 
 Each case copies the package to a temporary tree, appends one forbidden import to one module, and
-runs ``lint-imports`` on the copy: the contract named must be reported broken (and only it)."""
+runs ``lint-imports`` on the copy: the contract named must be reported broken (and no other, but for
+the consequences ALSO_BROKEN lists)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ CASES = {
     "client (the SDK) imports nothing of the server": ("client/types.py", "openr2v.errors"),
     "no dialect imports another": ("api/dialects/gateway/translate.py", "openr2v.api.dialects.dashscope.translate"),
     "runtime, keys and config import nothing of api": ("runtime.py", "openr2v.api.common"),
+    "engines are independent (what two share is in engines.common)": ("engines/vace/timing.py",
+                                                                      "openr2v.engines.compositor.blend"),
+    "engines.common imports no engine": ("engines/common/storyboard.py", "openr2v.engines.upstream.models"),
 }
+# An engine imported by engines.common is also reached from the engines that use common.
+ALSO_BROKEN = {"engines.common imports no engine": {"engines are independent (what two share is in engines.common)"}}
 
 
 def _lint(tree: Path) -> tuple[int, str]:
@@ -68,4 +74,4 @@ def test_a_forbidden_import_breaks_its_contract(contract: str, tmp_path: Path, l
     assert code != 0, out
     verdicts = _verdicts(out)
     assert verdicts[contract] == "BROKEN", out
-    assert [name for name, v in verdicts.items() if v == "BROKEN"] == [contract], out
+    assert {name for name, v in verdicts.items() if v == "BROKEN"} == {contract} | ALSO_BROKEN.get(contract, set()), out

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from openr2v.domain.models import SIZES_720P, SIZES_1080P
+from openr2v.engines.common.sources import fit_still, load_still
+from openr2v.engines.common.vision import available
 from openr2v.engines.compositor import CompositorEngine
-from openr2v.engines.compositor.sources import fit_still, load_still
-from openr2v.engines.compositor.vision import available
 from tests.engines.conftest import SHIRTS, colour_share, frames_rgb, previz_job, render, resolved
 from tests.helpers import assert_contract_mp4
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from openr2v.engines.compositor.cards import Layer
+from openr2v.engines.common.cards import Layer
 
 __all__ = ["Caption", "caption_layers", "captions_wanted"]
 

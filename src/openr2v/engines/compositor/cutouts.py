@@ -21,9 +21,8 @@ import cv2
 import numpy as np
 
 from openr2v.engines.base import ResolvedReference
-from openr2v.engines.compositor import vision
-from openr2v.engines.compositor.blend import Picture
-from openr2v.engines.compositor.segment import (
+from openr2v.engines.common import vision
+from openr2v.engines.common.segment import (
     ANALYSIS_SIDE,
     SEGMENT_SIDE,
     SOFTEN_SIDE,
@@ -35,8 +34,9 @@ from openr2v.engines.compositor.segment import (
     selfie_alpha,
     silhouette_face,
 )
-from openr2v.engines.compositor.sources import load_still, video_frames
-from openr2v.engines.compositor.vision import Face
+from openr2v.engines.common.sources import load_still, video_frames
+from openr2v.engines.common.vision import Face
+from openr2v.engines.compositor.blend import Picture
 
 __all__ = ["Cutout", "cut_out"]
 

@@ -16,14 +16,14 @@ import cv2
 import numpy as np
 
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
+from openr2v.engines.common.cards import Layer
+from openr2v.engines.common.sound import build_soundtrack, line_notes
+from openr2v.engines.common.watermark import watermark_layer
 from openr2v.engines.compositor.blend import planes_of
 from openr2v.engines.compositor.captions import Caption, caption_layers, captions_wanted
-from openr2v.engines.compositor.cards import Layer
 from openr2v.engines.compositor.motion import fallback_envelopes
 from openr2v.engines.compositor.pipeline import EncoderThread
 from openr2v.engines.compositor.scene import Scene, build_scene, prepare_shot
-from openr2v.engines.compositor.sound import build_soundtrack, line_notes
-from openr2v.engines.compositor.watermark import watermark_layer
 from openr2v.errors import Canceled
 from openr2v.media.encode import Mp4Writer
 

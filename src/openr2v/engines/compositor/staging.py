@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openr2v.engines.common.casting import Role
 from openr2v.engines.compositor.camera import Subject
-from openr2v.engines.compositor.casting import Role
 from openr2v.engines.compositor.cutouts import Cutout
 
 __all__ = ["Placement", "hand_point", "stage_order", "stage_shot", "subjects_of"]

@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 from openr2v.engines.base import ResolvedReference
-from openr2v.engines.compositor import vision
-from openr2v.engines.compositor.sources import load_still, video_frames
-from openr2v.engines.compositor.vision import Face
+from openr2v.engines.common import vision
+from openr2v.engines.common.sources import load_still, video_frames
+from openr2v.engines.common.vision import Face
 
 __all__ = ["Look", "ellipse_alpha", "fit", "flatten", "grabcut_alpha", "look_at", "selfie_alpha", "silhouette_face"]
 

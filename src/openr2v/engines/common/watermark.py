@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from openr2v.engines.compositor.cards import Layer
+from openr2v.engines.common.cards import Layer
 
 __all__ = ["WATERMARK_TEXT", "watermark_layer"]
 
