@@ -146,8 +146,8 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """Rows by state (for /metrics)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_c.state, func.count()).group_by(_c.state)).tuples()
-            return {str(state): int(n) for state, n in rows}
+            rows = conn.execute(select(_c.state, func.count()).group_by(_c.state)).all()
+            return {str(row[0]): int(row[1]) for row in rows}
 
     def delete_for(self, conn: Any, task_ids: builtins.list[str]) -> None:
         conn.execute(_T.delete().where(_c.task_id.in_(task_ids)))
