@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,scale,vace]'
+	$(BIN)/python -m pip install -q -e '.[server,test,scale,vace]'
 # mediapipe 0.10.21 is the last with the bundled legacy models; --no-deps keeps jax out (see pyproject.toml).
 	$(BIN)/python -m pip install -q --no-deps mediapipe==0.10.21
 	touch $(STAMP)

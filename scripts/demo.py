@@ -1,8 +1,11 @@
-"""`make demo`: start the embedded server, render the wan2.6-r2v guide's four-reference example through the API.
+"""`make demo`: start the embedded server, render the wan2.6-r2v guide's four-reference example through the API,
+then a photograph that talks.
 
 The references shipped in assets/demo are uploaded with DashScope's own temporary-upload flow
 (getPolicy, then the OSS-style form POST) and referenced as oss:// URLs, exactly as the
-official SDK does for local files. The result is saved to out/demo.mp4.
+official SDK does for local files. The four-reference example is saved to out/demo.mp4; the
+second video (out/demo_photo.mp4) has a photograph (photo5.jpg, Grace Hopper) talk to a drawn
+character: its face is warped to speak, blink and turn toward whoever it talks with.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ KEY = "sk-demo"
 PROMPT = ('Character2 sits on a chair by the window, holding character3, and plays a soothing American country '
           'folk song next to character4. Character1 says to Character2: "that sounds great"')
 FILES = ["role1.mp4", "role2.mp4", "object3.png", "background4.png"]
+PHOTO_PROMPT = ("Shot 1 [0-5s]: Close-up of character1 in character3. Character1 says to character2: 'The most "
+                "dangerous phrase in the language is: we have always done it this way.' Shot 2 [5-8s]: Medium shot "
+                "of character1 and character2 in character3. Character2 says to character1: 'Then let us try "
+                "something new.'")
+PHOTO_FILES = ["photo5.jpg", "role2.mp4", "background4.png"]
+RENDERS = [("demo.mp4", FILES, PROMPT, 10), ("demo_photo.mp4", PHOTO_FILES, PHOTO_PROMPT, 8)]
 
 
 def free_port() -> int:
@@ -46,6 +55,40 @@ def upload(client: httpx.Client, base: str, path: Path, model: str) -> str:
     return f"oss://{key}"
 
 
+def render(c: httpx.Client, base: str, name: str, files: list[str], prompt: str, seconds: int) -> bool:
+    """Upload ``files``, render ``prompt`` for ``seconds`` at 1280*720 and save it to out/``name``."""
+    model = "wan2.6-r2v-flash"
+    urls = [upload(c, base, ASSETS / f, model) for f in files]
+    body = {"model": model, "input": {"prompt": prompt, "reference_urls": urls},
+            "parameters": {"size": "1280*720", "duration": seconds, "audio": True, "shot_type": "multi",
+                           "watermark": True}}
+    r = c.post(f"{base}/api/v1/services/aigc/video-generation/video-synthesis", json=body,
+               headers={"X-DashScope-Async": "enable", "X-DashScope-OssResourceResolve": "enable"})
+    if r.status_code != 200:
+        print(f"submit failed: {r.status_code} {r.text}", file=sys.stderr)
+        return False
+    task_id = r.json()["output"]["task_id"]
+    print(f"task {task_id} submitted ({name})")
+    t0 = time.time()
+    while True:
+        task = c.get(f"{base}/api/v1/tasks/{task_id}").json()
+        status = task["output"]["task_status"]
+        if status in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
+            break
+        time.sleep(0.5)
+    if status != "SUCCEEDED":
+        print(f"task ended {status}: {json.dumps(task['output'])}", file=sys.stderr)
+        return False
+    out = ROOT / "out" / name
+    out.parent.mkdir(exist_ok=True)
+    video = c.get(task["output"]["video_url"])
+    video.raise_for_status()
+    out.write_bytes(video.content)
+    print(f"rendered in {time.time() - t0:.1f}s: {out}")
+    print("usage:", json.dumps(task["usage"]))
+    return True
+
+
 def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -65,36 +108,10 @@ def main() -> int:
                 print("the server did not start", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        model = "wan2.6-r2v-flash"
         with httpx.Client(headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as c:
-            urls = [upload(c, base, ASSETS / name, model) for name in FILES]
-            body = {"model": model, "input": {"prompt": PROMPT, "reference_urls": urls},
-                    "parameters": {"size": "1280*720", "duration": 10, "audio": True, "shot_type": "multi",
-                                   "watermark": True}}
-            r = c.post(f"{base}/api/v1/services/aigc/video-generation/video-synthesis", json=body,
-                       headers={"X-DashScope-Async": "enable", "X-DashScope-OssResourceResolve": "enable"})
-            if r.status_code != 200:
-                print(f"submit failed: {r.status_code} {r.text}", file=sys.stderr)
-                return 1
-            task_id = r.json()["output"]["task_id"]
-            print(f"task {task_id} submitted")
-            t0 = time.time()
-            while True:
-                task = c.get(f"{base}/api/v1/tasks/{task_id}").json()
-                status = task["output"]["task_status"]
-                if status in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
-                    break
-                time.sleep(0.5)
-            if status != "SUCCEEDED":
-                print(f"task ended {status}: {json.dumps(task['output'])}", file=sys.stderr)
-                return 1
-            out = ROOT / "out" / "demo.mp4"
-            out.parent.mkdir(exist_ok=True)
-            video = c.get(task["output"]["video_url"])
-            video.raise_for_status()
-            out.write_bytes(video.content)
-            print(f"rendered in {time.time() - t0:.1f}s: {out}")
-            print("usage:", json.dumps(task["usage"]))
+            for name, files, prompt, seconds in RENDERS:
+                if not render(c, base, name, files, prompt, seconds):
+                    return 1
             return 0
     finally:
         server.send_signal(signal.SIGINT)

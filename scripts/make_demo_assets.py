@@ -1,26 +1,31 @@
-"""Synthesize assets/demo: the four references of the wan2.6-r2v guide's four-reference example.
+"""Synthesize assets/demo: the four references of the wan2.6-r2v guide's four-reference example, and a photograph.
 
 character1 = role1.mp4 (a person, talking), character2 = role2.mp4 (another person),
 character3 = object3.png (a guitar, on a transparent background), character4 =
 background4.png (a room with a window). Nothing is downloaded: people are drawn with Pillow
 (distinct colours and shapes, moving head and arms, lips following the voice) and voices are
 additive formant synthesis with syllable envelopes. Deterministic: the same bytes every run
-(for one FFmpeg build). Run: python scripts/make_demo_assets.py [out_dir]
+(for one FFmpeg build). photo5.jpg, for the demo's talking photo, is matplotlib's sample portrait
+of Grace Hopper (a US Navy photograph, public domain), copied from the installed package.
+Run: python scripts/make_demo_assets.py [out_dir]
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw
 
 from openr2v.media.encode import AUDIO_RATE, Mp4Writer
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "demo"
+PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 FPS = 30
 SECONDS = 3
 W, H = 480, 640
@@ -285,6 +290,7 @@ def main(out: Path = OUT) -> None:
         make_person_video(person, out / f"{person.name}.mp4")
     make_guitar(out / "object3.png")
     make_room(out / "background4.png")
+    shutil.copyfile(PHOTO, out / "photo5.jpg")
     for f in sorted(out.iterdir()):
         print(f"{f.name}: {f.stat().st_size / 1024:.0f} KB")
 

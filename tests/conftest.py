@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from tests.helpers import (  # noqa: F401 - the helpers stay importable from her
     free_port,
     front_settings,
     run_server,
+    serve_directory,
     start_serve_process,
     test_settings,
     video_facts,
@@ -99,12 +97,8 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def file_server(media_dir: Path) -> Iterator[str]:
     """Serves media_dir over HTTP on 127.0.0.1; yields its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(media_dir))
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with serve_directory(media_dir) as url:
+        yield url
 
 
 # -- live servers -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ the contract's MP4 checks, a webhook receiver, the browser's command line."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
 import io
 import os
@@ -25,7 +26,7 @@ from openr2v.embedded import serve_in_thread
 
 __all__ = ["API_KEYS", "CHROMIUM", "CHROMIUM_ARGS", "CN_KEY", "KEY", "OTHER_KEY", "LiveServer", "QuietHandler",
            "Received", "VideoFacts", "WebhookReceiver", "assert_contract_mp4", "free_port", "front_settings",
-           "run_server", "start_serve_process", "test_settings", "video_facts"]
+           "run_server", "serve_directory", "start_serve_process", "test_settings", "video_facts"]
 
 KEY = "sk-test"
 OTHER_KEY = "sk-other"
@@ -42,6 +43,19 @@ def free_port() -> int:
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
+
+
+@contextlib.contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """Serves ``directory`` over HTTP on 127.0.0.1; yields its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
 
 
 @dataclass

@@ -104,6 +104,25 @@ def test_estimate_and_plan_offline(media_dir: Path) -> None:
     assert table.exit_code == 0 and "shot plan: auto" in table.output and "why?" in table.output
 
 
+def test_estimate_and_plan_against_a_server(server: LiveServer, media_dir: Path) -> None:
+    # Local videos are uploaded and measured by the server: the same bill as offline, exact.
+    args = ["estimate", "--ref", media_dir / "person1.mp4", "--ref", media_dir / "person2.mp4", "--ref",
+            "https://example.com/x.png", "--size", "1280*720", "--duration", "4", "--json"]
+    offline = json.loads(run(*args).stdout)
+    r = run(*args, "--server", server.url, "--api-key", KEY)
+    assert r.exit_code == 0, r.output
+    remote = json.loads(r.stdout)
+    assert remote["billed_seconds"] == offline["billed_seconds"] == pytest.approx(7.3)
+    assert remote["cost_usd"] == offline["cost_usd"] and remote["exact"] is True
+    prompt = "Shot 1 [0-2s]: wide shot of character1. Shot 2 [2-5s]: character2 says to character1: 'hello'"
+    r = run("plan", "-p", prompt, "--ref", "a.png", "--ref", "b.png", "--json", "--server", server.url,
+            "--api-key", KEY)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == json.loads(run("plan", "-p", prompt, "--json").stdout)
+    refused = run("estimate", "--size", "1234*5", "--server", server.url, "--api-key", KEY)
+    assert refused.exit_code == ExitCode.API_ERROR and "1234*5 is not supported" in refused.output
+
+
 def test_subprocess_against_a_server(server: LiveServer, media_dir: Path, tmp_path: Path) -> None:
     env = {"OPENR2V_API_KEY": KEY}
     out = tmp_path / "sub.mp4"

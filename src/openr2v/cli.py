@@ -3,7 +3,9 @@
 ``generate`` and ``tasks`` speak the DashScope dialect through the SDK, to a server (``--server``,
 which may be Alibaba Cloud's own API root) or, with no server, to one started inside this
 process. ``estimate`` and ``plan`` work offline from the registry, the billing rules and the
-prompt grammar.
+prompt grammar, or ask a server (``--server``). With the light install (``pip install openr2v``: no
+server extra), whatever needs the server (``serve``, ``worker``, a run without ``--server``,
+measuring local videos) says which extra to install and exits with 2.
 
 Exit codes: 0 done; 1 the task FAILED, was CANCELED or is UNKNOWN; 2 usage error (bad
 arguments, missing file or key); 3 the API answered an error (HTTP 4xx/5xx, upload refused);
@@ -57,6 +59,23 @@ def _root() -> None:
     """openr2v command line."""
 
 
+SERVER_EXTRA = "pip install 'openr2v[server]'"
+# What the server side needs beyond the light client (pyproject.toml's ``server`` extra), by import name.
+SERVER_MODULES = ("fastapi", "uvicorn", "orjson", "pydantic_settings", "sqlalchemy", "alembic", "multipart",
+                  "prometheus_client", "av", "numpy", "PIL", "cv2")
+
+
+def _require_server(what: str, alternative: str = "") -> None:
+    """Stop with exit code 2 and the install line when this install is the light client (no server extra)."""
+    import importlib.util
+
+    missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise _fail(ExitCode.USAGE, f"{what} needs the server side of openr2v, not installed here (no module "
+                                    f"{', '.join(missing)}). Install it: {SERVER_EXTRA}"
+                                    + (f"; or {alternative}." if alternative else "."))
+
+
 # -- serve ------------------------------------------------------------------------------------
 
 
@@ -86,6 +105,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run the API with its in-process workers (SQLite store, files under the data dir)."""
+    _require_server("openr2v serve")
     import uvicorn
 
     from openr2v.api.app import create_app
@@ -146,7 +166,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def _fail(code: ExitCode, message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    from rich.markup import escape
+
+    # Messages carry brackets that are not markup: install lines, API messages, file names.
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(int(code))
 
 
@@ -188,6 +211,7 @@ def _client(server: str | None, api_key: str | None, data_dir: Path | None, *,
         return
     if need_existing and data_dir is None:
         raise _fail(ExitCode.USAGE, "pass --server URL (or --data-dir of an earlier in-process run)")
+    _require_server("Running a server inside this command (no --server given)", "pass --server URL")
     from openr2v.embedded import embedded_server
 
     with embedded_server(data_dir) as srv, Client(srv.url, api_key=srv.api_key) as client:
@@ -377,6 +401,7 @@ def _preview_ref(source: str, first_frame: bool = False) -> Any:
         return PreviewRef(kind=guess_kind(source), name=name)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    _require_server(f"Measuring {path.name} here", "pass --server URL and the server measures it")
     from openr2v.media.probe import probe
 
     info = probe(path, field=str(path))
@@ -397,12 +422,24 @@ def estimate(
     audio: Annotated[bool | None, typer.Option("--audio/--no-audio")] = None,
     first_frame: Annotated[str | None, typer.Option(help="First frame (wan2.7; free).")] = None,
     region: Annotated[str, typer.Option(envvar="OPENR2V_REGION", help="Region (durations differ).")] = "intl",
+    server: Annotated[str | None, typer.Option(
+        "--server", help="Ask this server instead (local files are uploaded and measured there).")] = None,
+    api_key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Billed seconds and cost before submitting, by the same rules as the bill."""
+    """Billed seconds and cost before submitting, by the same rules as the bill (offline, or a server's)."""
     from openr2v.cli_output import estimate_table
     from openr2v.domain.preview import estimate as compute
 
+    if server:
+        with _exit_codes(), _client(server, api_key, None) as client:
+            result = client.estimate(ref or [], model=model, first_frame=first_frame, size=size,
+                                     resolution=resolution, ratio=ratio, duration=duration, audio=audio)
+        if json_out:
+            out.print_json(data=result)
+        else:
+            out.print(estimate_table(result))
+        return
     spec = _model(model)
     with _exit_codes():
         refs = ([_preview_ref(first_frame, first_frame=True)] if first_frame else []) + [
@@ -443,27 +480,39 @@ def plan(
     duration: Annotated[int | None, typer.Option(help="Seconds of video.")] = None,
     shots: Annotated[str, typer.Option(help="single or multi.")] = "single",
     seed: Annotated[int, typer.Option(help="Seed (multi-shot plans vary with it).")] = 0,
+    server: Annotated[str | None, typer.Option("--server", help="Ask this server instead.")] = None,
+    api_key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The shot plan a prompt yields: shots, framing, who is on screen, who says what when."""
-    from openr2v.cli_output import plan_table
     from openr2v.client.wire import guess_kind
     from openr2v.domain.preview import reference_labels
     from openr2v.domain.prompt import plan_prompt, plan_to_prompt
 
-    spec = _model(model)
     if shots not in ("single", "multi"):
         raise typer.BadParameter("use single or multi", param_hint="--shots")
+    if server:
+        with _exit_codes(), _client(server, api_key, None) as client:
+            answer = client.plan(prompt, ref or [], model=model, duration=duration, shot_type=shots, seed=seed)
+        _show_plan(answer["labels"], answer["plan"], answer["actual_prompt"], json_out)
+        return
+    spec = _model(model)
     if ref:
         labels = [x for x in reference_labels(spec, [guess_kind(r) or "image" for r in ref]) if x]
     else:
         labels = _labels_in(prompt, spec)
     result = plan_prompt(prompt, labels, duration or spec.default_duration, shots, seed)
+    _show_plan(labels, result.as_dict(), plan_to_prompt(result), json_out)
+
+
+def _show_plan(labels: list[str], shot_plan: dict[str, Any], actual_prompt: str, json_out: bool) -> None:
+    from openr2v.cli_output import plan_table
+
     if json_out:
-        out.print_json(data={"labels": labels, "plan": result.as_dict(), "actual_prompt": plan_to_prompt(result)})
+        out.print_json(data={"labels": labels, "plan": shot_plan, "actual_prompt": actual_prompt})
         return
-    out.print(plan_table(result.as_dict()))
-    out.print(f"[bold]as explicit shots:[/bold] {plan_to_prompt(result)}", highlight=False)
+    out.print(plan_table(shot_plan))
+    out.print(f"[bold]as explicit shots:[/bold] {actual_prompt}", highlight=False)
 
 
 # -- worker (scale-out) -----------------------------------------------------------------------
@@ -478,6 +527,7 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run a render worker: tasks come from OPENR2V_QUEUE (celery: the broker; local: the shared store)."""
+    _require_server("openr2v worker")
     from openr2v.config import Settings
     from openr2v.worker_node import POOLS, run_worker
 

@@ -7,7 +7,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     stay PENDING until an ``openr2v worker`` node takes them). Deprecated alias: ``OPENR2V_WORKERS``."""
 
     engine: str = "compositor"
-    """Default engine for every model: compositor (the CPU previz) | vace | dashscope."""
+    """Default engine for every model: compositor (the CPU previz) | vace | dashscope | videos."""
 
     engine_overrides: str = ""
     """Per-model engines, ``model=engine`` pairs separated by commas."""
@@ -114,6 +114,14 @@ class Settings(BaseSettings):
 
     x264_preset: str = "veryfast"
     """libx264 preset of the compositor's encoder (and the vace engine's)."""
+
+    parallel_shots: bool = False
+    """Render a multi-shot task's shots side by side (the compositor): each shot drawn and encoded in
+    isolation, ``shot_workers`` at a time, then joined with hard cuts (a keyframe at each cut). The bytes
+    are the same whatever the number of workers (docs/engines/videos.md, "Parallel shots")."""
+
+    shot_workers: int = 2
+    """Shots rendered at once when ``parallel_shots`` is on."""
 
     # -- the vace engine (docs/engines/vace.md; engines/vace/) -----------------------------------
 
@@ -265,6 +273,17 @@ class Settings(BaseSettings):
     prompt_llm_timeout_seconds: float = 20.0
     """Time the prompt LLM has to answer before the rule-based rewrite is used instead."""
 
+    # -- quotas (docs/quotas.md; tasks/quotas.py) ------------------------------------------------
+
+    quotas: str = ""
+    """Per-key quotas (docs/quotas.md): a JSON object, or the path of a JSON file, keyed by API key
+    (``"default"`` for the others), each ``{free_seconds, seconds_per_day, seconds_per_month,
+    seconds_total, cost_usd_per_day, cost_usd_per_month, cost_usd_total}``. Empty: no limits."""
+
+    admin_key: str | None = None
+    """Bearer key of the admin endpoints (``/api/v1/openr2v/admin/...``: quotas at run time). Unset: they
+    answer 401."""
+
     # -- moderation (docs/reliability.md; tasks/moderation.py) ---------------------------------
 
     moderation_blocklist: str = ""
@@ -389,9 +408,17 @@ class Settings(BaseSettings):
     """How long a submit the upstream refuses with 429 or 503 (nothing created) keeps being retried
     before the task FAILS with the upstream's code."""
 
+    upstream_flavor: str = "vllm-omni"
+    """The ``videos`` engine's upstream (an OpenAI-style ``/v1/videos`` server at OPENR2V_UPSTREAM_URL):
+    ``vllm-omni`` | ``sglang`` | ``fastvideo`` | ``openr2v`` (docs/engines/videos.md)."""
+
+    upstream_shots: str = "whole"
+    """How the ``videos`` engine sends the shot plan: ``whole`` (one upstream video for the prompt) or
+    ``each`` (one upstream video per shot, in parallel, joined here with hard cuts)."""
+
     # -- operations (docs/operations/metrics.md) ---------------------------------------------
 
-    log_format: str = "text"
+    log_format: Literal["text", "json"] = "text"
     """``text``, or ``json``: one JSON object a line with ``time``, ``level``, ``logger``, ``message``,
     and the ``request_id`` and ``task_id`` the line is about."""
 

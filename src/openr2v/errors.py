@@ -15,6 +15,7 @@ as a client error.
     ├── AccessDenied                403  model not offered here, synchronous call, ...
     ├── NotFound                    404
     ├── Throttled                   429  Throttling.RateQuota
+    ├── QuotaExceeded               400  Arrearage: the key's budget or free quota cannot cover the task
     ├── DataInspectionFailed        400  moderation: prohibited content in the input or the output
     │   └── IPInfringementSuspect   400  moderation: a protected name (intellectual property)
     ├── InputDownloadFailed         task failure: a reference could not be fetched
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidURL",
     "NotFound",
     "OpenR2VError",
+    "QuotaExceeded",
     "Throttled",
     "UnsupportedFileFormat",
     "UnsupportedOperation",
@@ -106,6 +108,18 @@ class NotFound(OpenR2VError):
 class Throttled(OpenR2VError):
     code = "Throttling.RateQuota"
     http_status = 429
+
+
+class QuotaExceeded(OpenR2VError):
+    """A submit the key's quota cannot cover (tasks/quotas.py): DashScope's code and words for an account
+    that cannot pay, then ``detail`` (which limit, how much is used); other dialects word it their way."""
+
+    code = "Arrearage"
+    http_status = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Access denied, please make sure your account is in good standing. {detail}")
+        self.detail = detail
 
 
 class DataInspectionFailed(OpenR2VError):

@@ -21,12 +21,13 @@ from openr2v.config import Settings
 from openr2v.domain.task import Task
 from openr2v.engines import engine_resolver
 from openr2v.errors import InvalidURL
-from openr2v.keys import KeyRing
+from openr2v.keys import KeyRing, owner_id
 from openr2v.media.fetch import Fetcher, check_url_host, parse_allow_hosts
 from openr2v.storage import Storage
 from openr2v.tasks.moderation import moderator_from_settings
 from openr2v.tasks.prompt_extend import rewriter_from_settings
 from openr2v.tasks.queue import CeleryQueue, LocalQueue
+from openr2v.tasks.quotas import QuotaBook, parse_quotas
 from openr2v.tasks.reaper import Reaper
 from openr2v.tasks.runner import Runner
 from openr2v.tasks.service import ServiceConfig, TaskService
@@ -145,7 +146,9 @@ def _core(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys, created = KeyRing.from_settings(settings.api_keys, settings.region, settings.data_dir)
     secret = _secret(settings)
+    default_limits, key_limits = parse_quotas(settings.quotas, keys.keys)
     store = TaskStore(settings.resolved_database_url())
+    quotas = QuotaBook(store, default_limits, {owner_id(k): v for k, v in key_limits.items()})
     storage = open_storage(settings, secret)
     queue = open_queue(settings, store)
     service = TaskService(store, storage, queue, ServiceConfig(
@@ -154,7 +157,7 @@ def _core(settings: Settings) -> Runtime:
         submit_rate_per_second=settings.submit_rate_per_second, submit_burst=settings.submit_burst,
         max_attempts=settings.max_attempts, lease_seconds=settings.lease_seconds,
         requeue_pending_seconds=settings.requeue_pending_seconds, upload_ttl_seconds=settings.upload_ttl_seconds),
-        moderator=moderator_from_settings(settings))
+        moderator=moderator_from_settings(settings), quotas=quotas)
     return Runtime(settings=settings, keys=keys, created_key=created, store=store, storage=storage,
                    service=service, queue=queue, secret=secret)
 

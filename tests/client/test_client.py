@@ -168,3 +168,28 @@ def test_async_client_over_the_asgi_app_in_process(tmp_path: Path, media_dir: Pa
         runtime.stop()
     assert task.succeeded and task.video_url.startswith("http://openr2v.test/files/")
     assert_contract_mp4(tmp_path / "asgi.mp4", 1280, 720, 2, audio=True)
+
+
+def test_extensions_estimate_plan_and_quota(make_server: Any, media_dir: Path) -> None:
+    """openr2v's own endpoints through both clients: the estimate measures uploaded files, the plan needs only
+    names, the quota shows the key's reservations."""
+    srv = make_server(render_threads=0, quotas='{"default": {"seconds_per_day": 100}}')
+    refs = [media_dir / "person1.mp4", "https://example.com/b.png"]
+    with openr2v.Client(srv.url, api_key=KEY) as c:
+        est = c.estimate(refs, model="wan2.6-r2v", size="1280*720", duration=5)
+        # Two references: the 2.5 s video is billed whole under the 2.5 s split, plus 5 s of output.
+        assert est["exact"] is True and est["billed_seconds"] == 7.5 and est["cost_usd"] == 0.75
+        plan = c.plan("character1 waves at character2.", ["a.mp4", "b.png"], model="wan2.6-r2v", seed=3)
+        assert plan["labels"] == ["character1", "character2"] and plan["actual_prompt"]
+        c.submit("character1 waves.", ["https://example.com/b.png"], size="1280*720", duration=5)
+        day = c.quota()["windows"]["day"]
+        assert (day["reserved_seconds"], day["seconds_limit"], day["seconds_remaining"]) == (5, 100, 95)
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with AsyncClient(srv.url, api_key=KEY) as ac:
+            return (await ac.estimate(refs, model="wan2.6-r2v", size="1280*720", duration=5),
+                    await ac.plan("character1 waves at character2.", ["a.mp4", "b.png"], model="wan2.6-r2v", seed=3),
+                    await ac.quota())
+
+    a_est, a_plan, a_quota = asyncio.run(main())
+    assert a_est == est and a_plan == plan and a_quota["windows"]["day"]["reserved_seconds"] == 5

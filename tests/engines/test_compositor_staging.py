@@ -8,7 +8,7 @@ import pytest
 from openr2v.engines.common.casting import Role
 from openr2v.engines.common.vision import Face
 from openr2v.engines.compositor.blend import Picture, blend, draw_picture, planes_of
-from openr2v.engines.compositor.camera import Subject, View, framing_view, plan_camera
+from openr2v.engines.compositor.camera import Subject, View, framing_view, keep_heads, plan_camera
 from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.staging import hand_point, stage_order, stage_shot
 
@@ -117,3 +117,68 @@ def test_blend_is_exact_and_sprites_land_where_asked() -> None:
     # Mostly off the frame (a close-up's body): only the visible part is drawn, by a warp.
     draw_picture(frame, pic, np.array([[10.0, 0, -300.0], [0, 10.0, -1500.0]]))
     assert (frame[0][:200, :690] == 120).all() and (frame[0][:200, 710:] == 0).all()
+
+
+def bust(label: str, w: int, h: int, face: tuple[float, float, float, float]) -> Cutout:
+    c = cutout(label, w, h)
+    fx, fy, fw, fh = face
+    c.faces = [Face(fx, fy, fw, fh, (fx + fw / 2, fy + 0.8 * fh), 0.9)]
+    return c
+
+
+def test_a_bust_is_sized_by_its_face_with_its_head_in_frame() -> None:
+    roles = {"a": Role("a", "character", "")}
+    # A tight portrait (the face is half the photo, its cap at the top edge): shrunk, not blown up.
+    [tight] = stage_shot(["a"], roles, ["a"], {"a": bust("a", 450, 550, (90, 20, 270, 270))}, W, H, 1, None)
+    face_h = tight.face.h * tight.scale
+    assert 0.2 * H < face_h < 0.28 * H and tight.box[3] > H  # rises from the bottom edge
+    # A waist-up photo (a small face): grows until the head nears the top, never past it.
+    [tall] = stage_shot(["a"], roles, ["a"], {"a": bust("a", 400, 900, (150, 60, 100, 110))}, W, H, 1, None)
+    for p in (tight, tall):
+        x0, y0, x1, y1 = p.head  # the face with its headroom
+        assert 0.02 * H <= y0 and y1 < H and 0 <= x0 and x1 <= W
+    assert tall.head[1] < 0.1 * H
+    # A group photo wider than the frame is shrunk to fit it, face and all.
+    [wide] = stage_shot(["a"], roles, ["a"], {"a": bust("a", 3000, 600, (2700, 40, 150, 160))}, W, H, 1, None)
+    assert 0 <= wide.box[0] and wide.box[2] <= W and 0 <= wide.head[0] and wide.head[2] <= W
+
+
+def test_every_view_keeps_the_heads_it_shows() -> None:
+    subjects = [Subject("a", (0, 300, 500, 740), (40, 310, 120, 140), True, (40, 250, 160, 450)),
+                Subject("b", (700, 90, 1100, 740), (830, 120, 120, 140), True, (830, 60, 950, 260))]
+    for framing in ("wide", "medium", "close-up", "action", "overhead"):
+        for camera in (None, "zoom in", "zoom out", "pan left", "pan right"):
+            for seed in range(3):
+                move = plan_camera(framing, camera, subjects, "b", W, H, np.random.default_rng(seed))
+                shown = [subjects[1]] if framing == "close-up" else subjects
+                for t in np.linspace(0, 1, 9):
+                    v = move.at(float(t), float(t), W, H)
+                    for s in shown:
+                        x0, y0, x1, y1 = s.head
+                        assert v.x <= x0 and x1 <= v.x + v.w + 1e-6 and v.y <= y0 and y1 <= v.y + v.h + 1e-6, \
+                            (framing, camera, seed, t)
+    # keep_heads slides a view that cuts a head, and widens one too small for both.
+    v = keep_heads(View(600, 300, 640, 360), [subjects[1].head], W, H)
+    assert v.w == 640 and v.y <= 60 and v.x <= 830
+    both = keep_heads(View(600, 300, 320, 180), [s.head for s in subjects], W, H)
+    assert both.x <= 40 and both.x + both.w >= 950 and both.w / both.h == pytest.approx(W / H)
+
+
+def test_a_cue_pushes_in_for_its_window_and_comes_back() -> None:
+    subjects = _subjects()
+    plain = plan_camera("wide", "zoom out", subjects, None, W, H, np.random.default_rng(1), seconds=6.0)
+    move = plan_camera("wide", "zoom out", subjects, None, W, H, np.random.default_rng(1),
+                       cues=[(0.3, 0.6, "close-up", "b")], seconds=6.0)
+    close = framing_view("close-up", subjects, "b", W, H)
+    assert move.at(0.0, 0.0, W, H) == plain.at(0.0, 0.0, W, H)  # the shot's own move until the cue
+    assert move.at(0.25, 1.5, W, H) == plain.at(0.25, 1.5, W, H)
+    for t in (0.42, 0.5, 0.6):  # there within 0.6 s (0.1 of the shot) of the window's start, held to its end
+        assert move.at(t, 6 * t, W, H) == close
+    assert move.at(1.0, 6.0, W, H) == plain.at(1.0, 6.0, W, H)  # back to the shot's own move after it
+    assert "cues: close-up on b" in move.kind
+    region, scale = move.canvas(W, H)
+    assert scale == pytest.approx(min(W / close.w, 2.5 * W / region.w))  # the canvas is sharp enough for it
+    # A cue near the end holds to the end.
+    late = plan_camera("wide", None, subjects, None, W, H, np.random.default_rng(1),
+                       cues=[(0.8, 0.95, "close-up", "a")], seconds=6.0)
+    assert late.at(1.0, 6.0, W, H) == framing_view("close-up", subjects, "a", W, H)

@@ -50,3 +50,17 @@ def tiny_engine(settings: Settings) -> TinyEngine:
 
 def failing_engine(settings: Settings) -> FailingEngine:
     return FailingEngine()
+
+
+class SlowEngine(TinyEngine):
+    """TinyEngine after a long (cancellable) wait: a render still running when the test acts."""
+
+    name = "slow"
+
+    def render(self, job: RenderJob, progress: ProgressFn, cancelled: CancelledFn) -> RenderResult:
+        _busy(30, progress, cancelled)
+        return super().render(job, progress, cancelled)
+
+
+def slow_engine(settings: Settings) -> SlowEngine:
+    return SlowEngine()

@@ -16,7 +16,9 @@ from sqlalchemy import create_engine, inspect, text
 from openr2v.config import Settings
 from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Status
+from openr2v.errors import QuotaExceeded
 from openr2v.storage import LocalStorage
+from openr2v.tasks.quotas import Limits, QuotaBook
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import LedgerEntry, TaskStore
 
@@ -47,16 +49,19 @@ def test_migrations_build_the_same_schema_on_both(postgres_db: Any, tmp_path: Pa
             version = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
         out = {"version": version,
                "tables": {t: sorted(col["name"] for col in insp.get_columns(t))
-                          for t in ("tasks", "ledger", "uploads", "webhook_deliveries")},
-               "indexes": sorted(i["name"] for t in ("tasks", "webhook_deliveries") for i in insp.get_indexes(t))}
+                          for t in ("tasks", "ledger", "uploads", "webhook_deliveries", "quota_charges",
+                                    "quota_overrides")},
+               "indexes": sorted(i["name"] for t in ("tasks", "webhook_deliveries", "quota_charges")
+                                 for i in insp.get_indexes(t))}
         store.close()
         return out
 
     pg = schema(postgres_db.url)
     assert pg == schema(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    assert pg["version"] == "0003"
+    assert pg["version"] == "0004"
     assert {"heartbeat_at", "worker", "queued_at"} <= set(pg["tables"]["tasks"])
-    assert {"ix_tasks_status_heartbeat", "ix_webhook_deliveries_state_next"} <= set(pg["indexes"])
+    assert {"ix_tasks_status_heartbeat", "ix_webhook_deliveries_state_next",
+            "ix_quota_charges_owner_created"} <= set(pg["indexes"])
 
 
 def test_nodes_starting_together_migrate_once(postgres_db: Any) -> None:
@@ -87,6 +92,46 @@ def test_upgrade_from_0001_keeps_tasks_and_reaps_them(store_url: str, tmp_path: 
     assert task is not None and task.status == Status.RUNNING and task.progress == 40
     assert svc.reap()[0] == 1  # no heartbeat yet: its start time stands for the lease
     assert store.get("old").status == Status.PENDING  # type: ignore[union-attr]
+    store.close()
+
+
+def test_quota_reservations_are_atomic_under_contention(store_url: str, tmp_path: Path) -> None:
+    store = TaskStore(store_url)
+    svc = TaskService(store, LocalStorage(tmp_path / "objects", b"k"), _Queue(),
+                      ServiceConfig(max_concurrent_tasks=0, submit_rate_per_second=0),
+                      quotas=QuotaBook(store, Limits(seconds_per_day=10), {}))
+    outcomes: list[str] = []
+
+    def submit() -> None:
+        try:
+            svc.submit("owner", "intl", "dashscope", REQ, "rid")  # 2 billed seconds each
+            outcomes.append("ok")
+        except QuotaExceeded:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok"] * 5 + ["refused"] * 7
+    assert svc.list("owner")[1] == 5  # a refused submit leaves no task behind
+    store.close()
+
+
+def test_upgrade_to_quotas_counts_what_the_ledger_billed(store_url: str) -> None:
+    engine = create_engine(store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("openr2v") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(text("INSERT INTO ledger (task_id, owner, model, input_seconds, output_seconds, billed_seconds, "
+                          "cost_usd, created_at) VALUES ('t1', 'o', 'wan2.6-r2v', 0, 5, 5, 0.5, 100)"))
+    engine.dispose()
+    store = TaskStore(store_url)
+    used = store.quota_totals("o", {"day": 0.0, "month": 0.0, "total": 0.0}, state="used")
+    assert used.seconds["total"] == 5 and used.cost_usd["total"] == 0.5 and used.free_seconds == 0
     store.close()
 
 

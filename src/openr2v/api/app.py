@@ -22,6 +22,7 @@ from openr2v.api import console
 from openr2v.api.dialects.aggregator import router as aggregator
 from openr2v.api.dialects.dashscope import events as dashscope_events
 from openr2v.api.dialects.dashscope import extensions as dashscope_extensions
+from openr2v.api.dialects.dashscope import quota as dashscope_quota
 from openr2v.api.dialects.dashscope import router as dashscope
 from openr2v.api.dialects.dashscope import uploads as dashscope_uploads
 from openr2v.api.dialects.dashscope.translate import webhook_body
@@ -38,7 +39,8 @@ __all__ = ["DIALECT_ROUTERS", "create_app"]
 DIALECT_ROUTERS: dict[str, list[APIRouter]] = {
     "dashscope": [dashscope.router, dashscope_uploads.router, dashscope_uploads.oss_router,
                   dashscope_events.router,  # openr2v extension: live progress (SSE)
-                  dashscope_extensions.router],  # openr2v extensions: models, plan, estimate, webhooks
+                  dashscope_extensions.router,  # openr2v extensions: models, plan, estimate, webhooks
+                  dashscope_quota.router],  # openr2v extensions: a key's quota, the admin's quota endpoints
     "aggregator": [aggregator.router],
     "gateway": [gateway.router],
     "openai": [openai_videos.router],

@@ -182,6 +182,36 @@ class AsyncClient:
                         total=int(body.get("total") or 0), page_no=int(body.get("page_no") or page_no),
                         page_size=int(body.get("page_size") or page_size))
 
+    # -- openr2v extensions (not in Alibaba Cloud's API) --------------------------------------
+
+    async def estimate(self, references: Sequence[str | os.PathLike[str] | Ref] = (), *,
+                       model: str = wire.DEFAULT_MODEL, first_frame: str | os.PathLike[str] | None = None,
+                       size: str | tuple[int, int] | None = None, resolution: str | None = None,
+                       ratio: str | None = None, duration: int | None = None,
+                       audio: bool | None = None) -> dict[str, Any]:
+        """Billed seconds and cost of a request before submitting it; local files are uploaded, so that the
+        server measures their kind and length (a URL of unknown length is billed at its cap)."""
+        refs = wire.prepare_refs(model, references, first_frame)
+        uploaded = {p: await self.upload(p, model) for p in wire.local_files(refs)}
+        body = wire.build_body(model, "", wire.swap_uploads(refs, uploaded), size=size, resolution=resolution,
+                               ratio=ratio, duration=duration, audio=audio)
+        answer = await self._api("POST", "/openr2v/estimate", json=body, idempotent=True)
+        return answer["output"]  # type: ignore[no-any-return]
+
+    async def plan(self, prompt: str, references: Sequence[str | os.PathLike[str] | Ref] = (), *,
+                   model: str = wire.DEFAULT_MODEL, duration: int | None = None, shot_type: str | None = None,
+                   seed: int | None = None) -> dict[str, Any]:
+        """The shot plan the server makes of a prompt (only the references' order and kinds count: nothing is
+        read or uploaded)."""
+        body = wire.build_body(model, prompt, wire.named_refs(references), duration=duration,
+                               shot_type=shot_type, seed=seed)
+        answer = await self._api("POST", "/openr2v/plan", json=body, idempotent=True)
+        return answer["output"]  # type: ignore[no-any-return]
+
+    async def quota(self) -> dict[str, Any]:
+        """This key's limits, free quota, usage and what remains (docs/quotas.md)."""
+        return (await self._api("GET", "/openr2v/quota"))["output"]  # type: ignore[no-any-return]
+
     async def watch(self, task_id: str, *, read_timeout: float = 60.0) -> AsyncIterator[AsyncTask]:
         url = f"{self.base_url}/tasks/{task_id}/events"
         headers = {**self.settings.api_headers(), "Accept": "text/event-stream"}

@@ -191,6 +191,33 @@ class Client:
                         total=int(body.get("total") or 0), page_no=int(body.get("page_no") or page_no),
                         page_size=int(body.get("page_size") or page_size))
 
+    # -- openr2v extensions (not in Alibaba Cloud's API) --------------------------------------
+
+    def estimate(self, references: Sequence[str | os.PathLike[str] | Ref] = (), *, model: str = wire.DEFAULT_MODEL,
+                 first_frame: str | os.PathLike[str] | None = None, size: str | tuple[int, int] | None = None,
+                 resolution: str | None = None, ratio: str | None = None, duration: int | None = None,
+                 audio: bool | None = None) -> dict[str, Any]:
+        """Billed seconds and cost of a request before submitting it; local files are uploaded, so that the
+        server measures their kind and length (a URL of unknown length is billed at its cap)."""
+        refs = wire.prepare_refs(model, references, first_frame)
+        uploaded = {p: self.upload(p, model) for p in wire.local_files(refs)}
+        body = wire.build_body(model, "", wire.swap_uploads(refs, uploaded), size=size, resolution=resolution,
+                               ratio=ratio, duration=duration, audio=audio)
+        return self._api("POST", "/openr2v/estimate", json=body, idempotent=True)["output"]  # type: ignore[no-any-return]
+
+    def plan(self, prompt: str, references: Sequence[str | os.PathLike[str] | Ref] = (), *,
+             model: str = wire.DEFAULT_MODEL, duration: int | None = None, shot_type: str | None = None,
+             seed: int | None = None) -> dict[str, Any]:
+        """The shot plan the server makes of a prompt (only the references' order and kinds count: nothing is
+        read or uploaded)."""
+        body = wire.build_body(model, prompt, wire.named_refs(references), duration=duration,
+                               shot_type=shot_type, seed=seed)
+        return self._api("POST", "/openr2v/plan", json=body, idempotent=True)["output"]  # type: ignore[no-any-return]
+
+    def quota(self) -> dict[str, Any]:
+        """This key's limits, free quota, usage and what remains (docs/quotas.md)."""
+        return self._api("GET", "/openr2v/quota")["output"]  # type: ignore[no-any-return]
+
     def watch(self, task_id: str, *, read_timeout: float = 60.0) -> Iterator[Task]:
         """Live updates from openr2v's event stream (an extension), ending at a final status."""
         url = f"{self.base_url}/tasks/{task_id}/events"

@@ -156,6 +156,13 @@ def prepare_refs(model: str, references: Sequence[str | os.PathLike[str] | Ref],
     return out
 
 
+def named_refs(references: Sequence[str | os.PathLike[str] | Ref]) -> list[PreparedRef]:
+    """References for a shot plan: only their order and kinds count, so names need not be files
+    (a kind not told by the name or the file is taken as an image, as the plan endpoint does)."""
+    items = [r if isinstance(r, Ref) else Ref(r) for r in references]
+    return [PreparedRef(os.fspath(r.source), r.kind or guess_kind(r.source) or "image") for r in items]
+
+
 def local_files(refs: Sequence[PreparedRef]) -> list[Path]:
     """Every local file the references name (sources and voices), each once, in order."""
     seen: dict[Path, None] = {}

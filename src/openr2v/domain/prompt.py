@@ -8,7 +8,11 @@ Recognised, in this order of precedence:
 Labels: ``character1..5`` (wan2.6, any case), ``Image N`` / ``Video N`` and, with a single
 reference, ``reference image`` / ``reference video`` (wan2.7). Dialogue: ``X says (to Y): "..."``,
 ``X replies: '...'``, ``..., saying: '...'``. Framing: wide, medium, close-up, overhead, action;
-camera: zoom in/out, pan left/right. Pure functions; deterministic for a seed.
+camera: zoom in/out, pan left/right. Framing cues tie a framing to a line or an action:
+``Close-up of X while she speaks: "..."``, ``medium shot of Y as X speaks to her``, ``when X
+laughs, close-up of her``: in a plan of many shots the shot holding that line gets the framing and
+subject; inside one shot the camera moves to it for the line's window. Pure functions;
+deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Line", "Shot", "ShotPlan", "find_labels", "label_pattern", "plan_prompt", "plan_to_prompt"]
+__all__ = ["Cue", "Line", "Shot", "ShotPlan", "find_cues", "find_labels", "label_pattern", "plan_prompt",
+           "plan_to_prompt"]
 
 FPS = 30
+ACTION_SECONDS = 1.5  # how long an action cue ("when she laughs") holds in one continuous shot
 
 FRAMINGS = {
     "extreme close-up": "close-up", "close-up": "close-up", "close up": "close-up", "closeup": "close-up",
@@ -35,7 +41,7 @@ CAMERAS = {"zoom in": "zoom in", "zooms in": "zoom in", "zooming in": "zoom in",
            "pans": "pan right", "tracking": "pan right"}
 
 _QUOTED = r"(?:\"(?P<dq>[^\"]+)\"|“(?P<cq>[^”]+)”|‘(?P<sq2>[^’]+)’|'(?P<sq>.+?)'(?=\s|$|[.,;:!?)]))"
-_SPEECH_VERB = r"(?:saying|says|said|say|replying|asking|replies|replied|reply|asks|asked|answers|answered|shouts|shouted|whispers|whispered|adds|added|exclaims|exclaimed|responds|responded)"  # noqa: E501
+_SPEECH_VERB = r"(?:saying|says|said|say|speaks|speaking|spoke|talks|replying|asking|replies|replied|reply|asks|asked|answers|answered|shouts|shouted|whispers|whispered|adds|added|exclaims|exclaimed|responds|responded)"  # noqa: E501
 _TIMED = re.compile(r"Shot\s*(\d+)\s*\[\s*(\d+(?:\.\d+)?)\s*s?\s*[-–~]\s*(\d+(?:\.\d+)?)\s*s?\s*\]\s*:?", re.I)
 _STORY_ITEM = re.compile(r"(?:(?<=\s)|^)(\d{1,2})\.\s+(?=[A-Z])")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"”’'])\s+")
@@ -53,6 +59,19 @@ class Line:
 
 
 @dataclass
+class Cue:
+    """A framing tied to a line or an action: "close-up of ``subject`` while ``speaker`` speaks"."""
+
+    framing: str
+    subject: str | None  # whom the framing is on
+    speaker: str | None  # whose line or action it follows
+    verb: str  # speaks, answers, laughs...
+    line: int | None = None  # the shot's line it follows (index into Shot.lines), None for an action
+    start: float = 0.0  # the window it holds for, in seconds of the video
+    end: float = 0.0
+
+
+@dataclass
 class Shot:
     index: int
     start: float
@@ -64,6 +83,7 @@ class Shot:
     focus: str | None = None
     lines: list[Line] = field(default_factory=list)
     entrance: str | None = None  # "left" | "right" when the prompt walks someone in
+    cues: list[Cue] = field(default_factory=list)
 
 
 @dataclass
@@ -84,7 +104,8 @@ class ShotPlan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ShotPlan:
-        shots = [Shot(**{**s, "lines": [Line(**ln) for ln in s["lines"]]}) for s in d["shots"]]
+        shots = [Shot(**{**s, "lines": [Line(**ln) for ln in s["lines"]],
+                         "cues": [Cue(**c) for c in s.get("cues", [])]}) for s in d["shots"]]
         return cls(duration=d["duration"], mode=d["mode"], shots=shots, labels=d["labels"], style=d["style"])
 
 
@@ -178,6 +199,66 @@ def find_lines(text: str, labels: list[str], context: list[str] | None = None) -
     return lines
 
 
+_CUE_FRAMINGS = r"(?:extreme\s+close-?\s?ups?|close-?\s?ups?|medium(?:\s+shot)?|mid\s+shot|wide(?:\s+shot)?|long\s+shot|full\s+shot)"  # noqa: E501
+_PRONOUNS = r"(?:she|he|they|her|him|them|it)"
+_WHEN = r"(?:while|as|when|whenever|during)"
+
+
+def _who(labels: list[str]) -> str:
+    return "(?:" + "|".join([f"(?:{label_pattern(label)})" for label in labels] + [rf"\b{_PRONOUNS}\b"]) + ")"
+
+
+def _label_of(text: str | None, labels: list[str]) -> str | None:
+    found = find_labels(text or "", labels)
+    return found[0] if found else None
+
+
+def find_cues(text: str, labels: list[str]) -> list[tuple[Cue, int, int]]:
+    """Framing cues in text with where each is: ``Close-up of X as she answers``, ``When X laughs, close-up of her``.
+
+    A pronoun subject or speaker is the other one named in the cue (``close-up of X while she
+    speaks``: X both); ``close-up as X unwraps the gift`` frames X.
+    """
+    if not labels:
+        return []
+    who = _who(labels)
+    forward = re.compile(rf"(?P<fr>{_CUE_FRAMINGS})(?:\s+shot)?(?:\s+(?:of|on)\s+(?P<y>{who}))?[^.!?:\"“]{{0,40}}?"
+                         rf"\b{_WHEN}\s+(?P<x>{who})\s+(?:\w+ly\s+)?(?P<verb>[a-z]+)", re.I)
+    backward = re.compile(rf"\b{_WHEN}\s+(?P<x>{who})\s+(?:\w+ly\s+)?(?P<verb>[a-z]+)[^.!?\"“]{{0,60}}?,\s*"
+                          rf"(?:[\w-]+\s+){{0,6}}?(?P<fr>{_CUE_FRAMINGS})(?:\s+shot)?"
+                          rf"(?:\s+(?:of|on)\s+(?P<y>{who}))?", re.I)
+    found: list[tuple[Cue, int, int]] = []
+    for pattern in (forward, backward):
+        for m in pattern.finditer(text):
+            if any(a < m.end() and m.start() < b for _, a, b in found):
+                continue
+            x, y = _label_of(m.group("x"), labels), _label_of(m.group("y"), labels)
+            framing = _framing(m.group("fr")) or "close-up"
+            found.append((Cue(framing=framing, subject=y or x, speaker=x or y, verb=m.group("verb").lower()),
+                          m.start(), m.end()))
+    return sorted(found, key=lambda c: c[1])
+
+
+def _bind_cues(text: str, lines: list[Line], labels: list[str]) -> list[Cue]:
+    """Each cue of text follows the first line its speaker says from the cue on (else it is an action)."""
+    cues = []
+    quotes = [m.start() for m in re.finditer(_QUOTED, text)]
+    for cue, start, _ in find_cues(text, labels):
+        after = sum(1 for q in quotes if q < start)  # lines before the cue
+        cue.line = next((i for i, ln in enumerate(lines) if i >= after and ln.speaker == cue.speaker), None)
+        if cue.line is not None and lines[cue.line].addressee is None and cue.subject != cue.speaker:
+            lines[cue.line].addressee = cue.subject  # "as X speaks to her": to the one framed
+        cues.append(cue)
+    return cues
+
+
+def _outside(text: str, cues: list[tuple[Cue, int, int]]) -> str:
+    """text without its cues (a framing word there is the shot's own)."""
+    for _, a, b in sorted(cues, key=lambda c: -c[1]):
+        text = text[:a] + " " + text[b:]
+    return text
+
+
 def speech_seconds(text: str) -> float:
     """How long a line takes to say at a conversational pace (about 2.6 words per second)."""
     words = max(1, len(re.findall(r"[\w']+", text)))
@@ -191,20 +272,31 @@ def _frame_time(t: float) -> float:
     return round(round(t * FPS) / FPS, 4)
 
 
-def _place_lines(shot: Shot) -> None:
-    """Lines sit inside their shot, one after the other; each gets its share if they overrun."""
-    if not shot.lines:
-        return
-    span = shot.end - shot.start
-    need = [speech_seconds(ln.text) for ln in shot.lines]
-    gap = 0.15
-    total = sum(need) + gap * (len(need) + 1)
-    scale = min(1.0, span / total) if total > 0 else 1.0
-    t = shot.start + gap * scale
-    for ln, n in zip(shot.lines, need, strict=True):
-        ln.start = round(t, 3)
-        ln.end = round(min(shot.end, t + n * scale), 3)
-        t = ln.end + gap * scale
+def _place_lines(shot: Shot, actions: list[tuple[int, Cue]] | None = None) -> None:
+    """Lines sit inside their shot, one after the other; each gets its share if they overrun.
+
+    ``actions`` (cues without a line, each with the number of lines before it) take a turn of
+    ACTION_SECONDS in that sequence: "when she laughs" between two lines holds between them.
+    """
+    items: list[tuple[Line | Cue, float]] = [(ln, speech_seconds(ln.text)) for ln in shot.lines]
+    for k, (before, cue) in enumerate(sorted(actions or [], key=lambda a: a[0])):
+        items.insert(before + k, (cue, ACTION_SECONDS))
+    if items:
+        span = shot.end - shot.start
+        gap = 0.15
+        total = sum(n for _, n in items) + gap * (len(items) + 1)
+        scale = min(1.0, span / total) if total > 0 else 1.0
+        t = shot.start + gap * scale
+        for item, n in items:
+            item.start = round(t, 3)
+            item.end = round(min(shot.end, t + n * scale), 3)
+            t = item.end + gap * scale
+    placed = [id(cue) for _, cue in actions or []]
+    for cue in shot.cues:  # a cue holds for its line; an action cue not placed above, for the whole shot
+        if cue.line is not None and cue.line < len(shot.lines):
+            cue.start, cue.end = shot.lines[cue.line].start, shot.lines[cue.line].end
+        elif id(cue) not in placed:
+            cue.start, cue.end = shot.start, shot.end
 
 
 def _characters_in(text: str, labels: list[str], fallback: list[str]) -> list[str]:
@@ -213,19 +305,33 @@ def _characters_in(text: str, labels: list[str], fallback: list[str]) -> list[st
 
 
 def _finish(shot: Shot, labels: list[str], previous: list[str], default_framing: str) -> Shot:
-    shot.framing = _framing(shot.text) or default_framing
+    cues = find_cues(shot.text, labels)
+    own = _framing(_outside(shot.text, cues))
+    shot.framing = own or default_framing
     shot.camera = _camera(shot.text)
     shot.entrance = _entrance(shot.text)
     shot.lines = find_lines(shot.text, labels, context=previous)
     shot.on_screen = _characters_in(shot.text, labels, previous)
+    shot.cues = _bind_cues(shot.text, shot.lines, labels)
     if shot.lines and shot.lines[0].speaker:
         shot.focus = shot.lines[0].speaker
         if shot.focus not in shot.on_screen:
             shot.on_screen.append(shot.focus)
     elif shot.framing == "close-up" and shot.on_screen:
         shot.focus = shot.on_screen[0]
+    if shot.cues and not own:
+        _take_cue(shot, shot.cues[0])
     _place_lines(shot)
     return shot
+
+
+def _take_cue(shot: Shot, cue: Cue) -> None:
+    """The shot is the cue's: its framing, on its subject."""
+    shot.framing = cue.framing
+    if cue.subject:
+        shot.focus = cue.subject
+        if cue.subject not in shot.on_screen:
+            shot.on_screen.append(cue.subject)
 
 
 def _timed(prompt: str, labels: list[str], duration: float) -> ShotPlan | None:
@@ -293,14 +399,36 @@ def _beats(prompt: str, labels: list[str]) -> list[str]:
             beats[-1] += " " + s  # a fragment continues the previous beat
         else:
             beats.append(s)
-    return beats or [prompt]
+    return _attach_cues(beats, labels) or [prompt]
+
+
+def _attach_cues(beats: list[str], labels: list[str]) -> list[str]:
+    """A sentence that only cues a later line ("When X answers, close-up of her.") joins that line's beat."""
+    out = list(beats)
+    i = 0
+    while i < len(out):
+        cues = find_cues(out[i], labels)
+        speech = [c for c, _, _ in cues if re.fullmatch(_SPEECH_VERB, c.verb, re.I)]
+        own = [ln.speaker for ln in find_lines(out[i], labels)]
+        pending = [c for c in speech if c.speaker not in own]
+        later = next((j for j in range(i + 1, len(out)) if pending
+                      and any(ln.speaker == pending[0].speaker for ln in find_lines(out[j], labels))), None)
+        if later is not None:
+            out[later] = out[i] + " " + out[later]
+            del out[i]
+            continue
+        i += 1
+    return out
 
 
 def _auto(prompt: str, labels: list[str], duration: float, seed: int) -> ShotPlan:
     beats = _beats(prompt, labels)
     max_shots = max(1, int(duration // 1.5))
-    while len(beats) > max_shots:  # merge the shortest neighbouring pair
-        i = min(range(len(beats) - 1), key=lambda k: len(beats[k]) + len(beats[k + 1]))
+    cued = [bool(find_cues(b, labels)) for b in beats]
+    while len(beats) > max_shots:  # merge the shortest neighbouring pair; a cue keeps its line's shot its own
+        i = min(range(len(beats) - 1),
+                key=lambda k: len(beats[k]) + len(beats[k + 1]) + 10**6 * (cued[k] + cued[k + 1]))
+        cued[i:i + 2] = [cued[i] or cued[i + 1]]
         beats[i:i + 2] = [beats[i] + " " + beats[i + 1]]
     weights = [max(speech_seconds(" ".join(ln.text for ln in find_lines(b, labels))) if find_lines(b, labels)
                    else 0.0, 1.0 + len(b) / 60.0) for b in beats]
@@ -318,7 +446,7 @@ def _auto(prompt: str, labels: list[str], duration: float, seed: int) -> ShotPla
         default = "wide" if i == 0 else rng.choice(["medium", "medium", "close-up"])
         shot = Shot(index=i + 1, start=bounds[i], end=bounds[i + 1], text=text, framing=default)
         _finish(shot, labels, previous, default)
-        if shot.lines and not _framing(text):
+        if shot.lines and not _framing(text) and not shot.cues:
             shot.framing = "close-up" if not shot.lines[0].addressee else "medium"
         previous = shot.on_screen or previous
         shots.append(shot)
@@ -328,14 +456,28 @@ def _auto(prompt: str, labels: list[str], duration: float, seed: int) -> ShotPla
 def _single(prompt: str, labels: list[str], duration: float) -> ShotPlan:
     shot = Shot(index=1, start=0.0, end=float(duration), text=prompt.strip(), framing="wide")
     _finish(shot, labels, list(labels), "wide")
+    shot.framing = _framing(_outside(shot.text, find_cues(shot.text, labels))) or "wide"
     shot.on_screen = find_labels(prompt, labels) or list(labels)
-    # One continuous shot: lines follow each other through the whole duration.
+    speaker = shot.lines[0].speaker if shot.lines else None
+    shot.focus = speaker or (shot.on_screen[0] if shot.framing == "close-up" else None)
+    # One continuous shot: lines follow each other through the whole duration; cues move the camera.
     beats = _beats(prompt, labels)
-    lines = []
+    lines: list[Line] = []
+    cues: list[Cue] = []
+    actions: list[tuple[int, Cue]] = []  # cues without a line, with the number of lines before them
     for b in beats:
-        lines.extend(find_lines(b, labels, context=find_labels(b, labels) or None))
-    shot.lines = lines or shot.lines
-    _place_lines(shot)
+        found = find_lines(b, labels, context=find_labels(b, labels) or None)
+        for cue in _bind_cues(b, found, labels):
+            if cue.line is not None:
+                cue.line += len(lines)
+            else:
+                actions.append((len(lines), cue))
+            cues.append(cue)
+        lines.extend(found)
+    if lines:
+        shot.lines = lines
+    shot.cues = cues
+    _place_lines(shot, actions)
     return ShotPlan(duration=duration, mode="single", shots=[shot], labels=labels)
 
 

@@ -16,7 +16,7 @@ from openr2v.engines.base import Engine, RenderJob, RenderResult, ResolvedRefere
 
 __all__ = ["Engine", "RenderJob", "RenderResult", "ResolvedReference", "engine_resolver", "make_engine"]
 
-ENGINE_NAMES = ("compositor", "dashscope", "vace")
+ENGINE_NAMES = ("compositor", "dashscope", "vace", "videos")
 
 
 def make_engine(name: str, settings: Settings) -> Engine:
@@ -24,11 +24,16 @@ def make_engine(name: str, settings: Settings) -> Engine:
         from openr2v.engines.compositor import CompositorEngine
 
         # Cut-out masks are cached by reference file hash: a reference seen again is not segmented again.
-        return CompositorEngine(preset=settings.x264_preset, cache_dir=settings.data_dir / "cache" / "cutouts")
+        return CompositorEngine(preset=settings.x264_preset, cache_dir=settings.data_dir / "cache" / "cutouts",
+                                parallel_shots=settings.parallel_shots, shot_workers=settings.shot_workers)
     if name == "dashscope":
         from openr2v.engines.upstream import DashScopeEngine
 
         return DashScopeEngine.from_settings(settings)
+    if name == "videos":
+        from openr2v.engines.upstream.videos import VideosEngine
+
+        return VideosEngine.from_settings(settings)
     if name == "vace":  # loads the weights: once per process, as engine_resolver caches engines
         from openr2v.engines.vace.engine import VaceEngine
 
@@ -49,6 +54,10 @@ def engine_resolver(settings: Settings) -> Callable[[str], Engine]:
             from openr2v.engines.upstream import check_settings
 
             check_settings(settings)
+        if name == "videos":
+            from openr2v.engines.upstream.videos import check_videos_settings
+
+            check_videos_settings(settings)
         if name == "vace" and settings.queue == "local" and settings.render_threads > 0:
             # This process renders: a missing model folder or torch fails start-up, not the first task.
             from openr2v.engines.vace import check_settings as check_vace

@@ -15,7 +15,7 @@ from types import TracebackType
 import av
 import numpy as np
 
-__all__ = ["AUDIO_RATE", "Mp4Writer", "rgb_to_yuv420", "yuv420_planes"]
+__all__ = ["AUDIO_RATE", "AudioTrack", "Mp4Writer", "fit_audio", "rgb_to_yuv420", "yuv420_planes"]
 
 AUDIO_RATE = 48_000
 _AAC_FRAME = 1024  # samples per AAC frame
@@ -74,23 +74,16 @@ class Mp4Writer:
         # Kept apart from the stream's: the MP4 muxer swaps the stream time base (e.g. 1/15360) once the
         # header is written, and frames stamped with that would collapse onto pts 0.
         self._video_tb = Fraction(1, fps)
-        self._audio_tb = Fraction(1, AUDIO_RATE)
         self._video.time_base = self._video_tb
         # HD material is BT.709; tagging it keeps players from guessing BT.601 and shifting hues.
         cc = self._video.codec_context
         cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
-        self._audio_stream: av.audio.stream.AudioStream | None = None
-        self._samples: np.ndarray | None = None
-        self._audio_pos = 0
-        if audio is not None:
-            self._samples = _fit_audio(audio, frames * AUDIO_RATE // fps)
-            self._audio_stream = self._container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-            self._audio_stream.bit_rate = audio_bitrate
-            self._audio_stream.time_base = self._audio_tb
+        self._audio = (AudioTrack(self._container, fit_audio(audio, frames * AUDIO_RATE // fps), audio_bitrate)
+                       if audio is not None else None)
 
     @property
     def has_audio(self) -> bool:
-        return self._audio_stream is not None
+        return self._audio is not None
 
     def write(self, rgb: np.ndarray) -> None:
         """Encode the next frame (H x W x 3 uint8, RGB)."""
@@ -111,7 +104,8 @@ class Mp4Writer:
         frame.time_base = self._video_tb
         self._container.mux(self._video.encode(frame))
         self._written += 1
-        self._feed_audio(self._written * AUDIO_RATE // self.fps)
+        if self._audio is not None:
+            self._audio.feed(self._written * AUDIO_RATE // self.fps)
 
     def close(self) -> None:
         """Flush encoders and finish the file; raises if fewer frames than promised were written."""
@@ -121,9 +115,8 @@ class Mp4Writer:
             if self._written != self.frames:
                 raise ValueError(f"{self._written} of {self.frames} frames were written")
             self._container.mux(self._video.encode(None))
-            if self._audio_stream is not None:
-                self._feed_audio(self._samples.shape[1] if self._samples is not None else 0, final=True)
-                self._container.mux(self._audio_stream.encode(None))
+            if self._audio is not None:
+                self._audio.finish()
         finally:
             self._container.close()
             self._container = None  # type: ignore[assignment]
@@ -138,22 +131,6 @@ class Mp4Writer:
             self._container = None  # type: ignore[assignment]
         self.path.unlink(missing_ok=True)
 
-    def _feed_audio(self, upto: int, *, final: bool = False) -> None:
-        """Encode audio up to sample ``upto`` in whole AAC frames (a short tail only when ``final``)."""
-        if self._audio_stream is None or self._samples is None:
-            return
-        while self._audio_pos < upto:
-            n = min(_AAC_FRAME, upto - self._audio_pos)
-            if n < _AAC_FRAME and not final:
-                break
-            chunk = np.ascontiguousarray(self._samples[:, self._audio_pos:self._audio_pos + n])
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate = AUDIO_RATE
-            frame.pts = self._audio_pos
-            frame.time_base = self._audio_tb
-            self._container.mux(self._audio_stream.encode(frame))
-            self._audio_pos += n
-
     def __enter__(self) -> Mp4Writer:
         return self
 
@@ -165,7 +142,39 @@ class Mp4Writer:
             self.abort()
 
 
-def _fit_audio(audio: np.ndarray, n: int) -> np.ndarray:
+class AudioTrack:
+    """AAC stereo at 48 kHz of ``samples`` in ``container``, encoded as the video reaches each point (so
+    the two interleave) in whole AAC frames."""
+
+    def __init__(self, container: av.container.OutputContainer, samples: np.ndarray, bitrate: int) -> None:
+        self._container = container
+        self._samples = samples
+        self._pos = 0
+        self._tb = Fraction(1, AUDIO_RATE)
+        self._stream = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        self._stream.bit_rate = bitrate
+        self._stream.time_base = self._tb
+
+    def feed(self, upto: int, *, final: bool = False) -> None:
+        """Encode audio up to sample ``upto`` in whole AAC frames (a short tail only when ``final``)."""
+        while self._pos < upto:
+            n = min(_AAC_FRAME, upto - self._pos)
+            if n < _AAC_FRAME and not final:
+                break
+            chunk = np.ascontiguousarray(self._samples[:, self._pos:self._pos + n])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate = AUDIO_RATE
+            frame.pts = self._pos
+            frame.time_base = self._tb
+            self._container.mux(self._stream.encode(frame))
+            self._pos += n
+
+    def finish(self) -> None:
+        self.feed(self._samples.shape[1], final=True)
+        self._container.mux(self._stream.encode(None))
+
+
+def fit_audio(audio: np.ndarray, n: int) -> np.ndarray:
     """Stereo float32 of exactly ``n`` samples: mono is duplicated, the tail trimmed or zero-padded."""
     a = np.asarray(audio, dtype=np.float32)
     if a.ndim == 1:

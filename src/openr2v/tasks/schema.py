@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "DeliveryRow", "LedgerRow", "TaskRow", "UploadRow"]
+__all__ = ["Base", "DeliveryRow", "LedgerRow", "QuotaChargeRow", "QuotaOverrideRow", "TaskRow", "UploadRow"]
 
 
 class Base(DeclarativeBase):
@@ -73,6 +73,33 @@ class UploadRow(Base):
     content_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class QuotaChargeRow(Base):
+    """What a task takes from its key's quota (tasks/quotas.py): reserved at submit, used once SUCCEEDED,
+    deleted when it FAILS or is CANCELED. ``created_at`` (the submit time) places it in a day and month."""
+
+    __tablename__ = "quota_charges"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # reserved | used
+    billed_seconds: Mapped[float] = mapped_column(Float)
+    free_seconds: Mapped[float] = mapped_column(Float)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_quota_charges_owner_created", "owner", "created_at"),)
+
+
+class QuotaOverrideRow(Base):
+    """A key's limits as an admin set them at run time; they win over OPENR2V_QUOTAS."""
+
+    __tablename__ = "quota_overrides"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    limits_json: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class DeliveryRow(Base):

@@ -39,6 +39,7 @@ from openr2v.logs import task_context
 from openr2v.storage import Storage
 from openr2v.tasks.limits import RateLimiter
 from openr2v.tasks.moderation import RECHECK, ModerationUnavailable, Moderator
+from openr2v.tasks.quotas import Admission, Charge, QuotaBook, request_bill
 from openr2v.tasks.store import LedgerEntry, TaskStore
 
 __all__ = ["Queue", "ServiceConfig", "TaskService"]
@@ -69,13 +70,15 @@ def new_id() -> str:
 
 class TaskService:
     def __init__(self, store: TaskStore, storage: Storage, queue: Queue, config: ServiceConfig,
-                 clock: Callable[[], float] = time.time, moderator: Moderator | None = None) -> None:
+                 clock: Callable[[], float] = time.time, moderator: Moderator | None = None,
+                 quotas: QuotaBook | None = None) -> None:
         self.store = store
         self.storage = storage
         self.queue = queue
         self.config = config
         self.clock = clock
         self.moderator = moderator  # the worker checks outputs with it too
+        self.quotas = quotas if quotas is not None else QuotaBook(store, None, {})
         self.rate = RateLimiter(config.submit_rate_per_second, config.submit_burst, clock)
         # Called with the task after every status change (submit, start, end); e.g. live events. (Webhooks
         # are written by the store in the change's own transaction: tasks/webhooks.py.)
@@ -114,12 +117,21 @@ class TaskService:
                     request=request, submit_time=now, request_id=request_id,
                     expires_at=now + self.config.retention_seconds, orig_prompt=request.prompt,
                     actual_prompt=actual, plan=plan.as_dict(), extra={RECHECK: True} if recheck else {})
-        self.store.create(task)
+        self.store.create(task, self._admission(owner, region, request))
         with task_context(task.id):
             log.info("accepted task %s (%s, %s, key owner %s)", task.id, request.model, dialect, owner[:12])
         self._changed(task.id, task)
         self.queue.notify(task.id)
         return task
+
+    def _admission(self, owner: str, region: str, request: GenerationRequest) -> Charge | Admission:
+        """The task's quota charge: for a key with limits, the check the store runs under the key's lock
+        (QuotaExceeded when the bill does not fit); a key without limits is only recorded."""
+        billed, cost = request_bill(request, region)
+        limits, _source = self.quotas.limits(owner)
+        if limits is None:
+            return Charge(billed_seconds=billed, free_seconds=0.0, cost_usd=cost)
+        return Admission(limits, billed, cost)
 
     def _moderate(self, request: GenerationRequest) -> bool:
         """Raise the moderator's refusal; True when its hook could not decide (the worker asks again)."""

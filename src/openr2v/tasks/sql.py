@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from sqlalchemy import Insert, Select, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy import Delete, Insert, Select, Table, Update, bindparam, case, delete, func, insert, select, update
 
 from openr2v.domain.task import Status
-from openr2v.tasks.schema import LedgerRow, TaskRow
+from openr2v.tasks.schema import LedgerRow, QuotaChargeRow, TaskRow
 
-__all__ = ["CLAIM", "CREATE", "GET", "HEARTBEAT", "LEDGER", "STATUS", "TASKS", "finish", "lease_time", "progress"]
+__all__ = ["CHARGE", "CLAIM", "CREATE", "GET", "HEARTBEAT", "LEDGER", "RELEASE", "STATUS", "TASKS", "finish",
+           "lease_time", "progress", "quota_totals"]
 
 TASKS = cast(Table, TaskRow.__table__)
 _c = TASKS.c
@@ -42,6 +43,29 @@ HEARTBEAT: Update = (
 
 CREATE: Insert = insert(TASKS)
 LEDGER: Insert = insert(cast(Table, LedgerRow.__table__))
+
+CHARGES = QuotaChargeRow.__table__
+CHARGE: Insert = insert(CHARGES)
+# A reservation goes back to its key (the task FAILED, was CANCELED or deleted); usage stays.
+RELEASE: Delete = delete(CHARGES).where(CHARGES.c.task_id.in_(bindparam("p_ids", expanding=True)),
+                                        CHARGES.c.state == "reserved")
+
+
+@functools.cache
+def quota_totals(by_state: bool) -> Select:  # type: ignore[type-arg]
+    """One key's free seconds, then billed seconds and charged cost in its day, month and all time."""
+    c = CHARGES.c
+
+    def since(column: object, start: str | None) -> object:
+        value = column if start is None else case((c.created_at >= bindparam(start), column), else_=0.0)
+        return func.coalesce(func.sum(value), 0.0)
+
+    conds = [c.owner == bindparam("p_owner"), c.created_at >= bindparam("p_since")]  # (owner, created_at) index
+    if by_state:
+        conds.append(c.state == bindparam("p_state"))
+    return select(since(c.free_seconds, None),
+                  *(since(c.billed_seconds, s) for s in ("p_day", "p_month", None)),
+                  *(since(c.cost_usd, s) for s in ("p_day", "p_month", None))).where(*conds)
 
 
 @functools.cache

@@ -31,7 +31,8 @@ from openr2v.domain.task import Status, Task
 from openr2v.tasks import sql
 from openr2v.tasks.outbox import INSERT as OUTBOX_INSERT
 from openr2v.tasks.outbox import Outbox
-from openr2v.tasks.schema import LedgerRow, TaskRow, UploadRow
+from openr2v.tasks.quotas import WINDOWS, Admission, Charge, Totals, window_starts
+from openr2v.tasks.schema import LedgerRow, QuotaChargeRow, QuotaOverrideRow, TaskRow, UploadRow
 
 __all__ = ["LedgerEntry", "StoreStats", "TaskStore", "migrate"]
 
@@ -51,6 +52,14 @@ def migrate(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def _owner_lock(owner: str) -> int:
+    """A key's pg_advisory_xact_lock number: its owner id (hex) folded into a signed 64-bit integer."""
+    try:
+        return int(owner[:15], 16)
+    except ValueError:
+        return int.from_bytes(owner.encode()[:7].ljust(7, b"\0"), "big")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -150,8 +159,16 @@ class TaskStore:
 
     # -- tasks ------------------------------------------------------------------------------
 
-    def create(self, task: Task) -> None:
+    def create(self, task: Task, charge: Charge | Admission | None = None) -> None:
+        """Insert the task with its quota charge, in one transaction: a ``Charge`` as it is (a key without
+        limits), or the one an ``Admission`` makes of the key's totals, under a per-key lock so that
+        concurrent submits see each other's reservations."""
+        admit = charge if isinstance(charge, Admission) else None
         with self.engine.begin() as conn:
+            if admit is not None and self._postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _owner_lock(task.owner)})
+            # On SQLite the first write (the outbox's, or the task's) takes the database's write lock until
+            # commit: the same effect.
             written = self._announce(conn, task)
             conn.execute(sql.CREATE, dict(
                 id=task.id, owner=task.owner, region=task.region, model=task.model, dialect=task.dialect,
@@ -161,6 +178,13 @@ class TaskStore:
                 plan_json=json.dumps(task.plan) if task.plan is not None else None,
                 extra_json=json.dumps(task.extra) if task.extra else None, queued_at=task.submit_time,
             ))
+            if admit is not None:
+                starts = window_starts(task.submit_time)
+                charge = admit(self._quota_totals(conn, task.owner, starts, since=starts[admit.horizon()]))
+            if isinstance(charge, Charge):
+                conn.execute(sql.CHARGE, dict(
+                    task_id=task.id, owner=task.owner, state="reserved", billed_seconds=charge.billed_seconds,
+                    free_seconds=charge.free_seconds, cost_usd=charge.cost_usd, created_at=task.submit_time))
         self._changed(task, written)
 
     def get(self, task_id: str) -> Task | None:
@@ -265,6 +289,9 @@ class TaskStore:
                     "task_id": task_id, "owner": row.owner, "model": row.model, "input_seconds": ledger.input_seconds,
                     "output_seconds": ledger.output_seconds, "billed_seconds": ledger.billed_seconds,
                     "cost_usd": ledger.cost_usd, "created_at": now})
+                self._use_charge(s, task_id, row.owner, ledger, now)
+            else:  # FAILED or CANCELED: the reservation goes back to the key
+                s.execute(sql.RELEASE, {"p_ids": [task_id]})
             task = _to_task(row)
             written = self._announce(s, task)
         self._changed(task, written)
@@ -341,6 +368,7 @@ class TaskStore:
         if task_ids:
             with self.session() as s:
                 s.execute(delete(TaskRow).where(TaskRow.id.in_(task_ids)))
+                s.execute(sql.RELEASE, {"p_ids": task_ids})  # a task deleted unfinished bills nothing
                 self.outbox.delete_for(s, task_ids)
 
     # -- ledger -----------------------------------------------------------------------------
@@ -351,6 +379,47 @@ class TaskStore:
                                    func.coalesce(func.sum(LedgerRow.cost_usd), 0.0))
                             .where(LedgerRow.owner == owner)).one()
             return {"tasks": row[0], "billed_seconds": round(row[1], 3), "cost_usd": round(row[2], 4)}
+
+    # -- quotas -----------------------------------------------------------------------------
+
+    def _use_charge(self, conn: Connection, task_id: str, owner: str, ledger: LedgerEntry, now: float) -> None:
+        """The reservation becomes usage at the measured bill; the free seconds it held cover what they can."""
+        held = conn.execute(select(QuotaChargeRow.free_seconds).where(QuotaChargeRow.task_id == task_id)).scalar()
+        billed = ledger.billed_seconds
+        free = min(billed, held or 0.0)
+        cost = round(ledger.cost_usd * (billed - free) / billed, 4) if billed > 0 else 0.0
+        values = dict(state="used", billed_seconds=billed, free_seconds=free, cost_usd=cost)
+        if held is None:  # a task submitted before quotas existed
+            conn.execute(sql.CHARGE, dict(task_id=task_id, owner=owner, created_at=now, **values))
+        else:
+            conn.execute(update(QuotaChargeRow).where(QuotaChargeRow.task_id == task_id).values(**values))
+
+    def _quota_totals(self, conn: Connection, owner: str, starts: dict[str, float], state: str | None = None,
+                      since: float = 0.0) -> Totals:
+        """Sums over the key's charges created at or after ``since`` (windows older than it read short)."""
+        row = conn.execute(sql.quota_totals(state is not None),
+                           {"p_owner": owner, "p_state": state, "p_day": starts["day"],
+                            "p_month": starts["month"], "p_since": since}).one()
+        return Totals(free_seconds=float(row[0]), seconds=dict(zip(WINDOWS, map(float, row[1:4]), strict=True)),
+                      cost_usd=dict(zip(WINDOWS, map(float, row[4:7]), strict=True)))
+
+    def quota_totals(self, owner: str, starts: dict[str, float], state: str | None = None) -> Totals:
+        """A key's charges (``state``: only reserved or only used ones) in the windows starting at ``starts``."""
+        with self.engine.connect() as conn:
+            return self._quota_totals(conn, owner, starts, state)
+
+    def quota_override(self, owner: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(QuotaOverrideRow.limits_json).where(QuotaOverrideRow.owner == owner)).scalar()
+        return json.loads(value) if value is not None else None
+
+    def set_quota_override(self, owner: str, limits: dict[str, Any], now: float) -> None:
+        with self.session() as s:
+            s.merge(QuotaOverrideRow(owner=owner, limits_json=json.dumps(limits), updated_at=now))
+
+    def delete_quota_override(self, owner: str) -> bool:
+        with self.session() as s:
+            return s.execute(delete(QuotaOverrideRow).where(QuotaOverrideRow.owner == owner)).rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
     # -- uploads ----------------------------------------------------------------------------
 

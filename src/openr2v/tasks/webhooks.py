@@ -183,7 +183,7 @@ class WebhookDispatcher:
                         d.attempts, error)
         else:
             outcome = "failed"
-            delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (d.attempts - 1))
+            delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** min(d.attempts - 1, 40))
             settled = self.outbox.settle(d, now, state=PENDING, next_attempt_at=now + delay, error=error)
         metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
         if not settled:

@@ -23,9 +23,11 @@ from openr2v.engines.common import vision
 from openr2v.engines.common.sources import load_still, video_frames
 from openr2v.engines.common.vision import Face
 
-__all__ = ["Look", "ellipse_alpha", "fit", "flatten", "grabcut_alpha", "look_at", "selfie_alpha", "silhouette_face"]
+__all__ = ["Look", "ellipse_alpha", "fit", "flatten", "grabcut_alpha", "look_at", "see_person", "selfie_alpha",
+           "silhouette_face"]
 
 ANALYSIS_SIDE = 640  # keyframes are analysed at most this big
+SMALL_FACE_SIDE = 1600  # a picture with no one in its keyframe is searched for small faces at most this big
 SEGMENT_SIDE = 256  # the person models see 256 px (model 1: 144 x 256): feeding more only costs time
 GRABCUT_SIDE = 256
 TOPOLOGY_SIDE = 256  # blobs and holes of a mask are found at this size
@@ -87,7 +89,7 @@ def _keyframe(ref: ResolvedReference) -> tuple[np.ndarray, np.ndarray | None, in
     return small, small_alpha, img.width, img.height
 
 
-def _person(rgb: np.ndarray) -> tuple[int | None, float]:
+def see_person(rgb: np.ndarray) -> tuple[int | None, float]:
     """The segmentation model that sees a person in ``rgb`` (the larger confident mask), and its cover."""
     best: tuple[int | None, float] = (None, 0.0)
     for model in vision.MODELS:
@@ -103,9 +105,17 @@ def _person(rgb: np.ndarray) -> tuple[int | None, float]:
 
 def look_at(ref: ResolvedReference) -> Look:
     rgb, alpha, w, h = _keyframe(ref)
-    model, cover = _person(rgb)
+    model, cover = see_person(rgb)
+    face = vision.find_face(rgb)
+    if face is None and model is None and ref.kind == "image" and max(w, h) > ANALYSIS_SIDE:
+        # Nobody at this size: a person small in a big photo is still a person (and a character).
+        full, _ = flatten(load_still(ref.path))
+        fw, fh = fit(w, h, SMALL_FACE_SIDE)  # bounds the tiles: a 12 MP photo would cost seconds
+        full = cv2.resize(full, (fw, fh), interpolation=cv2.INTER_AREA) if (fw, fh) != (w, h) else full
+        small = vision.find_small_face(full)
+        face = small.scaled(rgb.shape[1] / full.shape[1]) if small is not None else None
     return Look(label=ref.label, kind=ref.kind, width=w, height=h, has_alpha=alpha is not None,
-                face=vision.find_face(rgb), person_model=model, person_cover=cover, keyframe=rgb)
+                face=face, person_model=model, person_cover=cover, keyframe=rgb)
 
 
 # -- masks ----------------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 Stages of ``build_soundtrack``:
 1. a quiet room-tone bed, so an audio video is never digitally silent;
-2. dialogue: each speaker gets an eSpeak NG voice of its own (cast by label and seed), moved toward
-   its reference voice with WORLD; each line is spoken inside its planned window (``Line.start`` to
-   ``Line.end``), faster when it would overrun, and never past the window or the video's end;
+2. dialogue: each speaker gets a voice of its own (cast by label and seed): Piper's neural voice
+   when installed (``media.tts.default_engine``), moved to the speaker's reference voice or to a
+   cast pitch and formant shift (the first male speaker without a reference keeps it as it is),
+   else an eSpeak NG voice, moved toward the reference voice likewise (``media.voice``); each
+   line is spoken inside its planned window (``Line.start`` to ``Line.end``), faster when it
+   would overrun, and never past the window or the video's end;
 3. a synthesized music cue when the prompt names music or an instrument (not when the client sent
    a soundtrack: that is the music), ducked under speech;
 4. the client's ``audio_url`` soundtrack, trimmed to the duration or padded with silence (the aggregator's docs);
@@ -41,11 +44,11 @@ from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.media.audio import decode_audio, fit_length, mix, room_tone
 from openr2v.media.encode import AUDIO_RATE
 from openr2v.media.music import music_bed, music_kind
-from openr2v.media.tts import NATIVE_RATE, Voice, resample, synthesize_timed, trim_speech
+from openr2v.media.tts import Voice, default_engine, resample, synthesize_timed, trim_speech
 from openr2v.media.visemes import Phoneme, VisemeTrack, retime, silent_track, viseme_track
 from openr2v.media.voice import VoiceProfile, profile_from_file, transform
 
-__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_voices", "line_notes", "plan_for"]
+__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_targets", "cast_voices", "line_notes", "plan_for"]
 
 SPEECH_DBFS = -20.0  # RMS of voiced speech (dialogue level, with headroom for its peaks)
 MUSIC_DBFS = -28.0
@@ -60,6 +63,9 @@ NARRATOR = "narrator"  # the speaker of a line the prompt attributes to no refer
 _MALE = ("en-us+m3", "en-us+m1", "en-us+m7", "en-us+m2", "en+m3", "en-us+m4", "en-us+m6")
 _FEMALE = ("en-us+f3", "en-us+f1", "en-us+f2", "en-us+f4", "en-us+f5")
 _PITCHES = (38, 50, 62, 44, 56, 32, 68)
+# Piper's one voice (joe, median F0 about 107 Hz) recast: (median F0 Hz, formant factor); None keeps it.
+_PIPER_MALE: tuple[tuple[float, float] | None, ...] = (None, (128.0, 0.97), (94.0, 1.03), (140.0, 1.0))
+_PIPER_FEMALE: tuple[tuple[float, float] | None, ...] = ((205.0, 1.15), (225.0, 1.18), (190.0, 1.12), (240.0, 1.2))
 
 
 @dataclass
@@ -94,14 +100,18 @@ def plan_for(job: RenderJob) -> ShotPlan:
     return plan_prompt(req.prompt, [r.label for r in job.references], job.duration, req.shot_type, job.seed)
 
 
-def cast_voices(speakers: list[str], profiles: dict[str, VoiceProfile | None], seed: int) -> dict[str, Voice]:
+def cast_voices(speakers: list[str], profiles: dict[str, VoiceProfile | None], seed: int,
+                engine: str = "espeak") -> dict[str, Voice]:
     """One distinct voice per speaker, deterministic for (speakers, seed).
 
-    A speaker with a reference voice gets a base voice of the matching register (so WORLD shifts it
-    less); the others alternate male and female so that neighbours in a dialogue sound different.
-    Variants are dealt from seeded, shuffled pools without repeats; pitches likewise.
+    eSpeak: a speaker with a reference voice gets a base voice of the matching register (so it is
+    shifted less); the others alternate male and female so that neighbours in a dialogue sound
+    different. Variants are dealt from seeded, shuffled pools without repeats; pitches likewise.
+    Piper: everyone speaks with its one voice at a seeded pace; ``cast_targets`` makes them differ.
     """
     rng = random.Random(f"voices:{seed}")
+    if engine == "piper":
+        return {label: Voice(name="joe", engine="piper", rate=rng.randint(158, 176)) for label in speakers}
     pools = {"m": list(_MALE), "f": list(_FEMALE)}
     for pool in pools.values():
         rng.shuffle(pool)
@@ -121,6 +131,28 @@ def cast_voices(speakers: list[str], profiles: dict[str, VoiceProfile | None], s
     return voices
 
 
+def cast_targets(speakers: list[str], profiles: dict[str, VoiceProfile | None], seed: int) -> dict[str, VoiceProfile]:
+    """Piper: a cast voice (F0 and formant shift) for each speaker without a reference voice.
+
+    Sexes alternate from a seeded start, as in ``cast_voices``; shifts are dealt from the pools in
+    order, so the first male keeps Piper's voice untouched (the best-sounding) when he comes first.
+    A speaker missing from the result speaks as Piper does.
+    """
+    rng = random.Random(f"targets:{seed}")
+    pools = {"m": list(_PIPER_MALE), "f": list(_PIPER_FEMALE)}
+    nxt = "m" if rng.random() < 0.5 else "f"
+    targets: dict[str, VoiceProfile] = {}
+    for label in speakers:
+        if profiles.get(label) is not None:
+            continue
+        sex, nxt = nxt, ("f" if nxt == "m" else "m")
+        pool = pools[sex] or pools["f" if sex == "m" else "m"]
+        shift = pool.pop(0) if pool else (120.0 + 15 * len(targets), 1.0)
+        if shift is not None:
+            targets[label] = VoiceProfile(median_f0=shift[0], envelope=None, formant=shift[1])
+    return targets
+
+
 def _voice_source(ref: ResolvedReference) -> tuple[str, VoiceProfile | None] | None:
     """Which audio models ``ref``'s voice: its reference_voice, else a video's own track."""
     if ref.voice_path is not None:
@@ -138,16 +170,16 @@ def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float)
         return np.zeros(0, np.float32), []
     need = speech.seconds
     if need > window:
-        # Faster delivery first: eSpeak re-times phonemes naturally; WORLD then squeezes what is left.
+        # Faster delivery first: the engine re-times phonemes naturally; Praat then squeezes what is left.
         faster = dataclasses.replace(voice, rate=min(MAX_FAST_WPM, int(voice.rate * need / window * 1.05) + 1))
         speech = trim_speech(synthesize_timed(text, faster))
         need = speech.seconds
     scale = min(1.0, window / need * 0.99) if need > 0 else 1.0
     x = speech.samples
     if profile is not None or scale < 1.0:
-        x = transform(x, NATIVE_RATE, target=profile, time_scale=scale)
-    y = resample(x, NATIVE_RATE, AUDIO_RATE)[: int(window * AUDIO_RATE)]  # the guard: never past the window
-    # WORLD re-times uniformly (its output is round(len * scale) samples), so the phonemes scale with it.
+        x = transform(x, speech.rate, target=profile, time_scale=scale)
+    y = resample(x, speech.rate, AUDIO_RATE)[: int(window * AUDIO_RATE)]  # the guard: never past the window
+    # ``transform`` re-times uniformly (round(len * scale) samples), so the phonemes scale with it.
     stretch = x.size / speech.samples.size
     return _level(y), retime(speech.phonemes, scale=stretch, limit=y.size / AUDIO_RATE)
 
@@ -251,7 +283,9 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
         found = _voice_source(refs[label]) if label in refs else None
         if found is not None and found[1] is not None:
             origins[label], profiles[label] = found
-    voices = cast_voices(speakers, profiles, job.seed)
+    engine = default_engine()
+    voices = cast_voices(speakers, profiles, job.seed, engine)
+    cast = cast_targets(speakers, profiles, job.seed) if engine == "piper" else {}
     per_speaker = {label: np.zeros(n, np.float32) for label in speakers}
     placed: list[PlacedLine] = []
     busy_until = 0
@@ -261,7 +295,8 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
         stop = min(int(round(min(ln.end, duration) * AUDIO_RATE)), n)
         if not ln.text.strip() or (stop - start) < MIN_WINDOW * AUDIO_RATE:
             continue
-        speech, phonemes = _speak(ln.text, voices[label], profiles.get(label), (stop - start) / AUDIO_RATE)
+        target = profiles.get(label) or cast.get(label)
+        speech, phonemes = _speak(ln.text, voices[label], target, (stop - start) / AUDIO_RATE)
         if speech.size == 0:
             continue
         per_speaker[label][start:start + speech.size] += speech
@@ -273,7 +308,9 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
     for label in spoken:
         tracks.append(per_speaker[label][None, :])
         gains.append(1.0)
-        how = f"voice from {origins[label]}" if label in origins else voices[label].name
+        how = (f"voice from {origins[label]}" if label in origins
+               else f"piper {voices[label].name} at {cast[label].median_f0:.0f} Hz" if label in cast
+               else f"piper {voices[label].name}" if voices[label].engine == "piper" else voices[label].name)
         sources.append(f"{label} speech ({how})")
     spoken_env = {label: _envelope(per_speaker[label], frames, job.fps) for label in spoken}
     envelopes = {r.label: spoken_env.get(r.label, np.zeros(frames, np.float32)) for r in job.references}

@@ -18,12 +18,14 @@ import numpy as np
 
 from openr2v.native_logs import quiet_native_stderr
 
-__all__ = ["Face", "available", "find_face", "person_mask"]
+__all__ = ["Face", "available", "find_face", "find_faces", "find_small_face", "person_mask"]
 
 # Two segmentation models: 0 (general, 256x256) and 1 (landscape, 144x256). Each misses some
 # pictures the other gets, so a reference is tried with both and keeps the better one.
 MODELS = (0, 1)
 FACE_CONFIDENCE = 0.5
+TILE = 480  # find_small_face's tile side, in pixels of the full picture
+CROWD = 2  # find_small_face: more small faces than this are a crowd
 
 _lock = threading.Lock()  # guards the one-time import
 _local = threading.local()  # this thread's graphs
@@ -97,20 +99,53 @@ def person_mask(rgb: np.ndarray, model: int) -> np.ndarray | None:
     return None if mask is None else np.asarray(mask, dtype=np.float32)
 
 
-def find_face(rgb: np.ndarray) -> Face | None:
-    """The most confident face in ``rgb`` (with its mouth keypoint), or None."""
+def find_faces(rgb: np.ndarray) -> list[Face]:
+    """Every face in ``rgb`` (with its mouth keypoint), most confident first."""
     h, w = rgb.shape[:2]
     for name in ("face1", "face0"):
         graph = _graph(name)
         if graph is None:
-            return None
+            return []
         result = graph.process(np.ascontiguousarray(rgb))
         if result.detections:
             break
     else:
+        return []
+    faces = []
+    for d in sorted(result.detections, key=lambda d: -d.score[0]):
+        box = d.location_data.relative_bounding_box
+        mouth = d.location_data.relative_keypoints[3]  # keypoints: eyes, nose tip, mouth centre, ears
+        faces.append(Face(x=box.xmin * w, y=box.ymin * h, w=box.width * w, h=box.height * h,
+                          mouth=(mouth.x * w, mouth.y * h), score=float(d.score[0])))
+    return faces
+
+
+def find_face(rgb: np.ndarray) -> Face | None:
+    """The most confident face in ``rgb``, or None."""
+    faces = find_faces(rgb)
+    return faces[0] if faces else None
+
+
+def find_small_face(rgb: np.ndarray, tile: int = TILE) -> Face | None:
+    """A face too small to see in the whole picture: looked for in overlapping tiles of ``tile`` pixels.
+
+    The detectors see 128-192 px; a person small in a wide photo has a face of a few pixels there.
+    More than CROWD distinct faces make a crowd (a street, an audience): a place, not a person, so None.
+    """
+    h, w = rgb.shape[:2]
+    if max(h, w) <= tile * 1.2:
         return None
-    best = max(result.detections, key=lambda d: d.score[0])
-    box = best.location_data.relative_bounding_box
-    mouth = best.location_data.relative_keypoints[3]  # keypoints: eyes, nose tip, mouth centre, ears
-    return Face(x=box.xmin * w, y=box.ymin * h, w=box.width * w, h=box.height * h,
-                mouth=(mouth.x * w, mouth.y * h), score=float(best.score[0]))
+    found: list[Face] = []
+    step = tile // 2
+    for y in range(0, max(1, h - step), step):
+        for x in range(0, max(1, w - step), step):
+            for face in find_faces(rgb[y:y + tile, x:x + tile]):
+                face = face.scaled(1.0, x, y)
+                same = [i for i, f in enumerate(found) if abs(f.x - face.x) < f.w and abs(f.y - face.y) < f.h]
+                if not same:
+                    found.append(face)
+                elif face.score > found[same[0]].score:
+                    found[same[0]] = face
+    if not found or len(found) > CROWD:
+        return None
+    return max(found, key=lambda f: f.score)

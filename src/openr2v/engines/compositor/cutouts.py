@@ -4,7 +4,9 @@ Images give one picture. Videos give one picture per distinct source frame shown
 rate (motion replication), decoded once straight to the encoder's Y'CbCr and, only when the masks
 are not cached yet, to a small RGB for segmentation. Masks, the method and the faces are cached
 by the file's hash (and the sizes that shaped them), so a reference reused by later tasks is not
-segmented again. Every picture is cropped to the union of the subject's boxes over the loop.
+segmented again. A still character (an image, or a video frozen on one picture) also gets dense
+face landmarks (``face_mesh``), cached alongside, which rig its face (``face_rig``). Every picture
+is cropped to the union of the subject's boxes over the loop.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +33,22 @@ from openr2v.engines.common.segment import (
     fit,
     flatten,
     grabcut_alpha,
+    see_person,
     selfie_alpha,
     silhouette_face,
 )
 from openr2v.engines.common.sources import load_still, video_frames
 from openr2v.engines.common.vision import Face
+from openr2v.engines.compositor import face_mesh
 from openr2v.engines.compositor.blend import Picture
 
 __all__ = ["Cutout", "cut_out"]
 
-CACHE_VERSION = 10  # bump when a method changes its output
+CACHE_VERSION = 11  # bump when a method changes its output
 IMAGE_SIDE = 1600  # image cut-outs are kept at most this big (close-ups need pixels)
 VIDEO_HEIGHT = 720  # video cut-outs: memory is frames x size
 FACE_EVERY = 10  # video pictures between face detections (faces move slowly; a detection costs ~3-6 ms)
+SMALL_FACE = 0.12  # a face shorter than this share of its photo: the person is cut out of a crop around the face
 CACHE_BYTES = 2 * 1024 * 1024 * 1024  # the mask cache keeps the most recently used entries up to this size
 
 
@@ -58,6 +63,8 @@ class Cutout:
     faces: list[Face | None]  # per picture, in cut-out pixels
     face_found: bool  # True when a detector (not the silhouette) found the face
     touches_bottom: bool  # the subject runs off the reference's lower edge (a bust, a cropped body)
+    landmarks: np.ndarray | None = None  # (478, 2) face mesh of a still character, in cut-out pixels
+    rig_cache: dict[str, object] = field(default_factory=dict, repr=False)  # the face rig's mesh, built once
 
     @property
     def size(self) -> tuple[int, int]:
@@ -95,22 +102,26 @@ def _cache_path(cache_dir: Path | None, ref: ResolvedReference, role: str, size:
     return cache_dir / f"{h.hexdigest()[:40]}.npz"
 
 
-def _load(path: Path | None, pictures: int) -> tuple[list[np.ndarray], str, list[Face | None]] | None:
+Masks = tuple[list[np.ndarray], str, list[Face | None], np.ndarray | None]  # alphas, method, faces, landmarks
+
+
+def _load(path: Path | None, pictures: int) -> Masks | None:
     if path is None or not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            alpha, method, faces = data["alpha"], str(data["method"]), data["faces"]
+            alpha, method, faces, marks = data["alpha"], str(data["method"]), data["faces"], data["landmarks"]
     except (OSError, ValueError, KeyError):
         return None  # a torn or foreign file: recompute (and overwrite) it
     if alpha.shape[0] != pictures:
         return None
     os.utime(path)  # recently used: the last to be pruned
-    return list(alpha), method, [None if np.isnan(r[0]) else Face(r[0], r[1], r[2], r[3], (r[4], r[5]), r[6])
-                                 for r in faces]
+    return (list(alpha), method, [None if np.isnan(r[0]) else Face(r[0], r[1], r[2], r[3], (r[4], r[5]), r[6])
+                                  for r in faces], marks if marks.size else None)
 
 
-def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[Face | None]) -> None:
+def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[Face | None],
+          landmarks: np.ndarray | None) -> None:
     if path is None:
         return
     rows = [[f.x, f.y, f.w, f.h, f.mouth[0], f.mouth[1], f.score] if f else [np.nan] * 7 for f in faces]
@@ -119,7 +130,8 @@ def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp.npz")
     # Stored, not deflated: compressing 90 masks costs more time than segmenting a few of them.
     np.savez(tmp, alpha=np.stack(alphas), method=np.array(method),
-                        faces=np.array(rows, dtype=np.float64).reshape(len(faces), 7))
+             faces=np.array(rows, dtype=np.float64).reshape(len(faces), 7),
+             landmarks=np.zeros((0, 2), np.float32) if landmarks is None else landmarks)
     os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
     _prune(path.parent)
 
@@ -160,18 +172,82 @@ def _cut_image(ref: ResolvedReference, look: Look, role: str, cache_dir: Path | 
     if (w, h) != (rgb.shape[1], rgb.shape[0]):
         rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
         own_alpha = None if own_alpha is None else cv2.resize(own_alpha, (w, h), interpolation=cv2.INTER_AREA)
+    rgb, look = _around_face(rgb, look, role, own_alpha is None)
+    h, w = rgb.shape[:2]
     cache = _cache_path(cache_dir, ref, role, (w, h), 1)
     found = _load(cache, 1)
     if found is None:
         sw, sh = fit(w, h, SEGMENT_SIDE)
         small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
-        alphas, method = _masks([small], (w, h), look, role, own_alpha)
-        faces = _faces([small], w / sw, role)
-        _save(cache, alphas, method, faces)
+        # Faces are looked for at the analysis size: at the segmentation size a face small in its photo is lost.
+        aw, ah = fit(w, h, ANALYSIS_SIDE)
+        mid = small if (aw, ah) == (sw, sh) else cv2.resize(rgb, (aw, ah), interpolation=cv2.INTER_AREA)
+        group = _group_alpha(rgb, mid, role) if own_alpha is None else None
+        if group is not None:
+            alphas, method = [group], "selfie_segmentation"
+        else:
+            alphas, method = _masks([small], (w, h), look, role, own_alpha)
+        faces = _faces([mid], w / aw, role, alphas)
+        marks = _landmarks(rgb, role)
+        _save(cache, alphas, method, faces, marks)
     else:
-        alphas, method, faces = found
+        alphas, method, faces, marks = found
     planes = [_yuv(rgb)]
-    return _crop(ref.label, method, planes, alphas, np.zeros(1, np.int32), faces)
+    return _crop(ref.label, method, planes, alphas, np.zeros(1, np.int32), faces, marks)
+
+
+def _group_alpha(rgb: np.ndarray, mid: np.ndarray, role: str) -> np.ndarray | None:
+    """A photo of several people: each one segmented in a crop around their face, the masks joined.
+
+    Seen whole at 256 px, people side by side are each small, and a model may miss one of them
+    (the other model sees both, but not confidently); around each face they are big enough.
+    """
+    if role != "character" or vision.available() is not None:
+        return None
+    found = vision.find_faces(mid)
+    found = [f for f in found if f.score >= 0.7 and f.h >= 0.4 * max(g.h for g in found)] if found else []
+    if len(found) < 2:
+        return None
+    h, w = rgb.shape[:2]
+    alpha = np.zeros((h, w), np.uint8)
+    for face in found:
+        face = face.scaled(w / mid.shape[1])
+        cx = face.x + face.w / 2
+        x0, x1 = max(0, int(cx - 2.6 * face.w)) & ~1, min(w, int(cx + 2.6 * face.w)) & ~1
+        y0, y1 = max(0, int(face.y - 1.0 * face.h)) & ~1, min(h, int(face.y + 7.0 * face.h)) & ~1
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        sw, sh = fit(crop.shape[1], crop.shape[0], SEGMENT_SIDE)
+        small = cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
+        model, _ = see_person(small)
+        part = selfie_alpha(small, model, (x1 - x0, y1 - y0)) if model is not None else None
+        if part is not None:
+            alpha[y0:y1, x0:x1] = np.maximum(alpha[y0:y1, x0:x1], part)
+    return alpha if (alpha > 127).mean() > 0.01 else None
+
+
+def _around_face(rgb: np.ndarray, look: Look, role: str, opaque: bool) -> tuple[np.ndarray, Look]:
+    """A person small in a wide photo: the part of the photo around their face, and who the models see there.
+
+    Segmentation sees the whole photo at 256 px, where a small person is a few pixels and is
+    missed (the cut-out would be the whole photo). A crop from a face above the head to seven
+    below it holds the person at a size the models see; if they run past its lower edge, they are
+    a bust.
+    """
+    if role != "character" or not opaque or look.face is None:
+        return rgb, look
+    h, w = rgb.shape[:2]
+    face = look.face.scaled(w / look.keyframe.shape[1])
+    if face.h >= SMALL_FACE * h:
+        return rgb, look
+    cx = face.x + face.w / 2
+    x0, x1 = max(0, int(cx - 2.6 * face.w)) & ~1, min(w, int(cx + 2.6 * face.w)) & ~1
+    y0, y1 = max(0, int(face.y - 1.0 * face.h)) & ~1, min(h, int(face.y + 7.0 * face.h)) & ~1
+    crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    sw, sh = fit(crop.shape[1], crop.shape[0], SEGMENT_SIDE)
+    model, cover = see_person(cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA))
+    if model is None:
+        return rgb, look
+    return crop, replace(look, person_model=model, person_cover=cover)
 
 
 def _yuv(rgb: np.ndarray) -> np.ndarray:
@@ -213,11 +289,14 @@ def _cut_video(ref: ResolvedReference, look: Look, role: str, fps: int, loop: in
             return _cut_video(ref, look, role, fps, loop, None)
         rgb_small = [s for s in smalls if s is not None]
         alphas, method = _masks(rgb_small, (w, h), look, role, None)
-        faces = _faces(rgb_small, w / sw, role)
-        _save(cache, alphas, method, faces)
+        faces = _faces(rgb_small, w / sw, role, alphas)
+        # A video frozen on one picture is a still: its face is rigged like an image's.
+        still = len(planes) == 1
+        marks = _landmarks(cv2.cvtColor(planes[0], cv2.COLOR_YUV2RGB_I420), role) if still else None
+        _save(cache, alphas, method, faces, marks)
     else:
-        alphas, method, faces = found
-    return _crop(ref.label, method, planes, alphas, np.array(index, dtype=np.int32), faces)
+        alphas, method, faces, marks = found
+    return _crop(ref.label, method, planes, alphas, np.array(index, dtype=np.int32), faces, marks)
 
 
 def _masks(smalls: list[np.ndarray], size: tuple[int, int], look: Look, role: str,
@@ -237,21 +316,49 @@ def _masks(smalls: list[np.ndarray], size: tuple[int, int], look: Look, role: st
     return [ellipse_alpha(*size)] * len(smalls), "ellipse"
 
 
-def _faces(smalls: list[np.ndarray], scale: float, role: str) -> list[Face | None]:
-    faces: list[Face | None] = [None] * len(smalls)
+def _faces(pictures: list[np.ndarray], scale: float, role: str, alphas: list[np.ndarray]) -> list[Face | None]:
+    """The subject's face per picture (every FACE_EVERY-th): the most confident head on the subject's mask.
+
+    A face the mask does not cover belongs to someone else in the picture (a second person, a
+    portrait on the wall): framing on it would frame empty background.
+    """
+    faces: list[Face | None] = [None] * len(pictures)
     if role != "character" or vision.available() is not None:
         return faces
-    for i in range(0, len(smalls), FACE_EVERY):
-        small = smalls[i]
-        if max(small.shape[:2]) > ANALYSIS_SIDE:
+    for i in range(0, len(pictures), FACE_EVERY):
+        picture = pictures[i]
+        if max(picture.shape[:2]) > ANALYSIS_SIDE:
             continue
-        face = vision.find_face(small)
-        faces[i] = face.scaled(scale) if face else None
+        alpha = alphas[min(i, len(alphas) - 1)]
+        on_mask = []
+        for face in vision.find_faces(picture):
+            big = face.scaled(scale)
+            x, y = int(big.x + big.w / 2), int(big.y + big.h / 2)
+            if 0 <= y < alpha.shape[0] and 0 <= x < alpha.shape[1] and alpha[y, x] > 127:
+                on_mask.append(big)
+        if on_mask:
+            # A face with more of the subject right above it (a badge, a print on a shirt) is not a head.
+            heads = [f for f in on_mask if _clear_above(f, alpha)]
+            faces[i] = (heads or on_mask)[0]
     return faces
 
 
+def _clear_above(face: Face, alpha: np.ndarray) -> bool:
+    """Whether the band a face height above the face's hair is mostly not the subject (a head's is background)."""
+    x0, x1 = max(0, int(face.x)), min(alpha.shape[1], int(face.x + face.w))
+    y0, y1 = max(0, int(face.y - 1.6 * face.h)), max(0, int(face.y - 0.6 * face.h))
+    band = alpha[y0:y1, x0:x1]
+    return band.size == 0 or float((band > 127).mean()) < 0.5
+
+
+def _landmarks(rgb: np.ndarray, role: str) -> np.ndarray | None:
+    if role != "character" or vision.available() is not None:
+        return None
+    return face_mesh.find_landmarks(rgb)
+
+
 def _crop(label: str, method: str, planes: list[np.ndarray], alphas: list[np.ndarray], index: np.ndarray,
-          faces: list[Face | None]) -> Cutout:
+          faces: list[Face | None], landmarks: np.ndarray | None = None) -> Cutout:
     """Crop every picture to the union of the subject's boxes (even-aligned); faces follow the crop."""
     h, w = alphas[0].shape
     union = np.zeros((h, w), bool)
@@ -278,5 +385,6 @@ def _crop(label: str, method: str, planes: list[np.ndarray], alphas: list[np.nda
     full = ([faces[min(known, key=lambda j: abs(j - i))] for i in range(len(faces))] if known
             else [silhouette_face(a) for a in alphas])
     shifted = [f.scaled(1.0, -x0, -y0) if f else None for f in full]
+    marks = None if landmarks is None else (landmarks - np.array([x0, y0], np.float32)).astype(np.float32)
     return Cutout(label=label, method=method, pictures=pictures, index=index, faces=shifted, face_found=found,
-                  touches_bottom=bottom)
+                  touches_bottom=bottom, landmarks=marks)

@@ -4,12 +4,18 @@ Stages: 1. the scene (plan, casting, cut-outs, plates; see ``scene``); 2. the so
 its speech envelopes move the speakers' mouths, even in a silent video); 3. captions and the
 watermark, rendered once; 4. shot by shot, stage the shot and draw its frames in the encoder's
 YUV 4:2:0 buffer, and encode. Everything is seeded by the job, so the same job gives the same bytes.
+
+With ``parallel_shots`` each shot is drawn and encoded in isolation into its own segment (a keyframe at
+every cut), ``shot_workers`` shots at a time, and the segments are joined without re-encoding, the
+audio (global, made once in stage 2) muxed in the join: the same bytes on one worker or several.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -23,9 +29,11 @@ from openr2v.engines.compositor.blend import planes_of
 from openr2v.engines.compositor.captions import Caption, caption_layers, captions_wanted
 from openr2v.engines.compositor.motion import fallback_envelopes
 from openr2v.engines.compositor.pipeline import EncoderThread
-from openr2v.engines.compositor.scene import Scene, build_scene, prepare_shot
+from openr2v.engines.compositor.scene import Scene, ShotSpec, build_scene, prepare_shot
+from openr2v.engines.compositor.shots import ShotRender
 from openr2v.errors import Canceled
 from openr2v.media.encode import Mp4Writer
+from openr2v.media.segments import join_segments
 
 __all__ = ["CompositorEngine"]
 
@@ -36,8 +44,11 @@ _PREP_PERCENT = 10  # progress once stages 1-3 are done; drawing and encoding co
 class CompositorEngine:
     name = "compositor"
 
-    def __init__(self, preset: str = "veryfast", *, threads: int = 2, cache_dir: Path | None = None) -> None:
+    def __init__(self, preset: str = "veryfast", *, threads: int = 2, cache_dir: Path | None = None,
+                 parallel_shots: bool = False, shot_workers: int = 2) -> None:
         self.preset = preset
+        self.parallel_shots = parallel_shots
+        self.shot_workers = max(1, shot_workers)
         self.threads = threads  # fixed, not "auto": x264's bytes depend on it (determinism)
         self.cache_dir = cache_dir  # cut-out masks by file hash, shared by tasks; None: no cache
 
@@ -67,6 +78,7 @@ class CompositorEngine:
         if not any(e.any() for e in envelopes.values()):
             envelopes = fallback_envelopes(scene.plan.lines, frames, job.fps)
             notes["speech_envelopes"] = "from the plan's line windows"
+        scene.visemes = getattr(sound, "visemes", None) or {}
         audio = sound.samples if job.audio else None
         if audio is not None:
             notes["audio_sources"] = sound.sources
@@ -88,10 +100,16 @@ class CompositorEngine:
         # 4. Draw and encode, shot by shot.
         final = job.workdir / "output.mp4"
         partial = job.workdir / ".output.partial.mp4"
+        overlays = _Overlays(captions, mark)
         try:
-            with Mp4Writer(partial, job.width, job.height, frames, fps=job.fps, audio=audio, preset=self.preset,
-                           threads=self.threads) as writer:
-                notes["shots"] = self._draw(job, scene, envelopes, captions, mark, writer, progress, cancelled)
+            if self.parallel_shots:
+                notes["shots"] = self._draw_segments(job, scene, envelopes, overlays, audio, partial, progress,
+                                                     cancelled)
+                notes["shot_workers"] = self.shot_workers
+            else:
+                with Mp4Writer(partial, job.width, job.height, frames, fps=job.fps, audio=audio,
+                               preset=self.preset, threads=self.threads) as writer:
+                    notes["shots"] = self._draw(job, scene, envelopes, overlays, writer, progress, cancelled)
         except BaseException:
             scene.cancel()  # cut-outs no shot got to (a failure, a cancel) are not made for nothing
             raise
@@ -105,32 +123,102 @@ class CompositorEngine:
         return RenderResult(path=final, width=job.width, height=job.height, fps=job.fps, frames=frames,
                             has_audio=audio is not None, notes=notes)
 
-    def _draw(self, job: RenderJob, scene: Scene, envelopes: dict[str, np.ndarray], captions: list[Caption],
-              mark: tuple[Layer, int, int] | None, writer: Mp4Writer, progress: ProgressFn,
-              cancelled: CancelledFn) -> list[dict[str, object]]:
-        reported = _PREP_PERCENT
+    def _draw(self, job: RenderJob, scene: Scene, envelopes: dict[str, np.ndarray], overlays: _Overlays,
+              writer: Mp4Writer, progress: ProgressFn, cancelled: CancelledFn) -> list[dict[str, object]]:
+        meter = _Meter(progress, writer.frames)
         shot_notes = []
         with EncoderThread(writer, (job.height * 3 // 2, job.width)) as encoder:
             for spec in scene.shots:
                 _check(cancelled)
                 shot = prepare_shot(scene, spec, job, envelopes)
                 shot_notes.append(shot.notes)
-                for k in range(shot.first, shot.last):
-                    if k % CHECK_EVERY == 0:
-                        _check(cancelled)
-                        percent = _PREP_PERCENT + (99 - _PREP_PERCENT) * k // writer.frames
-                        if percent != reported:
-                            progress(percent)
-                            reported = percent
-                    buf = encoder.acquire()
-                    shot.draw(k, planes_of(buf))
-                    for cap in captions:
-                        if cap.first <= k < cap.last:
-                            cap.layer.draw(buf, cap.x, cap.y)
-                    if mark is not None:
-                        mark[0].draw(buf, mark[1], mark[2])
-                    encoder.submit(buf)
+                _draw_frames(shot, encoder, overlays, meter, cancelled)
         return shot_notes
+
+    def _draw_segments(self, job: RenderJob, scene: Scene, envelopes: dict[str, np.ndarray], overlays: _Overlays,
+                       audio: np.ndarray | None, out: Path, progress: ProgressFn,
+                       cancelled: CancelledFn) -> list[dict[str, object]]:
+        """Every shot into its own segment, ``shot_workers`` at a time; then the segments joined into ``out``."""
+        meter = _Meter(progress, job.duration * job.fps)
+        stop = threading.Event()  # one shot failing stops the others
+        began = time.perf_counter()
+
+        def halted() -> bool:
+            return stop.is_set() or cancelled()
+
+        def one(index: int, spec: ShotSpec) -> tuple[Path, int, dict[str, object]]:
+            try:
+                _check(halted)
+                start = time.perf_counter() - began
+                path = job.workdir / f".shot-{index}.mp4"
+                with Mp4Writer(path, job.width, job.height, spec.last - spec.first, fps=job.fps, preset=self.preset,
+                               threads=self.threads) as writer, \
+                        EncoderThread(writer, (job.height * 3 // 2, job.width)) as encoder:
+                    shot = prepare_shot(scene, spec, job, envelopes)
+                    _draw_frames(shot, encoder, overlays, meter, halted)
+                window = [round(start, 3), round(time.perf_counter() - began, 3)]
+                return path, spec.last - spec.first, {**shot.notes, "seconds": window}
+            except BaseException:
+                stop.set()
+                raise
+
+        with ThreadPoolExecutor(max_workers=self.shot_workers, thread_name_prefix="openr2v-shot") as pool:
+            futures = [pool.submit(one, i, spec) for i, spec in enumerate(scene.shots)]
+        failures = [f.exception() for f in futures if f.exception() is not None]
+        if failures:
+            raise next((e for e in failures if not isinstance(e, Canceled)), failures[0])
+        done = [f.result() for f in futures]
+        join_segments([(path, frames) for path, frames, _ in done], out, job.fps, audio=audio)
+        for path, _, _ in done:
+            path.unlink(missing_ok=True)
+        return [note for _, _, note in done]
+
+
+class _Overlays:
+    """Captions and the watermark, drawn over every frame."""
+
+    def __init__(self, captions: list[Caption], mark: tuple[Layer, int, int] | None) -> None:
+        self.captions = captions
+        self.mark = mark
+
+    def draw(self, buf: np.ndarray, k: int) -> None:
+        for cap in self.captions:
+            if cap.first <= k < cap.last:
+                cap.layer.draw(buf, cap.x, cap.y)
+        if self.mark is not None:
+            self.mark[0].draw(buf, self.mark[1], self.mark[2])
+
+
+class _Meter:
+    """Progress over the frames drawn, from one thread or several."""
+
+    def __init__(self, progress: ProgressFn, total: int) -> None:
+        self._progress, self._total = progress, total
+        self._drawn = 0
+        self._reported = _PREP_PERCENT
+        self._lock = threading.Lock()
+
+    def add(self, frames: int) -> None:
+        with self._lock:
+            self._drawn += frames
+            percent = _PREP_PERCENT + (99 - _PREP_PERCENT) * self._drawn // self._total
+            if percent != self._reported:
+                self._progress(percent)
+                self._reported = percent
+
+
+def _draw_frames(shot: ShotRender, encoder: EncoderThread, overlays: _Overlays, meter: _Meter,
+                 cancelled: CancelledFn) -> None:
+    for k in range(shot.first, shot.last):
+        if (k - shot.first) % CHECK_EVERY == 0:
+            _check(cancelled)
+            if k > shot.first:
+                meter.add(CHECK_EVERY)
+        buf = encoder.acquire()
+        shot.draw(k, planes_of(buf))
+        overlays.draw(buf, k)
+        encoder.submit(buf)
+    meter.add((shot.last - shot.first - 1) % CHECK_EVERY + 1)
 
 
 def _check(cancelled: CancelledFn) -> None:

@@ -30,10 +30,12 @@ from openr2v.engines.common.sources import load_still
 from openr2v.engines.common.storyboard import Grid, find_grid
 from openr2v.engines.compositor.camera import CameraMove, plan_camera
 from openr2v.engines.compositor.cutouts import Cutout, cut_out, video_size
+from openr2v.engines.compositor.faces import rig_for
 from openr2v.engines.compositor.motion import WALK, Motion, exit_side, make_motion
 from openr2v.engines.compositor.plates import Plate, derived_plate, plate_from, render_canvas
 from openr2v.engines.compositor.shots import Actor, ShotRender
 from openr2v.engines.compositor.staging import stage_order, stage_shot, subjects_of
+from openr2v.media.visemes import VisemeTrack
 
 __all__ = ["Scene", "ShotSpec", "build_scene", "plan_of", "prepare_shot"]
 
@@ -62,6 +64,7 @@ class Scene:
     loop_seconds: dict[str, float]
     videos: set[str]
     notes: dict[str, object] = field(default_factory=dict)
+    visemes: dict[str, VisemeTrack] = field(default_factory=dict)  # the soundtrack's, for the face rigs
 
     def cutouts(self, labels: set[str]) -> dict[str, Cutout]:
         """The cut-outs of ``labels`` (those that have one), waiting for any still being made."""
@@ -261,9 +264,12 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
     cutouts = scene.cutouts(set(shot.on_screen) | holders)
     placements = stage_shot(shot.on_screen, scene.roles, scene.order, cutouts, width, height, job.seed, window)
     rng = np.random.default_rng([job.seed, shot.index, 31])
-    subjects = subjects_of(placements, cutouts)
+    subjects = subjects_of(placements)
+    span = max(1, spec.last - spec.first - 1)  # a shot's frames run over fractions 0..1 of its move
+    cues = [((c.start * fps - spec.first) / span, (c.end * fps - spec.first) / span, c.framing, c.subject)
+            for c in shot.cues if (c.framing, c.subject) != (shot.framing, shot.focus)]
     move = plan_camera(shot.framing, shot.camera, subjects, shot.focus, width, height, rng,
-                       from_full=spec.from_first_frame)
+                       from_full=spec.from_first_frame, cues=cues, seconds=(spec.last - spec.first) / fps)
     region, scale = move.canvas(width, height)
     if spec.from_first_frame:
         region, scale = move.start, 1.0  # frame 0 is the first frame: the canvas is it, pixel for pixel
@@ -278,13 +284,16 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
                              video=p.label in scene.videos or p.role == "object")
         if p.role == "character":
             motion.envelope = envelopes.get(p.label)
-        actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""))
+        actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""),
+                                rig=rig_for(p, cutouts[p.label], index, job, envelopes, scene.plan.lines, placements,
+                                            scene.visemes))
     walker = _subject_label(shot, [p.label for p in people])
     if walker is not None:
         _walks(actors[walker].motion, actors[walker], shot, move, spec.first, spec.last, fps, width)
     fade = round(FADE_SECONDS * fps) if spec.from_first_frame else 0
     notes = {"index": shot.index, "frames": [spec.first, spec.last], "framing": shot.framing,
-             "camera": move.kind, "plate": spec.plate.name, "actors": [p.label for p in placements]}
+             "camera": move.kind, "plate": spec.plate.name, "actors": [p.label for p in placements],
+             "animated_faces": [label for label, a in actors.items() if a.rig is not None]}
     return ShotRender(first=spec.first, last=spec.last, canvas=canvas, region=region, scale=scale, camera=move,
                       actors=list(actors.values()), width=width, height=height, fps=fps, fade_frames=fade, notes=notes)
 

@@ -3,7 +3,8 @@
 Preparing a shot renders its plate canvas (the part of the world its camera sees, at the scale
 its tightest view needs) and binds each actor's cut-out, placement and motion. Drawing frame k is
 then array work only: one warp of the canvas for the camera, one warp and blend per actor (its
-staging, motion and the camera folded into one matrix), a mouth for whoever is speaking.
+staging, motion and the camera folded into one matrix), then a rigged face's warp (a photo that
+talks and blinks, ``face_rig``), else a drawn mouth for whoever is speaking.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from openr2v.engines.compositor.blend import Planes, draw_ellipse, draw_picture, resize_plate, rgb_colour_yuv
 from openr2v.engines.compositor.camera import CameraMove, View
 from openr2v.engines.compositor.cutouts import Cutout
+from openr2v.engines.compositor.face_rig import FaceRig
 from openr2v.engines.compositor.motion import Motion
 from openr2v.engines.compositor.staging import Placement
 
@@ -33,6 +35,7 @@ class Actor:
     cutout: Cutout
     motion: Motion
     holder: Actor | None = None  # a held object moves with its holder's body
+    rig: FaceRig | None = None  # a photo's face, animated by warping it
 
     @property
     def label(self) -> str:
@@ -77,6 +80,9 @@ class ShotRender:
             picture, face = actor.cutout.at(k)
             m = to_out @ actor.world(k)
             draw_picture(frame, picture, m[:2], opacity, still=len(actor.cutout.pictures) == 1)
+            if actor.rig is not None:
+                actor.rig.draw(frame, m, k, opacity)
+                continue
             loud = actor.motion.speech(k)
             if loud > 0.05 and face is not None and opacity > 0:
                 _mouth(frame, m, face.mouth, face.w, face.h, loud * opacity)

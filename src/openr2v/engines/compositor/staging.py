@@ -11,11 +11,12 @@ stand on the floor beside whoever they are "next to", else in the freest spot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from openr2v.engines.common.casting import Role
+from openr2v.engines.common.vision import Face
 from openr2v.engines.compositor.camera import Subject
 from openr2v.engines.compositor.cutouts import Cutout
 
@@ -25,6 +26,9 @@ HEAD_TOP = 0.13  # of the world height: where a character's head starts in a wid
 FLOOR = 0.94  # whole figures stand here
 FIGURE = 0.80  # a whole figure's height
 BELOW = 1.02  # cropped figures are anchored a little below the frame's bottom edge
+BUST_FACE = 0.24  # of the frame height: a bust's face in a wide view (smaller if its head would not fit)
+HEADROOM = 0.45  # face heights above the detected face box that belong to the head (hair, a hat)
+HEAD_MARGIN = 0.03  # of the frame height: the least room above a head
 HELD_SIZE = 0.42  # a held object's longest side, in holder heights
 PLACED_SIZE = 0.30  # a placed object's height, in world heights (0.5 when nobody else is in the shot)
 _SLOTS = {1: [0.5], 2: [0.32, 0.68], 3: [0.2, 0.5, 0.8]}
@@ -42,6 +46,7 @@ class Placement:
     scale: float
     size: tuple[int, int]  # the cut-out's size in pixels
     holder: str | None = None
+    face: Face | None = None  # a character's face, in cut-out pixels
 
     def matrix(self) -> np.ndarray:
         """3x3: cut-out pixels to world units."""
@@ -58,6 +63,15 @@ class Placement:
     @property
     def height(self) -> float:
         return self.size[1] * self.scale
+
+    @property
+    def head(self) -> tuple[float, float, float, float] | None:
+        """The face's box in world units (x0, y0, x1, y1), grown by HEADROOM above for hair or a hat."""
+        if self.face is None:
+            return None
+        m, f = self.matrix(), self.face
+        x0, y0 = m[0, 0] * f.x + m[0, 2], m[1, 1] * (f.y - HEADROOM * f.h) + m[1, 2]
+        return x0, y0, x0 + f.w * self.scale, m[1, 1] * (f.y + f.h) + m[1, 2]
 
 
 def stage_order(roles: dict[str, Role]) -> list[str]:
@@ -77,14 +91,33 @@ def _centre_of_mass_x(cut: Cutout) -> float:
 
 def _character(label: str, cut: Cutout, x: float, width: int, height: int, jitter: np.ndarray) -> Placement:
     w, h = cut.size
-    top = (HEAD_TOP + 0.025 * jitter[1]) * height
     if cut.touches_bottom:
-        bottom = BELOW * height
-        scale = (bottom - top) / h
-    else:
-        bottom = FLOOR * height
-        scale = FIGURE * height / h
-    return Placement(label, "character", (x, bottom), (_centre_of_mass_x(cut), float(h)), scale, (w, h))
+        return _bust(label, cut, x, width, height, jitter)
+    top = (HEAD_TOP + 0.025 * jitter[1]) * height
+    bottom = FLOOR * height
+    scale = min(FIGURE * height, bottom - top) / h
+    return Placement(label, "character", (x, bottom), (_centre_of_mass_x(cut), float(h)), scale, (w, h),
+                     face=cut.faces[0])
+
+
+def _bust(label: str, cut: Cutout, x: float, width: int, height: int, jitter: np.ndarray) -> Placement:
+    """A cut-out that runs off its photo's lower edge rises from the frame's: sized by its face, head in frame.
+
+    A tight portrait (a big face) is shrunk so its face is BUST_FACE of the frame; a waist-up
+    photo (a small face) grows until its head is near the top; either way the whole head, with
+    HEADROOM for hair or a hat, stays below the top edge.
+    """
+    w, h = cut.size
+    bottom = BELOW * height
+    face = cut.faces[0]
+    if face is None:
+        top = (HEAD_TOP + 0.025 * jitter[1]) * height
+        return Placement(label, "character", (x, bottom), (_centre_of_mass_x(cut), float(h)), (bottom - top) / h,
+                         (w, h))
+    head_top = max(0.0, face.y - HEADROOM * face.h)
+    most = (bottom - HEAD_MARGIN * height) / max(1.0, h - head_top)  # head top at the margin
+    scale = min(most, (BUST_FACE + 0.01 * jitter[1]) * height / face.h)
+    return Placement(label, "character", (x, bottom), (_centre_of_mass_x(cut), float(h)), scale, (w, h), face=face)
 
 
 def stage_shot(on_screen: list[str], roles: dict[str, Role], order: list[str], cutouts: dict[str, Cutout],
@@ -118,7 +151,7 @@ def stage_shot(on_screen: list[str], roles: dict[str, Role], order: list[str], c
 
 
 def _moved(p: Placement, x: float, scale: float | None = None) -> Placement:
-    return Placement(p.label, p.role, (x, p.anchor[1]), p.src_anchor, p.scale if scale is None else scale, p.size)
+    return replace(p, anchor=(x, p.anchor[1]), scale=p.scale if scale is None else scale)
 
 
 def _spread(placements: dict[str, Placement], chars: list[str], width: int, height: int) -> None:
@@ -183,15 +216,14 @@ def _placed(label: str, cut: Cutout, role: Role, chars: dict[str, Placement], wi
     return Placement(label, "object", (x, FLOOR * height + 0.02 * height), (w / 2, float(h)), scale, (w, h))
 
 
-def subjects_of(placements: list[Placement], cutouts: dict[str, Cutout]) -> list[Subject]:
-    """What the camera frames: boxes and faces in world units."""
+def subjects_of(placements: list[Placement]) -> list[Subject]:
+    """What the camera frames: boxes, faces and heads in world units."""
     out = []
     for p in placements:
-        face = None
-        if p.role == "character":
-            f = cutouts[p.label].faces[0]
-            if f is not None:
-                m = p.matrix()
-                face = (m[0, 0] * f.x + m[0, 2], m[1, 1] * f.y + m[1, 2], f.w * p.scale, f.h * p.scale)
-        out.append(Subject(p.label, p.box, face, p.role == "character"))
+        face = head = None
+        if p.role == "character" and p.face is not None:
+            f, m = p.face, p.matrix()
+            face = (m[0, 0] * f.x + m[0, 2], m[1, 1] * f.y + m[1, 2], f.w * p.scale, f.h * p.scale)
+            head = p.head
+        out.append(Subject(p.label, p.box, face, p.role == "character", head))
     return out

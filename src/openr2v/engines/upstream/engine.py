@@ -33,11 +33,12 @@ from openr2v.client import (
     TaskStatus,
     UploadError,
 )
-from openr2v.client.wire import backoff_delay, normalize_base_url, poll_delays, retry_delay
+from openr2v.client.wire import normalize_base_url, poll_delays
 from openr2v.config import Settings
 from openr2v.domain.models import REGISTRY
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
 from openr2v.engines.upstream.body import build_body, stage
+from openr2v.engines.upstream.common import STATE, pause, retry_after, save_state
 from openr2v.engines.upstream.models import parse_model_map, upstream_model
 from openr2v.errors import Canceled, InternalError, OpenR2VError
 from openr2v.media.probe import probe
@@ -46,7 +47,6 @@ __all__ = ["DashScopeEngine", "UpstreamError"]
 
 log = logging.getLogger("openr2v.engines.upstream")
 
-STATE = "upstream"  # the key of Task.extra this engine owns
 _PUBLIC = ("http://", "https://")
 # A submit answered with these created nothing (DashScope's 429 and 503 promise as much); 502 and
 # 504 come from proxies that may have passed the request on, so they are not retried.
@@ -125,13 +125,7 @@ class DashScopeEngine:
             http.close()
 
     def _save(self, job: RenderJob, state: dict[str, Any] | None) -> None:
-        """Persist this engine's state on the task before going on (see the module docstring)."""
-        extra = {k: v for k, v in job.extra.items() if k != STATE}
-        if state is not None:
-            extra[STATE] = state
-        job.extra = extra
-        if job.save_extra is not None:
-            job.save_extra(extra)
+        save_state(job, state)
 
     # -- 1-3. upload, submit, record --------------------------------------------------------
 
@@ -234,13 +228,7 @@ class DashScopeEngine:
                 self._stop(clients, job, task_id)
 
     def _pause(self, seconds: float, cancelled: CancelledFn) -> bool:
-        """Sleep ``seconds`` in short steps; True as soon as the task should stop."""
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            if cancelled():
-                return True
-            self._sleep(min(0.25, left))
-        return cancelled()
+        return pause(seconds, cancelled, self._sleep)
 
     def _stop(self, clients: _Clients, job: RenderJob, task_id: str) -> None:
         # Only the owner's cancel travels upstream: a worker that merely lost its lease leaves the
@@ -299,12 +287,9 @@ def _refusal(e: APIError | APIConnectionError) -> OpenR2VError:
 
 
 def _retry_after(e: OpenR2VClientError, attempt: int, cap: float) -> float:
-    """The upstream's ``Retry-After`` when it sent one, else exponential backoff up to ``cap``."""
     if isinstance(e, APIError):
-        delay = retry_delay(e.status_code, httpx.Headers(e.headers), 0, 1, 1.0)
-        if delay is not None and ("retry-after" in e.headers or "retry-after-ms" in e.headers):
-            return delay
-    return min(cap, backoff_delay(attempt, 1.0))
+        return retry_after(e.status_code, e.headers, attempt, cap)
+    return retry_after(None, None, attempt, cap)
 
 
 def _estimate(task: Task, submitted_at: float) -> int:

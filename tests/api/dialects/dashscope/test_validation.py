@@ -90,6 +90,9 @@ CASES: list[tuple[str, Any, dict[str, str] | None, str | None, int, str]] = [
     ("size-words", edit(V26, "parameters.size", "big"), None, KEY, 400, "InvalidParameter"),
     ("size-480p", edit(V26, "parameters.size", "832*480"), None, KEY, 400, "InvalidParameter"),
     ("size-int", edit(V26, "parameters.size", 1280), None, KEY, 400, "InvalidParameter"),
+    ("size-with-x", edit(V26, "parameters.size", "1280x720"), None, KEY, 400, "InvalidParameter"),
+    ("size-with-capital-x", edit(V26, "parameters.size", "1280X720"), None, KEY, 400, "InvalidParameter"),
+    ("wan27-size-with-x", edit(V27, "parameters.size", "1280x720"), None, KEY, 400, "InvalidParameter"),
     ("duration-1", edit(V26, "parameters.duration", 1), None, KEY, 400, "InvalidParameter"),
     ("duration-11", edit(V26, "parameters.duration", 11), None, KEY, 400, "InvalidParameter"),
     ("duration-string", edit(V26, "parameters.duration", "5"), None, KEY, 400, "InvalidParameter"),
@@ -176,6 +179,7 @@ def test_messages_name_the_field(server: LiveServer) -> None:
     cases = {
         "parameters.duration": edit(V26, "parameters.duration", 11),
         "parameters.size": edit(V26, "parameters.size", "1280*721"),
+        "parameters.size '1280x720' must be WIDTH*HEIGHT": edit(V26, "parameters.size", "1280x720"),
         "input.reference_urls": edit(V26, "input.reference_urls", [PNG] * 6),
         "input.prompt": edit(V26, "input.prompt", "a" * 1501),
         "parameters.seed": edit(V26, "parameters.seed", -5),

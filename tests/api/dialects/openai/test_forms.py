@@ -53,3 +53,19 @@ def test_refused_shapes(fields: list[tuple[str, str]]) -> None:
 def test_coerce_leaves_what_it_cannot_read() -> None:
     assert coerce({"parameters": {"audio": "TRUE", "seed": "-3", "watermark": "maybe"}}) == {
         "parameters": {"audio": True, "seed": -3, "watermark": "maybe"}}
+
+
+def test_list_spellings() -> None:
+    assert unflatten([("references[]", "a"), ("references[]", "b")]) == {"references": ["a", "b"]}
+    assert unflatten([("references", "a"), ("references", "b")]) == {"references": ["a", "b"]}
+    assert unflatten([("references", "a")]) == {"references": ["a"]}
+    assert unflatten([("parameters[references]", "a")]) == {"parameters": {"references": "a"}}  # top level only
+    with pytest.raises(InvalidParameter, match=r"references\[\]=.*references=") as e:
+        unflatten([("references", "a"), ("references[]", "b")])
+    assert e.value.param == "references"
+
+
+def test_coerce_reads_vllm_omni_numbers() -> None:
+    assert coerce({"width": "1280", "fps": "16", "guidance_scale": "4.5", "flow_shift": "3", "generate_sound": "true",
+                   "seed": "x"}) == {"width": 1280, "fps": 16, "guidance_scale": 4.5, "flow_shift": 3.0,
+                                     "generate_sound": True, "seed": "x"}

@@ -118,7 +118,9 @@ def _typed(par: dict[str, Any], name: str, kind: type, default: Any) -> Any:
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
-    return None if text is None else wire_size(text, "parameters.size", "*x")
+    # as the submit reads it
+    return None if text is None else wire_size(text, "parameters.size", "*",
+                                               "must be WIDTH*HEIGHT with an asterisk, e.g. 1280*720")
 
 
 def _probe_uploads(rt: Any, owner: str, preview: _Preview) -> list[PreviewRef]:

@@ -10,7 +10,8 @@ from openr2v.api.dialects.base import Wire
 
 __all__ = ["CancelResponse", "ErrorBody", "EstimateResponse", "EventData", "LedgerResponse", "MediaItem",
            "ModelsResponse",
-           "OssUploadForm", "PlanResponse", "PreviewBody", "PreviewPlanResponse", "SubmitBody", "SubmitInput",
+           "OssUploadForm", "PlanResponse", "PreviewBody", "PreviewPlanResponse", "QuotaLimitsBody", "QuotaList",
+           "QuotaResponse", "SubmitBody", "SubmitInput",
            "SubmitParameters", "SubmitResponse", "TaskList", "TaskResponse", "UploadPolicyResponse",
            "WebhookSecretResponse"]
 
@@ -231,6 +232,34 @@ class WebhookSecret(BaseModel):
 class WebhookSecretResponse(BaseModel):
     request_id: str
     output: WebhookSecret
+
+
+class QuotaLimitsBody(BaseModel):
+    """A key's limits (docs/quotas.md); a limit left out or null is no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    free_seconds: float = Field(0.0, ge=0)
+    seconds_per_day: float | None = Field(None, ge=0)
+    seconds_per_month: float | None = Field(None, ge=0)
+    seconds_total: float | None = Field(None, ge=0)
+    cost_usd_per_day: float | None = Field(None, ge=0)
+    cost_usd_per_month: float | None = Field(None, ge=0)
+    cost_usd_total: float | None = Field(None, ge=0)
+
+
+class QuotaResponse(BaseModel):
+    request_id: str
+    output: dict[str, Any]
+
+
+class QuotaKeys(BaseModel):
+    keys: list[dict[str, Any]]
+
+
+class QuotaList(BaseModel):
+    request_id: str
+    output: QuotaKeys
 
 
 class WebhookDelivery(BaseModel):

@@ -138,7 +138,9 @@ def _size(par: SubmitParameters, spec: ModelSpec) -> tuple[tuple[int, int] | Non
     wan2.6 speaks size (W*H), wan2.7 resolution + ratio. Clients mix them up (the SDK's own
     examples pass resolution to wan2.6), so each family also accepts the other's spelling
     when it names a size of the tables; the family's own parameter wins when both are given."""
-    size = wire_size(par.size, "parameters.size", "*x") if par.size is not None else None
+    # The documents' W*H only: 1280x720 is refused, as the cloud does (docs/parity.md).
+    size = (wire_size(par.size, "parameters.size", "*", "must be WIDTH*HEIGHT with an asterisk, e.g. 1280*720")
+            if par.size is not None else None)
     resolution, ratio = par.resolution, par.ratio
     if spec.sizes and size is None and resolution is not None:
         if resolution not in TIERS:

@@ -18,7 +18,7 @@ from openr2v.api.dialects.base import Submission, View, or_defaults, validate, w
 from openr2v.domain.models import dialect_model
 from openr2v.domain.request import FieldNames, GenerationRequest, Reference, check_inputs
 from openr2v.domain.task import Status, Task
-from openr2v.errors import InvalidParameter, OpenR2VError
+from openr2v.errors import InvalidParameter, OpenR2VError, QuotaExceeded
 
 from .protocol import SubmitBody
 
@@ -42,13 +42,22 @@ REFS = NAMES["references"]
 PARAMS = "metadata.parameters"
 
 
+# A key over its quota: the code and status the gateway's family answers (docs/parity.md).
+QUOTA = ("insufficient_user_quota", 403)
+
+
 def error_code(e: OpenR2VError) -> str:
+    if isinstance(e, QuotaExceeded):
+        return QUOTA[0]
     if e.code in CODES.values() or e.code in MODERATION_CODES:
         return e.code
     return CODES.get(e.http_status, "internal_error")
 
 
 def format_error(e: OpenR2VError, request_id: str) -> Response:
+    if isinstance(e, QuotaExceeded):
+        return JSONResponse({"code": QUOTA[0], "message": f"insufficient user quota: {e.detail}", "data": None},
+                            status_code=QUOTA[1], headers={"x-request-id": request_id})
     return JSONResponse({"code": error_code(e), "message": e.message, "data": None},
                         status_code=e.http_status, headers={"x-request-id": request_id})
 

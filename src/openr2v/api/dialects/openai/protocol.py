@@ -2,19 +2,21 @@
 
 The request is what the ``openai`` SDK's ``videos.create`` sends (``prompt``, ``model``,
 ``seconds``, ``size``, ``input_reference``) plus openr2v's fields (``references``,
-``parameters``, ``negative_prompt``) that ``extra_body`` carries.
+``parameters``, ``negative_prompt``) that ``extra_body`` carries, plus vLLM-Omni's extension fields
+(``width``, ``height``, ``num_frames``, ``fps``, ``seed``, ``image_reference`` ...; see
+docs/dialects/openai-videos-extensions.md), which a multipart form sends as strings (JSON for the objects).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from openr2v.api.dialects.base import Wire
 
-__all__ = ["CreateBody", "ErrorBody", "ErrorDetail", "InputReference", "Parameters", "ReferenceItem", "Video",
-           "VideoDeleted", "VideoError", "VideoList"]
+__all__ = ["CreateBody", "ErrorBody", "ErrorDetail", "InputReference", "MediaReference", "Parameters",
+           "ReferenceItem", "Video", "VideoDeleted", "VideoError", "VideoList"]
 
 
 class ReferenceItem(Wire):
@@ -27,6 +29,18 @@ class ReferenceItem(Wire):
 class InputReference(Wire):
     image_url: StrictStr | None = None
     file_id: StrictStr | None = None
+
+
+class MediaReference(Wire):
+    """vLLM-Omni's ``image_reference`` / ``video_reference`` / ``audio_reference`` object."""
+
+    image_url: StrictStr | None = None
+    video_url: StrictStr | None = None
+    audio_url: StrictStr | None = None
+    file_id: StrictStr | None = None
+
+
+Number = StrictFloat | StrictInt
 
 
 class Parameters(Wire):
@@ -48,6 +62,25 @@ class CreateBody(Wire):
     negative_prompt: StrictStr | None = None
     references: list[StrictStr | ReferenceItem] | None = None
     parameters: Parameters = Parameters()
+    # vLLM-Omni's extension fields (a form sends the objects as JSON strings; the router decodes them)
+    image_reference: MediaReference | None = None
+    video_reference: MediaReference | None = None
+    audio_reference: MediaReference | None = None
+    width: StrictInt | None = None
+    height: StrictInt | None = None
+    num_frames: StrictInt | None = None
+    fps: StrictInt | None = None
+    seed: StrictInt | None = None
+    generate_sound: StrictBool | None = None
+    num_inference_steps: StrictInt | None = None
+    guidance_scale: Number | None = None
+    guidance_scale_2: Number | None = None
+    true_cfg_scale: Number | None = None
+    boundary_ratio: Number | None = None
+    flow_shift: Number | None = None
+    lora: dict[str, Any] | None = None
+    extra_params: dict[str, Any] | None = None
+    user: StrictStr | None = None
 
 
 class VideoError(BaseModel):

@@ -12,6 +12,7 @@ from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from openr2v.api.common import (
+    MAX_BODY_BYTES,
     JSONResponse,
     dialect_route,
     find_task,
@@ -21,20 +22,25 @@ from openr2v.api.common import (
     runtime,
     submit_task,
 )
+from openr2v.api.dialects.base import Submission
 from openr2v.api.digits import small_int
 from openr2v.api.openapi import component, errors, json_body, nullable, optional, query
 from openr2v.domain.models import DIALECT_MODELS
 from openr2v.domain.task import Status
-from openr2v.errors import InvalidParameter, NotFound
+from openr2v.errors import Canceled, InvalidParameter, NotFound
 
 from .forms import coerce, unflatten
 from .protocol import CreateBody, ErrorBody, Parameters, Video, VideoDeleted, VideoList
 from .serving import frames_preview, list_tasks, store_upload
-from .translate import DIALECT, format_error, format_task, parse_submit
+from .translate import DIALECT, format_error, format_task, parse_submit, task_error
 
 __all__ = ["router"]
 
 POLL_AFTER_MS = "500"  # the SDK's poll helper waits this long between retrieves (default 1000)
+MAX_FILES = 8  # input_reference and up to five reference files, with room for a refusal naming the field
+FILE_LISTS = ("references", "references[]")
+SYNC_POLL_SECONDS = 0.2
+TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.UNKNOWN)
 
 
 router = APIRouter(prefix="/v1", route_class=dialect_route(format_error), tags=["openai"])
@@ -73,34 +79,78 @@ async def _form(headers: Headers, raw: bytes) -> FormData:
         yield b""
 
     try:
-        return await MultiPartParser(headers, stream(), max_files=1, max_fields=200).parse()
+        # Fields may hold data URLs (vLLM-Omni's image_reference): the body cap bounds them, not 1 MB.
+        return await MultiPartParser(headers, stream(), max_files=MAX_FILES, max_fields=200,
+                                     max_part_size=MAX_BODY_BYTES).parse()
     except MultiPartException as e:
         raise InvalidParameter(f"The multipart body cannot be read: {e.message}") from None
 
 
-@router.post("/videos", response_model=Video, responses=errors(ErrorBody, 400, 401, 403, 429, 500),
-             openapi_extra=CREATE_DOC)
-async def create(request: Request) -> JSONResponse:
+async def _parse(request: Request) -> Submission:
+    """The create body of ``request`` (JSON or multipart) -> the parsed submit (its uploads stored)."""
     who = principal(request)
     rt = runtime(request)
     raw = await read_body(request)
     upload = None
+    stored: set[str] = set()
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form = await _form(request.headers, raw)
         fields: list[tuple[str, Any]] = []
         for key, value in form.multi_items():
             if not isinstance(value, UploadFile):
                 fields.append((key, value))
-            elif key != "input_reference":
-                raise InvalidParameter(f"{key}: only input_reference may be a file.", param=key)
-            else:
+            elif key == "input_reference":
+                if upload is not None:
+                    raise InvalidParameter("input_reference: only one file may be uploaded as input_reference.",
+                                           param="input_reference")
                 upload = await asyncio.to_thread(store_upload, rt, who.owner, value)
+                stored.add(upload[0])
+            elif key in FILE_LISTS:  # openr2v: reference files in a list, in the order they come
+                source, kind = await asyncio.to_thread(store_upload, rt, who.owner, value, key.removesuffix("[]"))
+                stored.add(source)
+                fields.append((key, {"url": source, **({"type": kind} if kind else {})}))
+            else:
+                raise InvalidParameter(f"{key}: only input_reference and references may be files.", param=key)
         body = coerce(unflatten(fields))
     else:
         body = parse_json_object(raw)
-    sub = await asyncio.to_thread(parse_submit, body, rt.settings.region, upload)
-    task = await submit_task(rt, who, DIALECT, sub, request.state.request_id)
+    return await asyncio.to_thread(parse_submit, body, rt.settings.region, upload, frozenset(stored))
+
+
+@router.post("/videos", response_model=Video, responses=errors(ErrorBody, 400, 401, 403, 429, 500),
+             openapi_extra=CREATE_DOC)
+async def create(request: Request) -> JSONResponse:
+    sub = await _parse(request)
+    task = await submit_task(runtime(request), principal(request), DIALECT, sub, request.state.request_id)
     return JSONResponse(format_task(task))
+
+
+# Not in the OpenAPI document: a fuzzer's valid request would wait for a render (forever on an API-only server).
+@router.post("/videos/sync", response_class=Response, include_in_schema=False, responses={
+    200: {"description": "The finished MP4.", "content": {"video/mp4": {"schema": {"type": "string",
+                                                                                   "format": "binary"}}}},
+    **errors(ErrorBody, 400, 401, 403, 429, 500)})
+async def create_sync(request: Request) -> Response:
+    """vLLM-Omni's synchronous create: the same request, answered with the MP4 once it is rendered.
+
+    The task is an ordinary one (it shows in lists and keeps its video); a client that hangs up
+    before the end deletes it (which stops its render)."""
+    rt = runtime(request)
+    who = principal(request)
+    sub = await _parse(request)
+    task = await submit_task(rt, who, DIALECT, sub, request.state.request_id)
+    while task.status not in TERMINAL:
+        if await request.is_disconnected():
+            await asyncio.to_thread(rt.service.delete, who.owner, task.id)  # stops a render too
+            raise Canceled("The client closed the connection; the video was deleted.")
+        await asyncio.sleep(SYNC_POLL_SECONDS)
+        task = await asyncio.to_thread(rt.service.get, who.owner, task.id)
+    if task.status != Status.SUCCEEDED:
+        raise task_error(task)
+    path = rt.storage.path(task.output_key) if task.output_key else None
+    if path is None:
+        raise NotFound(f"The content of video {task.id} is gone.", param="video_id")
+    return FileResponse(path, media_type="video/mp4", headers={"x-openr2v-video-id": task.id})
 
 
 @router.get("/videos", response_model=VideoList, responses=errors(ErrorBody, 400, 401, 500), openapi_extra=LIST_DOC)

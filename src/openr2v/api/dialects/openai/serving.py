@@ -29,14 +29,14 @@ __all__ = ["frames_preview", "list_tasks", "store_upload"]
 UPLOAD_KINDS = {"image": "image", "video": "video"}
 
 
-def store_upload(rt: Runtime, owner: str, file: UploadFile) -> tuple[str, str | None]:
+def store_upload(rt: Runtime, owner: str, file: UploadFile, field: str = "input_reference") -> tuple[str, str | None]:
     """Keep an uploaded file as an upload of ``owner``; return (oss:// source, kind or None)."""
     name = Path(file.filename or "upload").name
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[-80:] or "upload"
     key = f"openai/{owner}/{uuid.uuid4()}/{safe}"
     content_type = (file.content_type or "").lower()
     rt.service.add_upload(owner, key, file.file, rt.settings.max_upload_bytes, content_type or None,
-                          field="input_reference")
+                          field=field)
     return f"oss://{key}", UPLOAD_KINDS.get(content_type.split("/", 1)[0])
 
 

@@ -6,10 +6,19 @@ the tables (wan2.7: the tier and ratio it names); ``input_reference`` (an upload
 ``{"image_url": ...}``) -> the first reference image; ``references`` -> further references in
 order; ``parameters`` -> audio, shot_type, watermark, seed, prompt_extend, resolution, ratio.
 Omitted seconds and size take the model's defaults (5 s; 1920x1080 or 1080P 16:9).
+
+vLLM-Omni's fields (docs/dialects/openai-videos-extensions.md): ``image_reference`` /
+``video_reference`` -> a reference after ``input_reference``; ``audio_reference`` -> the voice of the
+first image (wan2.7; it is the default model of a request that sends one) or the soundtrack;
+``width`` x ``height`` -> the table size nearest in shape; ``num_frames`` / ``fps`` -> the duration;
+``seed``; ``generate_sound`` -> audio; the sampling fields -> ``extensions["sampling"]``, which
+engines that sample (and the ``videos`` upstream engine) read.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, Literal
 
 from fastapi import Response
@@ -21,14 +30,20 @@ from openr2v.api.digits import small_int
 from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model, ratio_size
 from openr2v.domain.request import FieldNames, GenerationRequest, Kind, Reference, check_inputs, guess_kind
 from openr2v.domain.task import Status, Task
-from openr2v.errors import InvalidParameter, OpenR2VError
+from openr2v.errors import InvalidParameter, OpenR2VError, QuotaExceeded
 
-from .protocol import CreateBody, ReferenceItem
+from .protocol import CreateBody, MediaReference, ReferenceItem
 
-__all__ = ["DEFAULT_MODEL", "DIALECT", "Upload", "error_fields", "format_error", "format_task", "parse_submit"]
+__all__ = ["DEFAULT_MODEL", "DIALECT", "Upload", "VideoFailed", "error_fields", "format_error", "format_task",
+           "nearest_size", "parse_submit", "task_error"]
 
 DIALECT = "openai"
 DEFAULT_MODEL = "wan2.6-r2v-flash"
+VOICE_MODEL = "wan2.7-r2v"  # the model of a request with an audio_reference that names none
+OUTPUT_FPS = 30  # openr2v renders every video at 30 fps; ``fps`` only counts ``num_frames`` into seconds
+JSON_FIELDS = ("image_reference", "video_reference", "audio_reference", "lora", "extra_params")
+SAMPLING = ("num_inference_steps", "guidance_scale", "guidance_scale_2", "true_cfg_scale", "boundary_ratio",
+            "flow_shift", "lora", "extra_params")
 STATUSES: dict[Status, str] = {Status.PENDING: "queued", Status.RUNNING: "in_progress",
                                Status.SUCCEEDED: "completed", Status.FAILED: "failed", Status.CANCELED: "failed"}
 KINDS: dict[str, Kind | Literal["first_frame"]] = {
@@ -50,7 +65,14 @@ ERROR_TYPES: dict[int, str] = {429: "requests", 500: "server_error"}
 Upload = tuple[str, str | None]
 
 
+# OpenAI's answer to an account over its quota (docs/parity.md).
+QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+
+
 def error_fields(e: OpenR2VError) -> dict[str, Any]:
+    if isinstance(e, QuotaExceeded):
+        return {"message": f"{QUOTA_MESSAGE} {e.detail}", "type": "insufficient_quota", "code": "insufficient_quota",
+                "param": None}
     code = ERROR_CODES.get(e.code, e.code)
     return {"message": e.message, "type": ERROR_TYPES.get(e.http_status, "invalid_request_error"),
             "code": code, "param": e.param}
@@ -58,9 +80,11 @@ def error_fields(e: OpenR2VError) -> dict[str, Any]:
 
 def format_error(e: OpenR2VError, request_id: str) -> Response:
     headers = {"x-request-id": request_id}
-    if e.http_status >= 500:
-        headers["x-should-retry"] = "false"  # a retried create could make a second video
-    return JSONResponse({"error": error_fields(e)}, status_code=e.http_status, headers=headers)
+    quota = isinstance(e, QuotaExceeded)
+    if e.http_status >= 500 or quota:
+        # A retried create could make a second video; a quota does not refill in seconds (the SDK retries 429s).
+        headers["x-should-retry"] = "false"
+    return JSONResponse({"error": error_fields(e)}, status_code=429 if quota else e.http_status, headers=headers)
 
 
 class _Names(FieldNames):
@@ -68,22 +92,25 @@ class _Names(FieldNames):
         return NAMES.get(canonical, f"parameters.{canonical}")
 
 
-def parse_submit(body: dict[str, Any], region: str, upload: Upload | None = None) -> Submission:
+def parse_submit(body: dict[str, Any], region: str, upload: Upload | None = None,
+                 files: frozenset[str] = frozenset()) -> Submission:
     """A create body (JSON, or a form already unflattened) -> a validated canonical request."""
     if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
         raise InvalidParameter("prompt is required and must be a non-empty string.", param="prompt",
                                code="missing_required_parameter" if "prompt" not in body else "invalid_value")
     if body.get("parameters") is None:
         body.pop("parameters", None)
+    _decode_json_fields(body)
     wire: CreateBody = validate(CreateBody, body, code="invalid_type")
-    name = wire.model or DEFAULT_MODEL
+    name = wire.model or (VOICE_MODEL if wire.audio_reference is not None else DEFAULT_MODEL)
     spec = dialect_model(DIALECT, name)
     if spec is None:
         raise InvalidParameter(f"model {name!r} is not supported; use one of "
                                f"{', '.join(DIALECT_MODELS[DIALECT])}.", param="model")
     refs, first_frame = _references(wire, spec, upload)
     par = wire.parameters
-    size, resolution, ratio = _size(wire.size, spec, par.resolution, par.ratio)
+    size, resolution, ratio = _size(_wire_size(wire), spec, par.resolution, par.ratio)
+    audio_url = _soundtrack(wire, spec, refs)
     req = GenerationRequest(
         model=spec.name,
         prompt=wire.prompt,
@@ -93,12 +120,142 @@ def parse_submit(body: dict[str, Any], region: str, upload: Upload | None = None
         size=size,
         resolution=resolution,
         ratio=ratio,
-        seed=par.seed,
-        **or_defaults(spec, duration=_seconds(wire.seconds), audio=par.audio, shot_type=par.shot_type,
+        audio_url=audio_url,
+        seed=_seed(wire),
+        extensions=_sampling(wire),
+        **or_defaults(spec, duration=_duration(wire, spec),
+                      audio=par.audio if par.audio is not None else wire.generate_sound, shot_type=par.shot_type,
                       watermark=par.watermark, prompt_extend=par.prompt_extend),
     )
     return Submission(check_inputs(req, spec, region, _Names()), names=NAMES,
-                      internal=frozenset({upload[0]}) if upload else frozenset())
+                      internal=(frozenset({upload[0]}) if upload else frozenset()) | files)
+
+def _decode_json_fields(body: dict[str, Any]) -> None:
+    """vLLM-Omni's JSON-string fields (how a form carries objects) -> objects."""
+    for name in JSON_FIELDS:
+        value = body.get(name)
+        if value is None or not isinstance(value, str):
+            continue
+        if not value.strip():
+            body.pop(name)
+            continue
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            raise InvalidParameter(f"{name} must be a JSON object, e.g. {_example(name)}; it is not valid JSON.",
+                                   param=name) from None
+        if not isinstance(decoded, dict):
+            raise InvalidParameter(f"{name} must be a JSON object, e.g. {_example(name)}.", param=name)
+        body[name] = decoded
+
+
+def _example(name: str) -> str:
+    kind = name.removesuffix("_reference")
+    return f'{{"{kind}_url": "https://..."}}' if name.endswith("_reference") else '{"key": "value"}'
+
+
+def _parse_wxh(size: str) -> tuple[int, int]:
+    """OpenAI's ``WIDTHxHEIGHT`` and only that spelling (docs/parity.md)."""
+    return wire_size(size, "size", "x", hint="must be WIDTHxHEIGHT, e.g. 1280x720")
+
+
+def _wire_size(wire: CreateBody) -> str | None:
+    """``size``, or vLLM-Omni's ``width`` x ``height`` (the table size nearest in shape when not in it)."""
+    if wire.width is None and wire.height is None:
+        return wire.size
+    for name in ("width", "height"):
+        value = getattr(wire, name)
+        if value is None:
+            raise InvalidParameter(f"{name} is required with {'height' if name == 'width' else 'width'}.",
+                                   param=name)
+        if not 1 <= value <= 8192:
+            raise InvalidParameter(f"{name} {value} must be from 1 to 8192 pixels.", param=name)
+    assert wire.width is not None and wire.height is not None
+    if wire.size is not None and _parse_wxh(wire.size) != (wire.width, wire.height):
+        raise InvalidParameter(f"width x height {wire.width}x{wire.height} disagrees with size {wire.size!r}; "
+                               f"give one of them.", param="width")
+    w, h = nearest_size(wire.width, wire.height)
+    return f"{w}x{h}"
+
+
+def nearest_size(width: int, height: int) -> tuple[int, int]:
+    """The table size of the aspect nearest ``width``/``height`` (then of the nearest area)."""
+    sizes = {dims for table in TIERS.values() for dims in table.values()}
+    if (width, height) in sizes:
+        return width, height
+    want = math.log(width / height)
+    return min(sizes, key=lambda d: (round(abs(math.log(d[0] / d[1]) - want), 6),
+                                     abs(math.log(d[0] * d[1] / (width * height)))))
+
+
+def _duration(wire: CreateBody, spec: ModelSpec) -> int | None:
+    """``seconds``, or vLLM-Omni's ``num_frames`` at ``fps`` (rounded to whole seconds)."""
+    if wire.fps is not None and not 1 <= wire.fps <= 120:
+        raise InvalidParameter(f"fps {wire.fps} must be from 1 to 120.", param="fps")
+    if wire.num_frames is None:
+        return _seconds(wire.seconds)
+    if wire.num_frames < 1:
+        raise InvalidParameter(f"num_frames {wire.num_frames} must be positive.", param="num_frames")
+    seconds = max(1, round(wire.num_frames / (wire.fps or OUTPUT_FPS)))
+    if wire.seconds is not None and _seconds(wire.seconds) != seconds:
+        raise InvalidParameter(f"num_frames {wire.num_frames} at {wire.fps or OUTPUT_FPS} fps is {seconds} s, "
+                               f"but seconds is {wire.seconds!r}; give one of them.", param="num_frames")
+    allowed = spec.durations_for("*")
+    if seconds not in allowed:
+        raise InvalidParameter(f"num_frames {wire.num_frames} at {wire.fps or OUTPUT_FPS} fps is {seconds} s; "
+                               f"{spec.name} renders {min(allowed)} to {max(allowed)} s.", param="num_frames")
+    return seconds
+
+
+def _seed(wire: CreateBody) -> int | None:
+    if wire.seed is not None and wire.parameters.seed is not None and wire.seed != wire.parameters.seed:
+        raise InvalidParameter(f"seed {wire.seed} disagrees with parameters.seed {wire.parameters.seed}.",
+                               param="seed")
+    seed = wire.seed if wire.seed is not None else wire.parameters.seed
+    if wire.seed is not None and not 0 <= wire.seed <= 2**31 - 1:
+        raise InvalidParameter(f"seed {wire.seed} is out of range [0, 2147483647].", param="seed")
+    return seed
+
+
+def _sampling(wire: CreateBody) -> dict[str, Any]:
+    """The sampling fields, kept for the engines that sample (``extensions["sampling"]``)."""
+    found = {name: getattr(wire, name) for name in SAMPLING if getattr(wire, name) is not None}
+    for name, value in found.items():
+        if isinstance(value, float | int) and not math.isfinite(value):
+            raise InvalidParameter(f"{name} must be a finite number.", param=name)
+    steps = found.get("num_inference_steps")
+    if steps is not None and not 1 <= steps <= 1000:
+        raise InvalidParameter(f"num_inference_steps {steps} must be from 1 to 1000.", param="num_inference_steps")
+    for name in ("guidance_scale", "guidance_scale_2", "true_cfg_scale"):
+        if name in found and found[name] < 0:
+            raise InvalidParameter(f"{name} {found[name]} must not be negative.", param=name)
+    if "boundary_ratio" in found and not 0 <= found["boundary_ratio"] <= 1:
+        raise InvalidParameter(f"boundary_ratio {found['boundary_ratio']} must be from 0 to 1.",
+                               param="boundary_ratio")
+    return {"sampling": found} if found else {}
+
+
+def _soundtrack(wire: CreateBody, spec: ModelSpec, refs: list[Reference]) -> str | None:
+    """Where ``audio_reference`` goes: the voice of the first image (models with voices), else the soundtrack."""
+    ref = wire.audio_reference
+    if ref is None:
+        return None
+    if ref.file_id is not None or not ref.audio_url:
+        raise InvalidParameter('audio_reference must be {"audio_url": "https://..."} (file_id is not supported).',
+                               param="audio_reference")
+    if spec.voice_allowed:
+        image = next((r for r in refs if r.kind == "image"), None)
+        if image is None:
+            raise InvalidParameter("audio_reference: speech-to-video needs an image to speak (image_reference or "
+                                   "input_reference).", param="audio_reference")
+        if image.voice is None:
+            image.voice = ref.audio_url
+            return None
+    if not spec.soundtrack_allowed:
+        raise InvalidParameter(f"audio_reference is not supported by {spec.name}; use model {VOICE_MODEL}.",
+                               param="audio_reference")
+    return ref.audio_url
+
 
 
 def _seconds(value: str | int | None) -> int | None:
@@ -116,7 +273,7 @@ def _size(size: str | None, spec: ModelSpec, resolution: str | None,
     """(size, resolution, ratio) for the model's family from OpenAI's "WIDTHxHEIGHT"."""
     if size is None:
         return None, resolution, ratio
-    wh = wire_size(size, "size", "xX*", hint="must be WIDTHxHEIGHT, e.g. 1280x720")
+    wh = _parse_wxh(size)
     if spec.sizes:
         return wh, None, None
     sizes = ", ".join(f"{w}x{h}" for table in TIERS.values() for (w, h) in table.values())
@@ -135,6 +292,15 @@ def _references(wire: CreateBody, spec: ModelSpec, upload: Upload | None) -> tup
             raise InvalidParameter("input_reference: file_id is not supported; upload the file or give "
                                    "image_url.", param="input_reference")
         given.append((ReferenceItem(url=wire.input_reference.image_url, type="image"), "input_reference.image_url"))
+    for name, kind in (("image_reference", "image"), ("video_reference", "video")):
+        media: MediaReference | None = getattr(wire, name)
+        if media is None:
+            continue
+        url = getattr(media, f"{kind}_url")
+        if media.file_id is not None or not url:
+            raise InvalidParameter(f'{name} must be {{"{kind}_url": "https://..."}} (file_id is not supported).',
+                                   param=name)
+        given.append((ReferenceItem(url=url, type=kind), f"{name}.{kind}_url"))
     for i, item in enumerate(wire.references or []):
         ref = ReferenceItem(url=item) if isinstance(item, str) else item
         given.append((ref, f"references[{i}]" + ("" if isinstance(item, str) else ".url")))
@@ -187,3 +353,19 @@ def format_task(task: Task, view: View | None = None) -> dict[str, Any]:
     if status == "failed":
         body["error"] = {"code": task.code or "InternalError", "message": task.message or ""}
     return body
+
+
+class VideoFailed(OpenR2VError):
+    """A video that ended without content, as ``/v1/videos/sync`` answers it: the task's own code and message."""
+
+    http_status = 500
+
+
+def task_error(task: Task) -> OpenR2VError:
+    if task.status == Status.CANCELED:
+        return VideoFailed(f"Video {task.id} was canceled.", code="canceled", param=None)
+    err = VideoFailed(task.message or f"Video {task.id} failed.", code=task.code or "InternalError")
+    # A refusal of the input (moderation, a reference that cannot be read) is the client's: 400.
+    if task.code and task.code not in ("InternalError", "InternalError.Timeout"):
+        err.http_status = 400
+    return err

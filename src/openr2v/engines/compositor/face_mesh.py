@@ -1,0 +1,82 @@
+"""Dense face landmarks: mediapipe 0.10.21's bundled Face Mesh (478 points with the irises), when importable.
+
+Like ``vision``'s graphs, a Face Mesh graph is not thread-safe, so each thread builds its own once.
+The named groups below are indices into mediapipe's canonical face topology; lids and lips are
+listed corner to corner so an upper point and the lower point at the same rank face each other.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from openr2v.engines.common import vision
+
+__all__ = ["COUNT", "find_landmarks"]
+
+COUNT = 478  # 468 face points and 10 iris points (refine_landmarks)
+MIN_FACE_SIDE = 40  # px: below this the mesh is guesswork (and a mouth too small to animate)
+
+# Lips, mouth corner to mouth corner (the person's right to left, the picture's left to right).
+UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+UPPER_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+MOUTH_CORNERS = (61, 291, 78, 308)
+# Lids, outer corner to inner corner: (upper, lower) for each eye.
+RIGHT_LIDS = ((246, 161, 160, 159, 158, 157, 173), (7, 163, 144, 145, 153, 154, 155))
+LEFT_LIDS = ((466, 388, 387, 386, 385, 384, 398), (249, 390, 373, 374, 380, 381, 382))
+EYE_CORNERS = ((33, 133), (263, 362))
+IRISES = (tuple(range(468, 473)), tuple(range(473, 478)))
+BROWS = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107, 276, 282, 283, 285, 293, 295, 296, 300, 334, 336)  # right, left
+OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149,
+        150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+NOSE = (1, 2, 4, 6, 19, 48, 64, 98, 168, 197, 278, 294, 327)  # ridge, tip, wings
+# Cheeks, chin and the skin around the mouth: they spread the jaw's and lips' motion smoothly.
+SKIN = (18, 200, 175, 57, 287, 43, 273, 106, 335, 212, 432, 214, 434, 202, 422, 50, 280, 205, 425, 118, 347, 123,
+        352, 187, 411)
+FOREHEAD, CHIN, NOSE_TIP = 10, 152, 1
+CHEEK_RIGHT, CHEEK_LEFT = 234, 454
+
+_local = threading.local()
+_lock = threading.Lock()
+_module: Any = None
+_missing: str | None = None
+
+
+def _graph() -> Any | None:
+    global _module, _missing
+    if vision.available() is not None:
+        return None
+    with _lock:
+        if _module is None and _missing is None:
+            try:
+                from mediapipe.python.solutions import face_mesh
+            except Exception as exc:  # a broken install: no rig, photos keep the plain motion
+                _missing = f"{type(exc).__name__}: {exc}"[:200]
+            else:
+                _module = face_mesh
+    if _module is None:
+        return None
+    if not hasattr(_local, "graph"):
+        _local.graph = _module.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                                        min_detection_confidence=0.5)
+    return _local.graph
+
+
+def find_landmarks(rgb: np.ndarray) -> np.ndarray | None:
+    """(478, 2) float32 pixel coordinates of the most prominent face in ``rgb``, or None (no face, or too small)."""
+    graph = _graph()
+    if graph is None:
+        return None
+    h, w = rgb.shape[:2]
+    result = graph.process(np.ascontiguousarray(rgb))
+    if not result.multi_face_landmarks:
+        return None
+    pts = np.array([(p.x * w, p.y * h) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)
+    if pts.shape[0] != COUNT:
+        return None
+    side = float(np.linalg.norm(pts[FOREHEAD] - pts[CHIN]))
+    return pts if side >= MIN_FACE_SIDE else None

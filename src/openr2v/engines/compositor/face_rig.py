@@ -1,0 +1,333 @@
+"""A photo's face, animated by warping the photo itself: a triangle mesh over its landmarks.
+
+The mesh (built once per cut-out and kept on it) joins a subset of the face mesh's landmarks
+(lips, lids, irises, brows, nose, oval, cheeks) with a ring around the head and a fixed border
+around the face's box, Delaunay-triangulated. Each frame moves the landmarks (jaw drop and lip
+parting, width and rounding from the visemes; upper lids onto the lower ones for a blink; irises
+for gaze; then tilt, nod and a parallax turn of the whole head about the neck) and warps the
+frame's face box piecewise-affinely from the rest mesh to the moved one, after the cut-out is
+drawn, so the face is resampled at the size it is seen. The border stays put: the warp meets the
+unwarped picture seamlessly. The parted lips' gap is painted by ``mouth``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from openr2v.engines.compositor import face_mesh as fm
+from openr2v.engines.compositor.blend import Picture, Planes
+from openr2v.engines.compositor.blink import LidLook, lid_look, paint_lid
+from openr2v.engines.compositor.head import HeadPose
+from openr2v.engines.compositor.mouth import MouthLook, mouth_look, paint_interior
+from openr2v.engines.compositor.visemes import Visemes
+
+__all__ = ["FaceRig", "Mesh", "face_mesh_of"]
+
+MIN_SCREEN_FACE = 28  # output pixels of face height below which nothing is warped
+GRID_ROWS = 72  # the warp's map is computed on at most this many rows, then scaled up (it is smooth)
+OPEN_GAP = 0.10  # of the face height: the inner lips' gap at full opening
+WIDTH = 0.05  # of the face width: how far each mouth corner moves at full spread
+ROUND = 0.05  # of the face width: how far each corner comes in for a rounded mouth
+BLINK = 1.0  # how far the upper lid travels toward the lower one at a full blink (all the way: shut)
+GAZE = 0.16  # of the eye's width: the irises' shift at full gaze
+TURN = 0.045  # of the face width: the nose tip's shift at a full turn
+REUSE = 0.4  # output pixels: a mesh that moved less than this keeps its last warp maps
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+@dataclass
+class Mesh:
+    """Rest points (cut-out pixels), triangles, and each point's share of every motion."""
+
+    points: np.ndarray  # (N, 2) float64
+    triangles: np.ndarray  # (T, 3) int32
+    ids: dict[int, int]  # landmark id -> point index
+    face_h: float
+    face_w: float
+    jaw: np.ndarray  # (N,) share of the jaw drop
+    lift: np.ndarray  # (N,) share of the upper lip's lift
+    spread: np.ndarray  # (N,) signed share of the corners' sideways motion
+    head: np.ndarray  # (N,) share of the head's motion (1 on the face, 0 on the border)
+    depth: np.ndarray  # (N,) parallax of a turn (the nose most)
+    eyes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # upper ids, lower xs, lower ys, irises
+    seal: tuple[np.ndarray, np.ndarray, np.ndarray]  # upper and lower inner lip ids, the rest gap between them
+    lids: list[tuple[np.ndarray, np.ndarray]]  # per eye: the upper lid and the crease above it, corner to corner
+    border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels
+
+    def idx(self, ids: tuple[int, ...]) -> np.ndarray:
+        return np.array([self.ids[i] for i in ids], dtype=np.int64)
+
+
+def _delaunay(points: np.ndarray) -> np.ndarray:
+    x0, y0 = points.min(axis=0) - 10
+    x1, y1 = points.max(axis=0) + 10
+    sub = cv2.Subdiv2D((int(x0), int(y0), int(x1 - x0) + 1, int(y1 - y0) + 1))
+    for p in points:
+        sub.insert((float(p[0]), float(p[1])))
+    tris = sub.getTriangleList().reshape(-1, 3, 2)
+    # Back to point indices: the nearest rest point to each corner (Subdiv2D hands back the coordinates).
+    d = np.linalg.norm(tris[:, :, None, :] - points[None, None, :, :], axis=3)
+    nearest = d.argmin(axis=2)
+    ok = d.min(axis=2).max(axis=1) < 0.01
+    out = nearest[ok]
+    out = out[(out[:, 0] != out[:, 1]) & (out[:, 1] != out[:, 2]) & (out[:, 0] != out[:, 2])]
+    return out.astype(np.int32)
+
+
+def _creases(marks: np.ndarray) -> np.ndarray:
+    """Fixed points a little above each upper lid: a blink stretches only the lid's own skin down over the eye,
+    not the brow or a pair of glasses."""
+    out = []
+    for (upper, lower), brow in zip((fm.RIGHT_LIDS, fm.LEFT_LIDS), (fm.BROWS[:10], fm.BROWS[10:]), strict=True):
+        brow_low = float(marks[list(brow), 1].max())
+        for u, lo in zip(upper[1:-1], lower[1:-1], strict=True):
+            up = marks[u].astype(np.float64)
+            opening = float(marks[lo][1] - up[1])
+            rise = min(0.9 * max(opening, 1.0), 0.5 * max(0.0, up[1] - brow_low))
+            out.append((up[0], up[1] - max(rise, 0.5)))
+    return np.array(out)
+
+
+def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
+    """The rig's mesh over landmarks ``marks`` of a cut-out of ``size`` (w, h)."""
+    groups = (fm.UPPER_INNER + fm.LOWER_INNER + fm.UPPER_OUTER + fm.LOWER_OUTER + fm.RIGHT_LIDS[0]
+              + fm.RIGHT_LIDS[1] + fm.LEFT_LIDS[0] + fm.LEFT_LIDS[1] + fm.EYE_CORNERS[0] + fm.EYE_CORNERS[1]
+              + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL[::2] + fm.NOSE + fm.SKIN)
+    landmark_ids = list(dict.fromkeys(groups))
+    face = np.concatenate([marks[landmark_ids].astype(np.float64), _creases(marks)])
+    face_h = float(np.linalg.norm(marks[fm.FOREHEAD] - marks[fm.CHIN]))
+    face_w = float(np.linalg.norm(marks[fm.CHEEK_RIGHT] - marks[fm.CHEEK_LEFT]))
+    oval = marks[list(fm.OVAL)].astype(np.float64)
+    centre = oval.mean(axis=0)
+    ring = centre + (oval[::2] - centre) * 1.2
+    ox0, oy0 = oval.min(axis=0)
+    ox1, oy1 = oval.max(axis=0)
+    # The warped box: the face and a margin for the head's motion to fade out in (it costs its area every frame).
+    bx0, bx1 = ox0 - 0.22 * face_w, ox1 + 0.22 * face_w
+    by0, by1 = oy0 - 0.2 * face_h, oy1 + 0.25 * face_h
+    xs, ys = np.linspace(bx0, bx1, 5), np.linspace(by0, by1, 5)
+    border = np.array([(x, by0) for x in xs] + [(x, by1) for x in xs] + [(bx0, y) for y in ys[1:-1]]
+                      + [(bx1, y) for y in ys[1:-1]])
+    points = np.concatenate([face, ring, border])
+    n_face, n_ring = len(face), len(ring)
+    ids = {lid: i for i, lid in enumerate(landmark_ids)}
+
+    # The jaw: everything below the lips' meeting line, fading out sideways and toward the ears.
+    upper_inner = np.array([ids[i] for i in fm.UPPER_INNER[1:-1]])
+    lower_inner = np.array([ids[i] for i in fm.LOWER_INNER[1:-1]])
+    mouth_y = float(points[np.concatenate([upper_inner, lower_inner]), 1].mean())
+    mouth_x = float(points[[ids[61], ids[291]], 0].mean())
+    chin_y = float(marks[fm.CHIN][1])
+    below = _smoothstep((points[:, 1] - mouth_y) / max(1.0, 0.25 * (chin_y - mouth_y)))
+    sideways = 1 - _smoothstep((np.abs(points[:, 0] - mouth_x) - 0.2 * face_w) / (0.35 * face_w))
+    jaw = below * sideways
+    lift = np.zeros(len(points))
+    # Along the lips the opening tapers to the fixed corners: a lens, not a slot.
+    half = max(1.0, float(abs(marks[291][0] - marks[61][0])) / 2)
+    along = np.clip(np.abs(points[:, 0] - mouth_x) / half, 0.0, 1.0)
+    for lid in fm.LOWER_INNER[1:-1] + fm.LOWER_OUTER[1:-1]:
+        jaw[ids[lid]] = 1.0 - 0.7 * along[ids[lid]] ** 2
+    for lid in fm.UPPER_INNER[1:-1]:
+        lift[ids[lid]] = 1.0 - along[ids[lid]] ** 2
+    for lid in fm.UPPER_OUTER[1:-1]:
+        lift[ids[lid]] = 0.6 * (1.0 - along[ids[lid]] ** 2)
+    for lid in (78, 308, 61, 291):
+        jaw[ids[lid]] = 0.3
+    jaw[n_face:] *= 0.4  # the ring follows a little; the border not at all
+    jaw[n_face + n_ring:] = 0.0
+    # Sideways: the corners fully, the lips by their distance from the middle, the cheeks a little.
+    rel = np.clip((points[:, 0] - mouth_x) / half, -1.5, 1.5)
+    near = 1 - _smoothstep((np.linalg.norm(points - (mouth_x, mouth_y), axis=1) - half) / (0.6 * half))
+    spread = rel * near
+    spread[n_face:] = 0.0
+    head = np.concatenate([np.ones(n_face), np.full(n_ring, 0.45), np.zeros(len(border))])
+    depth = np.full(len(points), 0.6)
+    depth[[ids[i] for i in fm.OVAL[::2]]] = 0.3
+    depth[[ids[i] for i in fm.NOSE]] = 0.9
+    depth[ids[fm.NOSE_TIP]] = 1.0
+    depth[n_face:] = 0.2
+    eyes = []
+    for (upper, lower), iris in zip((fm.RIGHT_LIDS, fm.LEFT_LIDS), fm.IRISES, strict=True):
+        corners = fm.EYE_CORNERS[0] if upper is fm.RIGHT_LIDS[0] else fm.EYE_CORNERS[1]
+        lows = np.array([ids[i] for i in (corners[0],) + lower + (corners[1],)])
+        order = np.argsort(points[lows, 0])
+        eyes.append((np.array([ids[i] for i in upper]), points[lows[order], 0].copy(), points[lows[order], 1].copy(),
+                     np.array([ids[i] for i in iris])))
+    seal = (upper_inner, lower_inner, points[lower_inner] - points[upper_inner])
+    lids = []
+    for e, ((upper, _), (a, b)) in enumerate(zip((fm.RIGHT_LIDS, fm.LEFT_LIDS), fm.EYE_CORNERS, strict=True)):
+        creases = len(landmark_ids) + e * (len(upper) - 2) + np.arange(len(upper) - 2)
+        lids.append((np.array([ids[i] for i in (a,) + upper + (b,)]),
+                     np.concatenate([[ids[a]], creases, [ids[b]]])))
+    mesh = Mesh(points=points, triangles=np.zeros((0, 3), np.int32), ids=ids, face_h=face_h, face_w=face_w, jaw=jaw,
+                lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids,
+                border=np.array([max(0.0, bx0), max(0.0, by0), min(size[0], bx1), min(size[1], by1)]))
+    # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
+    mesh.triangles = _delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
+    return mesh
+
+
+def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: float, gaze: tuple[float, float],
+           tilt: float, nod: float, turn: float, seal: float) -> np.ndarray:
+    """The mesh's points moved by one frame's parameters (cut-out pixels); ``seal`` closes a photo's parted lips."""
+    p = mesh.points.copy()
+    h, w = mesh.face_h, mesh.face_w
+    gap = OPEN_GAP * h * opening
+    p[:, 1] += mesh.jaw * 0.8 * gap - mesh.lift * 0.2 * gap
+    if seal:
+        p[mesh.seal[0]] += 0.5 * seal * mesh.seal[2]
+        p[mesh.seal[1]] -= 0.5 * seal * mesh.seal[2]
+    p[:, 0] += mesh.spread * (WIDTH * w * width - ROUND * w * rounding)
+    if rounding and opening:
+        mid = mesh.idx((13, 14, 82, 87, 312, 317))
+        p[mid, 1] += np.array([-1, 1, -1, 1, -1, 1], np.float64) * 0.015 * h * rounding * opening
+    for upper, low_x, low_y, iris in mesh.eyes:
+        eye_w = float(low_x[-1] - low_x[0])
+        if blink:
+            for group in (upper, iris):
+                p[group, 1] += BLINK * blink * (np.interp(p[group, 0], low_x, low_y) - p[group, 1])
+        p[iris, 0] += gaze[0] * GAZE * eye_w
+        p[iris, 1] += gaze[1] * GAZE * eye_w
+    # The head: a turn (parallax: the nose moves most), a nod, and a tilt about the neck.
+    p[:, 0] += mesh.head * mesh.depth * TURN * w * turn
+    p[:, 1] += mesh.head * nod * h
+    pivot = mesh.points[mesh.ids[fm.CHIN]] + (0.0, 0.3 * h)
+    a = math.radians(tilt)
+    c, s = math.cos(a), math.sin(a)
+    rel = p - pivot
+    rotated = np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1]], axis=1) + pivot
+    return p + mesh.head[:, None] * (rotated - p)
+
+
+Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # luma (fixed-point xy, fraction), chroma x, y
+
+
+def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]) -> Maps:
+    """Remap tables for ``box`` (even luma pixels) that move the mesh at ``src`` to ``dst`` (output pixels).
+
+    The triangles are rasterised on a coarse grid (the map is piecewise affine, so smooth), each grid
+    point takes its triangle's destination -> source affine, and the grid is scaled up to the box.
+    """
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    step = max(1, math.ceil(h / GRID_ROWS))
+    gw, gh = max(2, math.ceil(w / step)), max(2, math.ceil(h / step))
+    index = np.full((gh, gw), len(triangles), np.int32)  # outside every triangle: the identity (last row)
+    shift = 4
+    # Grid cells placed where a bilinear resize of gw x gh to w x h puts them.
+    corners = (dst - (x0, y0) + 0.5) / (w / gw, h / gh) - 0.5
+    fixed = np.round(corners * (1 << shift)).astype(np.int32)
+    # Each triangle's affine, destination -> source (both box-relative).
+    d = np.concatenate([dst[triangles] - (x0, y0), np.ones((len(triangles), 3, 1))], axis=2)
+    s = src[triangles] - (x0, y0)
+    # Inverse by the adjugate (cross products of the rows): numpy's batched solve pays a LAPACK call per 3x3.
+    r0, r1, r2 = d[:, 0], d[:, 1], d[:, 2]
+    adj = np.stack([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)], axis=2)
+    det = np.einsum("ij,ij->i", r0, adj[:, :, 0])  # twice the destination's area, in pixels
+    coef = np.zeros((len(triangles) + 1, 3, 2))
+    coef[:, 0, 0] = coef[:, 1, 1] = 1.0
+    live = np.abs(det) > 0.5
+    coef[:-1][live] = (adj[live] / det[live, None, None]) @ s[live]
+    # A triangle squashed flat (a shut lid, closed lips) covers no pixel: it is not drawn, or its
+    # near-infinite affine would sample anywhere along its edge.
+    live &= np.abs(coef[:-1, :2]).max(axis=(1, 2)) < 12
+    corners_of = fixed[triangles]
+    for t in np.flatnonzero(live).tolist():
+        cv2.fillConvexPoly(index, corners_of[t], t, cv2.LINE_8, shift)
+    coef = coef.reshape(-1, 6).astype(np.float32)
+    gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
+    gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
+    c = coef[index]  # (gh, gw, 6): ax, ay for x', then for y', then the shifts
+    map_x = c[..., 0] * gx + c[..., 2] * gy + c[..., 4]
+    map_y = c[..., 1] * gx + c[..., 3] * gy + c[..., 5]
+    full_x = cv2.resize(map_x, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_x
+    full_y = cv2.resize(map_y, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_y
+    xy, frac = cv2.convertMaps(full_x, full_y, cv2.CV_16SC2)
+    # Chroma samples sit at (2i + 0.5) in luma pixels.
+    cx = cv2.resize(map_x, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
+    cy = cv2.resize(map_y, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
+    return xy, frac, cx, cy
+
+
+def apply_maps(frame: Planes, maps: Maps, box: tuple[int, int, int, int]) -> None:
+    x0, y0, x1, y1 = box
+    xy, frac, cx, cy = maps
+    fy, fu, fv = frame
+    region = fy[y0:y1, x0:x1]
+    region[:] = cv2.remap(region.copy(), xy, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    for plane in (fu, fv):
+        sub = plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
+        sub[:] = cv2.remap(sub.copy(), cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class FaceRig:
+    """One actor's animated face: its mesh, the mouth's colours, and per-frame parameters."""
+
+    def __init__(self, mesh: Mesh, look: MouthLook, lids: list[LidLook], visemes: Visemes, blinks: np.ndarray,
+                 head: HeadPose) -> None:
+        self.mesh = mesh
+        self.look = look
+        self.lid_looks = lids
+        self.visemes = visemes
+        self.blinks = blinks
+        self.head = head
+        self.upper = mesh.idx(fm.UPPER_INNER)
+        self.lower = mesh.idx(fm.LOWER_INNER)
+        self._last: tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, Maps] | None = None
+
+    @classmethod
+    def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
+              blinks: np.ndarray, head: HeadPose) -> FaceRig:
+        if "mesh" not in cache:
+            mesh = cache["mesh"] = face_mesh_of(marks, picture.size)
+            cache["look"] = mouth_look(picture, marks, seed)
+            cache["lids"] = [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids]
+        mesh, look, lids = cache["mesh"], cache["look"], cache["lids"]
+        assert isinstance(mesh, Mesh) and isinstance(look, MouthLook) and isinstance(lids, list)
+        return cls(mesh, look, lids, visemes, blinks, head)
+
+    def pose(self, k: int) -> np.ndarray:
+        """The mesh's points at frame ``k`` (cut-out pixels)."""
+        opening, width, rounding, closed = self.visemes.at(k)
+        blink = float(self.blinks[min(k, self.blinks.size - 1)])
+        tilt, nod, turn, gaze = self.head.at(k)
+        # The lips seal as the mouth closes (a photo's parted lips meet in silence and on m, b, p).
+        seal = 1.0 if closed else max(0.0, 1.0 - opening / 0.2)
+        return deform(self.mesh, opening, width, rounding, blink, (gaze, 0.0), tilt, nod, turn, seal)
+
+    def draw(self, frame: Planes, m: np.ndarray, k: int, opacity: float = 1.0) -> bool:
+        """Warp the face drawn at ``m`` (cut-out pixels -> output, 2x3 or 3x3) to frame ``k``'s pose."""
+        lin, off = m[:2, :2], m[:2, 2]
+        scale = math.sqrt(abs(np.linalg.det(lin)))
+        if self.mesh.face_h * scale < MIN_SCREEN_FACE or opacity <= 0:
+            return False
+        fy = frame[0]
+        bx0, by0, bx1, by1 = self.mesh.border
+        corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]]) @ lin.T + off
+        x0, y0 = (max(0, math.floor(v)) & ~1 for v in corners.min(axis=0))
+        x1, y1 = min(fy.shape[1], math.ceil(corners[:, 0].max()) + 1) & ~1, \
+            min(fy.shape[0], math.ceil(corners[:, 1].max()) + 1) & ~1
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return False
+        src = self.mesh.points @ lin.T + off
+        dst = self.pose(k) @ lin.T + off
+        box = (x0, y0, x1, y1)
+        # A face that moved less than REUSE pixels anywhere since the maps were made keeps them (idle frames).
+        last = self._last
+        if (last is None or last[0] != box or np.abs(last[1] - src).max() > REUSE
+                or np.abs(last[2] - dst).max() > REUSE):
+            last = self._last = (box, src, dst, warp_maps(src, dst, self.mesh.triangles, box))
+        apply_maps(frame, last[3], box)
+        paint_interior(frame, dst[self.upper], dst[self.lower], self.look, opacity)
+        blink = float(self.blinks[min(k, self.blinks.size - 1)])
+        for (lid, crease), look in zip(self.mesh.lids, self.lid_looks, strict=True):
+            paint_lid(frame, dst[lid], dst[crease], look, blink * opacity)
+        return True

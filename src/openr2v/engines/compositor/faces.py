@@ -1,0 +1,59 @@
+"""Which actors get an animated face, and the performance each one gives over the video.
+
+A character whose cut-out has face landmarks (a photo, or a video frozen on one picture) gets a
+``FaceRig``: visemes from its speech, seeded blinks, and head motion that follows its speech and
+turns toward whoever it is talking with. Drawn figures, objects and moving videos get none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from openr2v.domain.prompt import Line
+from openr2v.engines.base import RenderJob
+from openr2v.engines.compositor.blink import blink_track
+from openr2v.engines.compositor.cutouts import Cutout
+from openr2v.engines.compositor.face_rig import FaceRig
+from openr2v.engines.compositor.head import Turn, head_pose
+from openr2v.engines.compositor.staging import Placement
+from openr2v.engines.compositor.visemes import from_envelope, from_track
+from openr2v.media.visemes import VisemeTrack
+
+__all__ = ["rig_for", "turns_for"]
+
+SPEAKER_TURN = 0.5  # a speaker turns half as far toward its listener as the listener toward it
+
+
+def turns_for(label: str, lines: list[Line], placements: list[Placement], fps: int) -> list[Turn]:
+    """While ``label`` listens to a line (it is the addressee), it turns toward the speaker; a speaker, toward
+    its addressee. Both must be on screen (their placements give the direction)."""
+    where = {p.label: p.anchor[0] for p in placements}
+    out = []
+    for ln in lines:
+        if not ln.speaker or not ln.addressee or ln.speaker not in where or ln.addressee not in where:
+            continue
+        if label == ln.addressee:
+            other, strength = ln.speaker, 1.0
+        elif label == ln.speaker:
+            other, strength = ln.addressee, SPEAKER_TURN
+        else:
+            continue
+        direction = float(np.sign(where[other] - where[label]))
+        if direction:
+            out.append(Turn(round(ln.start * fps), round(ln.end * fps), direction, strength))
+    return out
+
+
+def rig_for(p: Placement, cutout: Cutout, index: int, job: RenderJob, envelopes: dict[str, np.ndarray],
+            lines: list[Line], placements: list[Placement], tracks: dict[str, VisemeTrack]) -> FaceRig | None:
+    """The rig of actor ``p`` (None: not a still photographed face); ``tracks`` are the soundtrack's visemes."""
+    if p.role != "character" or cutout.landmarks is None or len(cutout.pictures) != 1:
+        return None
+    frames, fps = job.duration * job.fps, job.fps
+    envelope = envelopes.get(p.label)
+    track = tracks.get(p.label)
+    visemes = from_track(track, envelope, frames, fps) if track is not None else from_envelope(envelope, frames, fps)
+    return FaceRig.build(cutout.pictures[0], cutout.landmarks, cutout.rig_cache, job.seed, visemes=visemes,
+                         blinks=blink_track(frames, fps, job.seed, index),
+                         head=head_pose(frames, fps, job.seed, index, envelope,
+                                        turns_for(p.label, lines, placements, fps)))

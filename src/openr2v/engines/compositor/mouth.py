@@ -1,0 +1,124 @@
+"""The inside of an open mouth, painted from the photo's own colours into the frame.
+
+When the rig parts the lips, the warp stretches the thin line between them; this paints the gap:
+a shadow that deepens from the lips' own colour toward the middle, a hint of upper teeth (the
+photo's own when it shows them, else a dim off-white drawn from the lips and skin), and grain
+matched to the photo's texture around the mouth, so the gap is never a flat fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from openr2v.engines.compositor import face_mesh as fm
+from openr2v.engines.compositor.blend import Picture, Planes
+from openr2v.engines.compositor.paint import blend_patch, grain, noise_patch, noise_tile, poly_box, poly_mask
+
+__all__ = ["MouthLook", "mouth_look", "paint_interior"]
+
+MIN_GAP = 1.0  # output pixels between the inner lips before anything is painted
+
+
+@dataclass
+class MouthLook:
+    lip: tuple[float, float, float]  # mean Y'CbCr of the lips in the neutral photo
+    skin: tuple[float, float, float]  # of the skin between nose and lip
+    teeth: tuple[float, float, float]
+    teeth_hint: float  # how strongly teeth show at full opening (the photo's own: more)
+    noise: np.ndarray  # a seeded unit-variance tile, anchored to the mouth
+
+
+def _mean(pic: Picture, mask: np.ndarray) -> tuple[float, float, float]:
+    half = cv2.resize(mask.astype(np.uint8), (pic.u.shape[1], pic.u.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    if not mask.any() or not half.any():
+        return 128.0, 128.0, 128.0
+    return float(pic.y[mask].mean()), float(pic.u[half].mean()), float(pic.v[half].mean())
+
+
+def _poly_mask(shape: tuple[int, int], *polys: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(p).astype(np.int32) for p in polys], 1)
+    return mask.astype(bool)
+
+
+def mouth_look(pic: Picture, marks: np.ndarray, seed: int) -> MouthLook:
+    """Colours of the neutral photo's lips, skin and teeth (if it shows any)."""
+    shape = pic.y.shape
+    outer = np.concatenate([marks[list(fm.UPPER_OUTER)], marks[list(fm.LOWER_OUTER)][::-1]])
+    inner = np.concatenate([marks[list(fm.UPPER_INNER)], marks[list(fm.LOWER_INNER)][::-1]])
+    inside_outer = _poly_mask(shape, outer)
+    gap = _poly_mask(shape, inner)
+    lips = inside_outer & ~gap
+    lip = _mean(pic, lips)
+    nose, top = marks[fm.NOSE_TIP], marks[fm.UPPER_OUTER[5]]
+    face_h = float(np.linalg.norm(marks[fm.FOREHEAD] - marks[fm.CHIN]))
+    r = max(2, round(0.02 * face_h))
+    skin_box = np.zeros(shape, bool)
+    cx, cy = round(float(nose[0])), round(float((nose[1] + top[1]) / 2))
+    skin_box[max(0, cy - r):cy + r, max(0, cx - 2 * r):cx + 2 * r] = True
+    skin = _mean(pic, skin_box & ~inside_outer)
+    teeth, hint = None, 0.55
+    opened = float(np.linalg.norm(marks[fm.UPPER_INNER[5]] - marks[fm.LOWER_INNER[5]])) / max(1.0, face_h)
+    if opened > 0.015 and gap.sum() > 20:
+        ys = pic.y[gap]
+        bright = ys >= np.percentile(ys, 80)
+        if float(ys[bright].mean()) > lip[0] + 25:  # the photo shows its teeth: use them
+            teeth_mask = np.zeros(shape, bool)
+            teeth_mask[gap] = bright
+            teeth, hint = _mean(pic, teeth_mask), 0.9
+    if teeth is None:
+        ty = min(200.0, lip[0] + 0.6 * max(0.0, skin[0] - lip[0]) + 25)
+        teeth = (ty, 128 + 0.25 * (lip[1] - 128), 128 + 0.25 * (lip[2] - 128))
+    return MouthLook(lip=lip, skin=skin, teeth=teeth, teeth_hint=hint, noise=noise_tile(seed))
+
+
+def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: MouthLook, opacity: float) -> None:
+    """Paint the gap between the inner lips ``upper`` and ``lower`` (corner to corner, output pixels)."""
+    gap = float(np.max(np.linalg.norm(upper - lower, axis=1)))
+    if gap < MIN_GAP or opacity <= 0:
+        return
+    poly = np.concatenate([upper, lower[::-1]])
+    box = poly_box(poly, frame)
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    mask = poly_mask(poly, box)
+    if not mask.any():
+        return
+    g = grain(frame[0][y0:y1, x0:x1], mask == 0)
+    # Depth: how far inside the gap, relative to its height; the middle is darkest.
+    dist = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    depth = np.clip(dist / max(1.0, 0.45 * gap), 0.0, 1.0) ** 0.7
+    lip_y = look.lip[0]
+    dark_y = max(24.0, 0.28 * lip_y)
+    inner_y = (0.65 * lip_y) * (1 - depth) + dark_y * depth
+    # Upper teeth: a band under the upper lip's middle, dimmer toward the corners.
+    n = upper.shape[0]
+    mid = upper[n // 5: n - n // 5]
+    band = min(0.4 * gap, 0.14 * float(np.linalg.norm(upper[-1] - upper[0])))
+    teeth_poly = np.concatenate([mid, (mid + (0, band))[::-1]])
+    teeth = cv2.GaussianBlur(poly_mask(teeth_poly, box), (0, 0), max(0.6, 0.08 * gap)).astype(np.float32) / 255
+    cx = float((upper[0, 0] + upper[-1, 0]) / 2)
+    half_w = max(1.0, float(abs(upper[-1, 0] - upper[0, 0])) / 2)
+    xs = (np.arange(w, dtype=np.float32) + x0 - cx) / half_w
+    fade = np.clip(1 - np.abs(xs) ** 2, 0, 1)[None, :]
+    strength = look.teeth_hint * float(np.clip((gap - 2.0) / 6.0, 0.0, 1.0))
+    t = teeth * fade * strength
+    inner_y = inner_y * (1 - t) + look.teeth[0] * (0.75 + 0.25 * (1 - depth)) * t
+    noise = noise_patch(look.noise, w, h)
+    inner_y = inner_y + noise * g
+    a = mask.astype(np.float32) * (opacity / 255)
+    # Chroma at half size: the lips' hue, deeper and less saturated inside; teeth toward neutral.
+    hw, hh = w // 2, h // 2
+    ac = cv2.resize(a, (hw, hh), interpolation=cv2.INTER_AREA)
+    dc = cv2.resize(depth, (hw, hh), interpolation=cv2.INTER_AREA)
+    tc = cv2.resize(t, (hw, hh), interpolation=cv2.INTER_AREA)
+    nc = noise[: hh * 2: 2, : hw * 2: 2] * (0.3 * g)
+    u, v = (128 + (c - 128) * (0.9 - 0.3 * dc) for c in look.lip[1:])
+    u = u * (1 - tc) + look.teeth[1] * tc + nc
+    v = v * (1 - tc) + look.teeth[2] * tc + nc
+    blend_patch(frame, box, inner_y, u, v, a, ac)
