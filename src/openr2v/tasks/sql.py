@@ -44,7 +44,7 @@ HEARTBEAT: Update = (
 CREATE: Insert = insert(TASKS)
 LEDGER: Insert = insert(cast(Table, LedgerRow.__table__))
 
-CHARGES = QuotaChargeRow.__table__
+CHARGES = cast(Table, QuotaChargeRow.__table__)
 CHARGE: Insert = insert(CHARGES)
 # A reservation goes back to its key (the task FAILED, was CANCELED or deleted); usage stays.
 RELEASE: Delete = delete(CHARGES).where(CHARGES.c.task_id.in_(bindparam("p_ids", expanding=True)),
@@ -52,11 +52,11 @@ RELEASE: Delete = delete(CHARGES).where(CHARGES.c.task_id.in_(bindparam("p_ids",
 
 
 @functools.cache
-def quota_totals(by_state: bool) -> Select:  # type: ignore[type-arg]
+def quota_totals(by_state: bool) -> Select[Any]:
     """One key's free seconds, then billed seconds and charged cost in its day, month and all time."""
     c = CHARGES.c
 
-    def since(column: object, start: str | None) -> object:
+    def since(column: Any, start: str | None) -> Any:
         value = column if start is None else case((c.created_at >= bindparam(start), column), else_=0.0)
         return func.coalesce(func.sum(value), 0.0)
 

@@ -419,7 +419,7 @@ class TaskStore:
 
     def delete_quota_override(self, owner: str) -> bool:
         with self.session() as s:
-            return s.execute(delete(QuotaOverrideRow).where(QuotaOverrideRow.owner == owner)).rowcount == 1  # type: ignore[attr-defined,no-any-return]
+            return s.execute(delete(QuotaOverrideRow).where(QuotaOverrideRow.owner == owner)).rowcount == 1  # type: ignore[attr-defined]
 
     # -- uploads ----------------------------------------------------------------------------
 

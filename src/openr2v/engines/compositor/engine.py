@@ -164,7 +164,7 @@ class CompositorEngine:
 
         with ThreadPoolExecutor(max_workers=self.shot_workers, thread_name_prefix="openr2v-shot") as pool:
             futures = [pool.submit(one, i, spec) for i, spec in enumerate(scene.shots)]
-        failures = [f.exception() for f in futures if f.exception() is not None]
+        failures = [e for f in futures if (e := f.exception()) is not None]
         if failures:
             raise next((e for e in failures if not isinstance(e, Canceled)), failures[0])
         done = [f.result() for f in futures]
