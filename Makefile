@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test check lint serve bench clean fuzz soak
+.PHONY: venv browser demo test check lint serve bench clean fuzz soak bench-voices
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,test,scale,vace]'
+	$(BIN)/python -m pip install -q -e '.[server,test,scale,vace,voices]'
 # mediapipe 0.10.21 is the last with the bundled legacy models; --no-deps keeps jax out (see pyproject.toml).
 	$(BIN)/python -m pip install -q --no-deps mediapipe==0.10.21
 	touch $(STAMP)
@@ -53,6 +53,16 @@ serve: venv
 # 30 minutes of mixed load on the embedded default; PASS needs flat RSS, fds and threads (bench/README.md).
 soak: venv
 	$(BIN)/python bench/soak.py --minutes 30
+
+# The speech engine comparison (docs/voices.md). Debian's candidates are installed when missing and we are
+# root (the product needs none of them: its voice comes from PyPI, see the `voices` extra).
+bench-voices: venv
+	@command -v flite >/dev/null 2>&1 && command -v text2wave >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite festival \
+	      festvox-us-slt-hts festvox-kallpc16k >/dev/null) || echo "warning: Debian's voices not installed"; \
+	  else echo "note: flite/festival missing (as root: apt-get install flite festival festvox-us-slt-hts)"; fi; }
+	$(BIN)/python bench/voices.py
 
 clean:
 	rm -rf $(VENV) .data out

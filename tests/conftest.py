@@ -126,7 +126,7 @@ def make_server(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture
 def make_front(make_server: object) -> object:
-    """A factory for an upstream-mode server (README "Upstream mode") in front of another LiveServer; it uses
+    """A factory for an upstream-mode server (docs/engines/dashscope.md) in front of another LiveServer; it uses
     ``key`` (default OTHER_KEY) upstream, so the upstream's tasks of the gateway are told apart."""
 
     def make(upstream: LiveServer, key: str = OTHER_KEY, **overrides: object) -> LiveServer:

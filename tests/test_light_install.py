@@ -1,6 +1,6 @@
 """``pip install openr2v`` (no extras) is the light client: a fresh venv from this checkout drives a running
 server with ``openr2v.Client`` and ``openr2v generate --server``, never importing the media stack, and the
-commands that need the server say which extra to install (docs/client.md).
+commands that need the server say which extra to install (docs/clients.md, "Install").
 
 Slow-ish (a venv and a pip install from PyPI, some 30-90 s here), and kept in the suite."""
 

@@ -1,7 +1,7 @@
 """Picks the storage and queue adapters that Settings name (the task store picks itself by URL).
 
 Embedded default: local directory + in-process threads. Scale-out: ``storage_url=s3://...`` and
-``queue=celery`` (README "Scale-out"). The rest of the code sees one interface for each.
+``queue=celery`` (docs/deployment.md). The rest of the code sees one interface for each.
 """
 
 from __future__ import annotations

@@ -575,6 +575,6 @@ def test_server_healthy_and_bounded_after_the_batch(guarded: Guarded,
     (rss0, fds0), (rss1, fds1) = guarded.baseline, guarded.stats()
     report = {"rss_before_mb": round(rss0 / 1024, 1), "rss_after_mb": round(rss1 / 1024, 1),
               "fds_before": fds0, "fds_after": fds1, "file_tasks": len(file_tasks)}
-    print("hostile batch:", json.dumps(report))  # the figures README "Reliability" quotes (pytest -s)
+    print("hostile batch:", json.dumps(report))  # the figures docs/reliability.md quotes (pytest -s)
     assert (rss1 - rss0) / 1024 < RSS_GROWTH_CEILING_MB, report
     assert fds1 <= fds0 + 4, report

@@ -29,6 +29,7 @@ from tests.helpers import LiveServer, run_server, serve_directory
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 W, H = 1280, 720
+SEED = int(os.environ.get("OPENR2V_TEST_SEED", "7"))  # the drift and jitter: fixed, so a run is repeatable
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
 
 
@@ -51,9 +52,9 @@ def portraits() -> dict[str, Image.Image]:
     # Off-centre: mirrored, at the left of a wide photo.
     off = grace.resize((960, 600)).filter(ImageFilter.GaussianBlur(40))
     off.paste(ImageOps.mirror(grace), (0, 0))
-    # Two people in one photo, side by side.
+    # Two people in one photo, side by side (her head and shoulders: faces of one size).
     two = Image.new("RGB", (1024, 530))
-    two.paste(eileen.resize((512, 530)), (0, 0))
+    two.paste(eileen.crop((110, 30, 360, 289)).resize((512, 530)), (0, 0))
     two.paste(top.resize((512, 530)), (512, 0))
     # A photo badge on the chest: a second, smaller face below the real one.
     badge = top.copy()
@@ -103,11 +104,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
 
 
 def submit(server: LiveServer, files: str, names: list[str], prompt: str, seconds: int,
-           shot_type: str = "single", size: str = f"{W}*{H}") -> str:
+           shot_type: str = "single", size: str = f"{W}*{H}", seed: int = SEED) -> str:
     body = {"model": "wan2.6-r2v-flash",
             "input": {"prompt": prompt, "reference_urls": [f"{files}/{n}.png" for n in names]},
             "parameters": {"size": size, "duration": seconds, "shot_type": shot_type, "audio": False,
-                           "prompt_extend": False, "watermark": False}}
+                           "prompt_extend": False, "watermark": False, "seed": seed}}
     with server.client() as c:
         r = c.post(SUBMIT, json=body, headers={"X-DashScope-Async": "enable"})
     assert r.status_code == 200, r.text
@@ -175,9 +176,10 @@ def test_a_close_up_while_she_speaks_happens_during_her_line(served: tuple[LiveS
     before = [frames[k] for k in range(0, int(line["start"] * fps))]
     during = [frames[k] for k in range(int((line["start"] + 0.7) * fps), int(line["end"] * fps))]
     assert len(before) >= 20 and len(during) >= 20
-    # Before her line: the wide shot, both faces whole. (The plate is derived from a reference: a
-    # detector may now and then see a face in its blur too, a large one: not counted.)
-    assert share(before, lambda f: len([b for b in faces(f) if b[3] < 0.3 * H]) >= 2) >= 0.9
+    # Before her line: the wide shot, both faces whole (about 0.25 of the frame tall). The plate is
+    # derived from a reference: a detector may now and then see a face in its blur too, a huge one
+    # (0.47 of the frame and more): not counted.
+    assert share(before, lambda f: len([b for b in faces(f) if b[3] < 0.42 * H]) >= 2) >= 0.9
 
     def close_on_her(f: np.ndarray) -> bool:
         found = faces(f)

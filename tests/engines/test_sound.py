@@ -13,6 +13,7 @@ from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.common.sound import Soundtrack, build_soundtrack, cast_voices, line_notes, plan_for
 from openr2v.engines.compositor import CompositorEngine
+from openr2v.media import piper_voice
 from openr2v.media.audio import decode_audio, rms_dbfs, room_tone
 from openr2v.media.probe import probe
 from openr2v.media.visemes import retime
@@ -245,14 +246,18 @@ def test_cast_voices_are_distinct_deterministic_and_fit_the_reference() -> None:
     assert "+f" in fitted["x"].name and "+m" in fitted["y"].name
 
 
-def test_placed_lines_carry_phoneme_timelines_that_match_the_audio(media_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["piper", "espeak"])
+def test_placed_lines_carry_phoneme_timelines_that_match_the_audio(media_dir: Path, tmp_path: Path, engine: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """After voice matching (character1) and time compression (both lines) the timeline still fits the sound."""
+    monkeypatch.setenv("OPENR2V_TTS", engine)
     line = "Maybe you will bring me apples, Bob? Fine, we will talk about it on the boat, my friend."
     prompt = (f"Shot 1 [0-2s]: character1 says: '{line}' Shot 2 [2-3s]: character1 waves. "
               f"Shot 3 [3-5s]: character2 replies: 'Pam made a map. Bob, be brave!'")
     refs = [resolved("character1", media_dir / "person1.mp4"), resolved("character2", media_dir / "object.png")]
     sound, _ = sound_of(make_job(tmp_path, refs, prompt))
     assert [pl.label for pl in sound.lines] == ["character1", "character2"]
+    assert ("piper joe" in sound.sources[2]) == (engine == "piper" and piper_voice.available())
     x = sound.samples[0] - room_tone(5, seed=7)[0]  # the speech alone (the limiter has nothing to do here)
     for placed in sound.lines:
         ph = placed.phonemes

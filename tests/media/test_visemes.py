@@ -64,3 +64,35 @@ def test_viseme_track_per_frame() -> None:
     assert track.teeth[23] or track.teeth[24]  # "f" at 0.75-0.85 s
     assert track.width[28] == pytest.approx(1.0)  # "iː"
     assert track.viseme[34] == "rest" and np.all((track.open >= 0) & (track.open <= 1))
+
+
+def test_piper_phoneme_times_match_the_speech_energy() -> None:
+    """Piper's own durations (256-sample hops) against its audio; its vocoder spreads an edge by up to a hop."""
+    from openr2v.media import piper_voice
+
+    if not piper_voice.available():
+        pytest.skip("Piper or its voice is not installed (the `voices` extra)")
+    voice = Voice("joe", engine="piper")
+    speech = synthesize_timed(TEXT, voice)
+    assert speech.rate == NATIVE_RATE and speech.phonemes[-1].end == pytest.approx(speech.seconds)
+    assert timing_faults(speech.samples, speech.rate, speech.phonemes, margin=0.012, loud_db=-30) == []
+    assert timing_faults(speech.samples, speech.rate, retime(speech.phonemes, offset=0.06), margin=0.012,
+                         loud_db=-30)
+    again = synthesize_timed(TEXT, voice)
+    assert np.array_equal(speech.samples, again.samples) and speech.phonemes == again.phonemes
+    bob = synthesize_timed("Bob made a map for Pam.", voice)
+    assert [p.symbol for p in bob.phonemes if p.viseme == "closed"] == ["b", "b", "m", "m", "p", "p", "m"]
+    faster = synthesize_timed(TEXT, Voice("joe", engine="piper", rate=250))
+    assert faster.seconds < 0.8 * speech.seconds
+
+
+def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openr2v.media import piper_voice
+    from openr2v.media.tts import TTSError, default_engine
+
+    monkeypatch.setenv("OPENR2V_TTS", "espeak")
+    assert default_engine() == "espeak"
+    monkeypatch.delenv("OPENR2V_TTS")
+    assert default_engine() == ("piper" if piper_voice.available() else "espeak")
+    with pytest.raises(TTSError, match="no speech engine"):
+        synthesize_timed("hello", Voice(engine="festival"))

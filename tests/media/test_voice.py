@@ -1,4 +1,4 @@
-"""Voice matching with WORLD: profiles of reference voices, and speech moved to a target F0 and length."""
+"""Voice matching: WORLD profiles of reference voices, speech moved to a target F0 and length (Praat)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import pyworld
 
-from openr2v.media.tts import NATIVE_RATE, Voice, synthesize_native, trim_silence
+from openr2v.media.tts import NATIVE_RATE, Voice, synthesize_native, synthesize_timed, trim_silence
 from openr2v.media.voice import (
     FORMANT_LIMITS,
     VoiceProfile,
@@ -89,3 +89,21 @@ def test_formant_factor_follows_the_envelope_shift() -> None:
     assert formant_factor(source, up, 1.0) > 1.05
     assert formant_factor(source, down, 1.0) < 0.95
     assert FORMANT_LIMITS[0] <= formant_factor(source, np.roll(source, 40), 4.0) <= FORMANT_LIMITS[1]
+
+
+@pytest.mark.parametrize(("target_hz", "formant"), [(128.0, 0.97), (210.0, 1.15)])
+def test_piper_voice_moves_to_a_cast_voice(target_hz: float, formant: float) -> None:
+    """The neural voice (median F0 about 107 Hz) lands on a cast voice's median F0, and keeps its length."""
+    from openr2v.media import piper_voice
+
+    if not piper_voice.available():
+        pytest.skip("Piper or its voice is not installed (the `voices` extra)")
+    speech = synthesize_timed(SPEECH, Voice("joe", engine="piper"))
+    out = transform(speech.samples, speech.rate, target=VoiceProfile(target_hz, None, formant))
+    assert out.size == speech.samples.size
+    got = harvest_median(out, speech.rate)
+    print(f"Piper moved to {target_hz:.0f} Hz: {got:.1f} Hz (from {harvest_median(speech.samples, speech.rate):.1f})")
+    assert got == pytest.approx(target_hz, rel=0.08)
+    # And to a measured reference voice (formants from its envelope).
+    matched = transform(speech.samples, speech.rate, target=profile_at(target_hz))
+    assert harvest_median(matched, speech.rate) == pytest.approx(target_hz, rel=0.08)

@@ -2,7 +2,7 @@
 
 Validation reads this table and nothing else; handlers hard-code no limit. Each value cites
 its source document; values the documents leave open are openr2v's choices, marked ``choice`` and
-listed in the README ("Choices where the documents are silent").
+listed in docs/parity.md and the dialect pages.
 """
 
 from __future__ import annotations

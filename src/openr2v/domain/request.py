@@ -77,7 +77,7 @@ class GenerationRequest(BaseModel):
     watermark: bool = False
     seed: int | None = None
     prompt_extend: bool = True
-    # openr2v extensions (documented in the README): captions, callback_url, ...
+    # openr2v extensions (docs/parity.md, "added"): captions, callback_url, ...
     extensions: dict[str, Any] = Field(default_factory=dict)
 
     def size_str(self) -> str | None:

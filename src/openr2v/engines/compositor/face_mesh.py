@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from openr2v.engines.common import vision
+from openr2v.native_logs import quiet_native_stderr
 
 __all__ = ["COUNT", "find_landmarks"]
 
@@ -72,7 +73,8 @@ def find_landmarks(rgb: np.ndarray) -> np.ndarray | None:
     if graph is None:
         return None
     h, w = rgb.shape[:2]
-    result = graph.process(np.ascontiguousarray(rgb))
+    with quiet_native_stderr():  # once per picture (landmarks are cached); its graph warns on every run
+        result = graph.process(np.ascontiguousarray(rgb))
     if not result.multi_face_landmarks:
         return None
     pts = np.array([(p.x * w, p.y * h) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)

@@ -60,7 +60,8 @@ class Mesh:
     eyes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # upper ids, lower xs, lower ys, irises
     seal: tuple[np.ndarray, np.ndarray, np.ndarray]  # upper and lower inner lip ids, the rest gap between them
     lids: list[tuple[np.ndarray, np.ndarray]]  # per eye: the upper lid and the crease above it, corner to corner
-    border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels
+    border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels (it may reach past the cut-out:
+    # the box must end where the mesh's fixed border is, or the warp would stop short of it with a seam)
 
     def idx(self, ids: tuple[int, ...]) -> np.ndarray:
         return np.array([self.ids[i] for i in ids], dtype=np.int64)
@@ -91,13 +92,13 @@ def _creases(marks: np.ndarray) -> np.ndarray:
         for u, lo in zip(upper[1:-1], lower[1:-1], strict=True):
             up = marks[u].astype(np.float64)
             opening = float(marks[lo][1] - up[1])
-            rise = min(0.9 * max(opening, 1.0), 0.5 * max(0.0, up[1] - brow_low))
+            rise = min(0.5 * max(opening, 1.0), 0.4 * max(0.0, up[1] - brow_low))
             out.append((up[0], up[1] - max(rise, 0.5)))
     return np.array(out)
 
 
-def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
-    """The rig's mesh over landmarks ``marks`` of a cut-out of ``size`` (w, h)."""
+def face_mesh_of(marks: np.ndarray) -> Mesh:
+    """The rig's mesh over face landmarks ``marks`` (cut-out pixels)."""
     groups = (fm.UPPER_INNER + fm.LOWER_INNER + fm.UPPER_OUTER + fm.LOWER_OUTER + fm.RIGHT_LIDS[0]
               + fm.RIGHT_LIDS[1] + fm.LEFT_LIDS[0] + fm.LEFT_LIDS[1] + fm.EYE_CORNERS[0] + fm.EYE_CORNERS[1]
               + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL[::2] + fm.NOSE + fm.SKIN)
@@ -169,10 +170,27 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
                      np.concatenate([[ids[a]], creases, [ids[b]]])))
     mesh = Mesh(points=points, triangles=np.zeros((0, 3), np.int32), ids=ids, face_h=face_h, face_w=face_w, jaw=jaw,
                 lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids,
-                border=np.array([max(0.0, bx0), max(0.0, by0), min(size[0], bx1), min(size[1], by1)]))
+                border=np.array([bx0, by0, bx1, by1]))
     # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
     mesh.triangles = _delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
     return mesh
+
+
+def _curve(points: np.ndarray, ids: np.ndarray, x: np.ndarray) -> np.ndarray:
+    order = np.argsort(points[ids, 0])
+    return np.interp(x, points[ids[order], 0], points[ids[order], 1])
+
+
+def _lidded(rest: np.ndarray, moved: np.ndarray, iris: np.ndarray, lid: np.ndarray, crease: np.ndarray,
+            low_x: np.ndarray, low_y: np.ndarray) -> np.ndarray:
+    """The irises' heights as the lid closes: the band from the crease to the lid stretches down, the
+    opening below it shrinks onto the lower lid, so no triangle folds and nothing above the crease moves."""
+    x, y = rest[iris, 0], rest[iris, 1]
+    top, was, now = _curve(rest, crease, x), _curve(rest, lid, x), _curve(moved, lid, x)
+    low = np.interp(x, low_x, low_y)
+    in_band = top + (y - top) / np.maximum(was - top, 1e-6) * (now - top)
+    in_eye = now + (y - was) / np.maximum(low - was, 1e-6) * (low - now)
+    return np.where(y <= was, np.where(y <= top, y, in_band), np.minimum(in_eye, np.maximum(low, y)))
 
 
 def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: float, gaze: tuple[float, float],
@@ -189,11 +207,11 @@ def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: flo
     if rounding and opening:
         mid = mesh.idx((13, 14, 82, 87, 312, 317))
         p[mid, 1] += np.array([-1, 1, -1, 1, -1, 1], np.float64) * 0.015 * h * rounding * opening
-    for upper, low_x, low_y, iris in mesh.eyes:
+    for (upper, low_x, low_y, iris), (lid, crease) in zip(mesh.eyes, mesh.lids, strict=True):
         eye_w = float(low_x[-1] - low_x[0])
         if blink:
-            for group in (upper, iris):
-                p[group, 1] += BLINK * blink * (np.interp(p[group, 0], low_x, low_y) - p[group, 1])
+            p[upper, 1] += BLINK * blink * (np.interp(p[upper, 0], low_x, low_y) - p[upper, 1])
+            p[iris, 1] = _lidded(mesh.points, p, iris, lid, crease, low_x, low_y)
         p[iris, 0] += gaze[0] * GAZE * eye_w
         p[iris, 1] += gaze[1] * GAZE * eye_w
     # The head: a turn (parallax: the nose moves most), a nod, and a tilt about the neck.
@@ -246,14 +264,21 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
     gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
     c = coef[index]  # (gh, gw, 6): ax, ay for x', then for y', then the shifts
-    map_x = c[..., 0] * gx + c[..., 2] * gy + c[..., 4]
-    map_y = c[..., 1] * gx + c[..., 3] * gy + c[..., 5]
-    full_x = cv2.resize(map_x, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_x
-    full_y = cv2.resize(map_y, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_y
+    # Displacements, not positions, are scaled up: a resize repeats its edge, and a displacement of zero at
+    # the box's fixed edge stays zero there (positions would come out half a grid cell inside: a seam).
+    dx = c[..., 0] * gx + c[..., 2] * gy + c[..., 4] - gx
+    dy = c[..., 1] * gx + c[..., 3] * gy + c[..., 5] - gy
+    if step > 1:
+        full_x = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(w, dtype=np.float32)[None, :]
+        full_y = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(h, dtype=np.float32)[:, None]
+    else:
+        full_x, full_y = dx + gx, dy + gy
     xy, frac = cv2.convertMaps(full_x, full_y, cv2.CV_16SC2)
-    # Chroma samples sit at (2i + 0.5) in luma pixels.
-    cx = cv2.resize(map_x, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
-    cy = cv2.resize(map_y, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
+    # Chroma sample j sits at luma 2j + 0.5: its source is j plus half the displacement there.
+    cx = cv2.resize(dx, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 \
+        + np.arange(w // 2, dtype=np.float32)[None, :]
+    cy = cv2.resize(dy, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 \
+        + np.arange(h // 2, dtype=np.float32)[:, None]
     return xy, frac, cx, cy
 
 
@@ -287,7 +312,7 @@ class FaceRig:
     def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
               blinks: np.ndarray, head: HeadPose) -> FaceRig:
         if "mesh" not in cache:
-            built = cache["mesh"] = face_mesh_of(marks, picture.size)
+            built = cache["mesh"] = face_mesh_of(marks)
             cache["look"] = mouth_look(picture, marks, seed)
             cache["lids"] = [lid_look(picture, built.points[lid], built.points[crease]) for lid, crease in built.lids]
         mesh, look, lids = cache["mesh"], cache["look"], cache["lids"]

@@ -41,7 +41,7 @@ class SubmitParameters(Wire):
     prompt_extend: StrictBool | None = None
     # openr2v extensions
     captions: StrictBool | None = None
-    callback_url: StrictStr | None = None  # webhook fired on every status change (README: webhooks)
+    callback_url: StrictStr | None = None  # webhook fired on every status change (docs/webhooks.md)
 
 
 class SubmitBody(Wire):

@@ -1,6 +1,6 @@
 """OpenAI-style wire <-> canonical: parse ``videos.create``, format the Video object, map errors.
 
-Mapping (README, "OpenAI-style /v1/videos"): ``model`` one of wan2.6-r2v, wan2.6-r2v-flash
+Mapping (docs/dialects/openai.md): ``model`` one of wan2.6-r2v, wan2.6-r2v-flash
 (default), wan2.7-r2v; ``seconds`` ("5", or 5) -> duration; ``size`` "1280x720" -> the W*H of
 the tables (wan2.7: the tier and ratio it names); ``input_reference`` (an uploaded file or
 ``{"image_url": ...}``) -> the first reference image; ``references`` -> further references in
