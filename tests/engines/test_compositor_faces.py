@@ -23,9 +23,9 @@ from openr2v.engines.compositor.blink import blink_track
 from openr2v.engines.compositor.head import Turn, head_pose
 from openr2v.engines.compositor.visemes import from_track
 from openr2v.media.visemes import silent_track
-from tests.conftest import LiveServer
 from tests.engines.conftest import previz_job, render, resolved
 from tests.engines.face_metrics import audio_envelope, face_track, flat_share, mouth_texture, serve_dir
+from tests.helpers import LiveServer
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"

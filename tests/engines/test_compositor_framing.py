@@ -24,8 +24,8 @@ import skimage
 from PIL import Image, ImageFilter, ImageOps
 
 from tests import conftest as shared
-from tests.conftest import LiveServer, run_server, serve_directory
 from tests.engines.conftest import frames_rgb
+from tests.helpers import LiveServer, run_server, serve_directory
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 W, H = 1280, 720
@@ -211,7 +211,7 @@ def test_in_a_multi_shot_plan_the_lines_shot_is_the_close_up(served: tuple[LiveS
 
 
 def test_a_small_face_makes_a_person_but_a_crowd_makes_a_place() -> None:
-    from openr2v.engines.compositor.vision import find_face, find_small_face
+    from openr2v.engines.common.vision import find_face, find_small_face
 
     grace = grace_hopper().resize((128, 150))
     one = Image.new("RGB", (1600, 900), (120, 130, 140))

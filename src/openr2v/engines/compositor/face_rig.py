@@ -73,7 +73,7 @@ def _delaunay(points: np.ndarray) -> np.ndarray:
     sub = cv2.Subdiv2D((int(x0), int(y0), int(x1 - x0) + 1, int(y1 - y0) + 1))
     for p in points:
         sub.insert((float(p[0]), float(p[1])))
-    tris = sub.getTriangleList().reshape(-1, 3, 2)
+    tris = np.asarray(sub.getTriangleList()).reshape(-1, 3, 2)
     # Back to point indices: the nearest rest point to each corner (Subdiv2D hands back the coordinates).
     d = np.linalg.norm(tris[:, :, None, :] - points[None, None, :, :], axis=3)
     nearest = d.argmin(axis=2)
@@ -312,9 +312,9 @@ class FaceRig:
     def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
               blinks: np.ndarray, head: HeadPose) -> FaceRig:
         if "mesh" not in cache:
-            mesh = cache["mesh"] = face_mesh_of(marks)
+            built = cache["mesh"] = face_mesh_of(marks)
             cache["look"] = mouth_look(picture, marks, seed)
-            cache["lids"] = [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids]
+            cache["lids"] = [lid_look(picture, built.points[lid], built.points[crease]) for lid, crease in built.lids]
         mesh, look, lids = cache["mesh"], cache["look"], cache["lids"]
         assert isinstance(mesh, Mesh) and isinstance(look, MouthLook) and isinstance(lids, list)
         return cls(mesh, look, lids, visemes, blinks, head)

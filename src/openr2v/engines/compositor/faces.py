@@ -33,7 +33,7 @@ def photographed(picture: Picture, marks: np.ndarray) -> bool:
     """Whether the face inside the landmarks' oval has a photo's texture (measured: drawn ~0.9 flat, photos
     ~0.1, down to a 400 px WebP)."""
     oval = np.zeros(picture.y.shape, np.uint8)
-    cv2.fillPoly(oval, [np.round(marks[list(fm.OVAL)]).astype(np.int32)], 1)
+    cv2.fillPoly(oval, [np.round(marks[list(fm.OVAL)]).astype(np.int32)], (1,))
     inside = cv2.erode(oval, np.ones((5, 5), np.uint8)) > 0
     if inside.sum() < 50:
         return False
