@@ -286,7 +286,8 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
             motion.envelope = envelopes.get(p.label)
         actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""),
                                 rig=rig_for(p, cutouts[p.label], index, job, envelopes, scene.plan.lines, placements,
-                                            scene.visemes))
+                                            scene.visemes),
+                                visemes=scene.visemes.get(p.label) if p.role == "character" else None)
     walker = _subject_label(shot, [p.label for p in people])
     if walker is not None:
         _walks(actors[walker].motion, actors[walker], shot, move, spec.first, spec.last, fps, width)
