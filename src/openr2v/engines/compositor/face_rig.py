@@ -91,7 +91,7 @@ def _creases(marks: np.ndarray) -> np.ndarray:
         for u, lo in zip(upper[1:-1], lower[1:-1], strict=True):
             up = marks[u].astype(np.float64)
             opening = float(marks[lo][1] - up[1])
-            rise = min(0.9 * max(opening, 1.0), 0.5 * max(0.0, up[1] - brow_low))
+            rise = min(0.5 * max(opening, 1.0), 0.4 * max(0.0, up[1] - brow_low))
             out.append((up[0], up[1] - max(rise, 0.5)))
     return np.array(out)
 
@@ -175,6 +175,23 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
     return mesh
 
 
+def _curve(points: np.ndarray, ids: np.ndarray, x: np.ndarray) -> np.ndarray:
+    order = np.argsort(points[ids, 0])
+    return np.interp(x, points[ids[order], 0], points[ids[order], 1])
+
+
+def _lidded(rest: np.ndarray, moved: np.ndarray, iris: np.ndarray, lid: np.ndarray, crease: np.ndarray,
+            low_x: np.ndarray, low_y: np.ndarray) -> np.ndarray:
+    """The irises' heights as the lid closes: the band from the crease to the lid stretches down, the
+    opening below it shrinks onto the lower lid, so no triangle folds and nothing above the crease moves."""
+    x, y = rest[iris, 0], rest[iris, 1]
+    top, was, now = _curve(rest, crease, x), _curve(rest, lid, x), _curve(moved, lid, x)
+    low = np.interp(x, low_x, low_y)
+    in_band = top + (y - top) / np.maximum(was - top, 1e-6) * (now - top)
+    in_eye = now + (y - was) / np.maximum(low - was, 1e-6) * (low - now)
+    return np.where(y <= was, np.where(y <= top, y, in_band), np.minimum(in_eye, np.maximum(low, y)))
+
+
 def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: float, gaze: tuple[float, float],
            tilt: float, nod: float, turn: float, seal: float) -> np.ndarray:
     """The mesh's points moved by one frame's parameters (cut-out pixels); ``seal`` closes a photo's parted lips."""
@@ -189,11 +206,11 @@ def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: flo
     if rounding and opening:
         mid = mesh.idx((13, 14, 82, 87, 312, 317))
         p[mid, 1] += np.array([-1, 1, -1, 1, -1, 1], np.float64) * 0.015 * h * rounding * opening
-    for upper, low_x, low_y, iris in mesh.eyes:
+    for (upper, low_x, low_y, iris), (lid, crease) in zip(mesh.eyes, mesh.lids, strict=True):
         eye_w = float(low_x[-1] - low_x[0])
         if blink:
-            for group in (upper, iris):
-                p[group, 1] += BLINK * blink * (np.interp(p[group, 0], low_x, low_y) - p[group, 1])
+            p[upper, 1] += BLINK * blink * (np.interp(p[upper, 0], low_x, low_y) - p[upper, 1])
+            p[iris, 1] = _lidded(mesh.points, p, iris, lid, crease, low_x, low_y)
         p[iris, 0] += gaze[0] * GAZE * eye_w
         p[iris, 1] += gaze[1] * GAZE * eye_w
     # The head: a turn (parallax: the nose moves most), a nod, and a tilt about the neck.
