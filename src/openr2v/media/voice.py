@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import parselmouth
 import pyworld
-from parselmouth.praat import call
+from parselmouth.praat import call, run
 
 from openr2v.errors import OpenR2VError
 from openr2v.media.audio import decode_audio
@@ -135,7 +135,7 @@ def _retime(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, scale: float) -> tup
     return (np.ascontiguousarray(f0[idx]), np.ascontiguousarray(sp[idx]), np.ascontiguousarray(ap[idx]))
 
 
-_PRAAT = threading.Lock()  # Praat keeps some global state; calls are short
+_PRAAT = threading.Lock()  # Praat keeps global state (its random generator among it); calls are short
 
 
 def transform(x: np.ndarray, fs: int, *, target: VoiceProfile | None = None, time_scale: float = 1.0) -> np.ndarray:
@@ -162,6 +162,8 @@ def transform(x: np.ndarray, fs: int, *, target: VoiceProfile | None = None, tim
                 factor = formant_factor(_long_term_envelope(sp, f0, fs), target.envelope, ratio)
     try:
         with _PRAAT:
+            # PSOLA draws random numbers (for unvoiced stretches): seeded, the same input gives the same samples.
+            run("random_initializeWithSeedUnsafelyButPredictably (1)")
             sound = parselmouth.Sound(xd, sampling_frequency=fs)
             moved = call(sound, "Change gender", F0_FLOOR, F0_CEIL, factor, new_median, 1.0, time_scale)
             y = np.asarray(moved.values[0], dtype=np.float32)
