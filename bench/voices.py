@@ -82,7 +82,8 @@ def openr2v_backend(backend: str) -> Engine:
     from openr2v.media import tts
 
     def speak(text: str) -> tuple[np.ndarray, int]:
-        speech = tts.synthesize_timed(text, tts.Voice(engine=backend))
+        voice = tts.Voice(name="joe", engine="piper") if backend == "piper" else tts.Voice(engine=backend)
+        speech = tts.synthesize_timed(text, voice)
         return speech.samples, speech.rate
 
     return speak
@@ -219,7 +220,7 @@ def main() -> None:
             continue
         try:
             res = evaluate(name, make, judges, DIALOGUE)
-        except (ImportError, OSError, subprocess.CalledProcessError) as exc:
+        except (ImportError, OSError, RuntimeError, subprocess.CalledProcessError) as exc:
             print(f"{name:28s} failed: {exc}", file=sys.stderr)
             continue
         res["package"] = package

@@ -135,8 +135,7 @@ def _retime(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, scale: float) -> tup
     return (np.ascontiguousarray(f0[idx]), np.ascontiguousarray(sp[idx]), np.ascontiguousarray(ap[idx]))
 
 
-_PRAAT = threading.Lock()  # Praat keeps some global state; calls are short
-_RESEED = "random_initializeWithSeedUnsafelyButPredictably (20261205)"
+_PRAAT = threading.Lock()  # Praat keeps global state (its random generator among it); calls are short
 
 
 def transform(x: np.ndarray, fs: int, *, target: VoiceProfile | None = None, time_scale: float = 1.0) -> np.ndarray:
@@ -163,9 +162,8 @@ def transform(x: np.ndarray, fs: int, *, target: VoiceProfile | None = None, tim
                 factor = formant_factor(_long_term_envelope(sp, f0, fs), target.envelope, ratio)
     try:
         with _PRAAT:
-            # Praat's PSOLA draws from its own random generator, seeded once per process: reseed it so
-            # the same speech always comes out the same (a seed gives the same bytes).
-            run(_RESEED)
+            # PSOLA draws random numbers (for unvoiced stretches): seeded, the same input gives the same samples.
+            run("random_initializeWithSeedUnsafelyButPredictably (1)")
             sound = parselmouth.Sound(xd, sampling_frequency=fs)
             moved = call(sound, "Change gender", F0_FLOOR, F0_CEIL, factor, new_median, 1.0, time_scale)
             y = np.asarray(moved.values[0], dtype=np.float32)
