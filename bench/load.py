@@ -231,7 +231,9 @@ def cpu_seconds(pids: list[int]) -> float:
 @contextlib.contextmanager
 def processes(env: dict[str, str], data_dir: Path, worker: bool) -> Iterator[tuple[int, list[int]]]:
     port = free_port()
-    full = {**os.environ, **env, "PYTHONPATH": str(BENCH)}
+    # bench/ for the no-op engine; a PYTHONPATH already set (another checkout's src) comes after it.
+    path = os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))
+    full = {**os.environ, **env, "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "openr2v.cli"]
     data_dir.mkdir(parents=True, exist_ok=True)
     log = open(data_dir / "processes.log", "wb")  # noqa: SIM115 - closed below
