@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test lint serve bench clean fuzz soak bench-voices
+.PHONY: venv browser demo test check lint serve bench clean fuzz soak bench-voices
 
 venv: $(STAMP)
 
@@ -28,12 +28,19 @@ browser:
 	      || echo "warning: could not install chromium; the browser tests will skip"; \
 	  else echo "note: chromium is missing (as root: apt-get install chromium); the browser tests will skip"; fi; }
 
-test: venv browser
-	$(BIN)/ruff check src tests scripts bench
+# Everything: lint, then the whole suite (live servers, renders, the browser).
+test: lint browser
 	$(BIN)/python -m pytest -q
 
+# The quick loop: lint, then the tests marked neither slow, e2e nor browser (pyproject.toml markers).
+check: lint
+	$(BIN)/python -m pytest -q -m "not slow and not e2e and not browser"
+
+# ruff, the type checker and the import contracts (docs/CONTRIBUTING.md).
 lint: venv
 	$(BIN)/ruff check src tests scripts bench
+	PYTHONPATH=src $(BIN)/mypy
+	PYTHONPATH=src $(BIN)/lint-imports
 
 # schemathesis against every dialect's OpenAPI document on an API-only server: 100 generated requests per
 # operation and generation mode (tests/api/test_fuzz.py is the short run); non-zero on any finding.

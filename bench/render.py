@@ -100,7 +100,8 @@ def _floor(path: Path, width: int, height: int, preset: str, out: Path) -> tuple
 
 
 def child(width: int, height: int, repeat: int, preset: str, case: str) -> dict[str, object]:
-    from openr2v.engines.compositor import CompositorEngine, vision
+    from openr2v.engines.common import vision
+    from openr2v.engines.compositor import CompositorEngine
 
     vision.available()  # a worker process has mediapipe loaded already
     with tempfile.TemporaryDirectory() as tmp:

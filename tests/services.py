@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from tests.conftest import API_KEYS, KEY, free_port
+from tests.helpers import API_KEYS, KEY, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from openr2v.cli import ExitCode, app
-from tests.conftest import KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, LiveServer, assert_contract_mp4
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEY, LiveServer
+from tests.helpers import KEY, LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
 # The media stack and the server (pydantic is not among them: typer depends on it).

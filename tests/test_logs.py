@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from openr2v.logs import JsonFormatter
-from tests.conftest import KEY
+from tests.helpers import KEY
 from tests.services import SLEEP_ENGINE, SUBMIT, r2v_body, wait_terminal
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import KEY, WebhookReceiver, free_port, start_serve_process
+from tests.helpers import KEY, WebhookReceiver, free_port, start_serve_process
 from tests.services import PROCESS_PYTHONPATH, SLEEP_ENGINE, r2v_body, submit_task, wait_terminal
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

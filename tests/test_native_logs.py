@@ -10,7 +10,7 @@ import pytest
 
 SCRIPT = """
 import numpy as np
-from openr2v.engines.compositor import vision
+from openr2v.engines.common import vision
 assert vision.available() is None, vision.available()
 vision.find_face(np.full((256, 256, 3), 128, np.uint8))
 vision.person_mask(np.full((256, 256, 3), 128, np.uint8), 0)

@@ -15,8 +15,8 @@ import pytest
 from dashscope import VideoSynthesis
 
 from openr2v.storage_s3 import S3Storage, parse_s3_url
-from tests.conftest import KEY, assert_contract_mp4, run_server
-from tests.conftest import test_settings as settings_for
+from tests.helpers import KEY, assert_contract_mp4, run_server
+from tests.helpers import test_settings as settings_for
 
 
 def storage(s3: Any, cache: Path, prefix: str = "pre/fix", **kw: Any) -> S3Storage:

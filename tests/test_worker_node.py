@@ -8,8 +8,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from openr2v.cli import app
-from tests.conftest import run_server
-from tests.conftest import test_settings as settings_for
+from tests.helpers import run_server
+from tests.helpers import test_settings as settings_for
 from tests.services import SLEEP_ENGINE, cluster, cluster_env, r2v_body, submit_task, wait_terminal
 
 

@@ -123,7 +123,7 @@ def serve(
         render_threads = workers if render_threads is None else render_threads
     if render_threads is not None:
         overrides["render_threads"] = render_threads
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)
     configure_logging(log_level, settings.log_format)
     _cap_malloc_arenas()
     app_ = create_app(settings)
@@ -535,7 +535,7 @@ def worker(
         raise typer.BadParameter(f"use one of {', '.join(POOLS)}", param_hint="--pool")
     if concurrency < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--concurrency")
-    settings = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))  # type: ignore[arg-type]
+    settings = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
     configure_logging(log_level, settings.log_format)
     _cap_malloc_arenas()
     run_worker(settings, concurrency=concurrency, pool=pool, log_level=log_level)

@@ -44,7 +44,7 @@ def embedded_server(data_dir: Path | None = None, *, workers: int | None = None,
         overrides: dict[str, object] = {"data_dir": data_dir, "api_keys": "", "public_url": None}
         if workers is not None:
             overrides["render_threads"] = workers
-        app = create_app(Settings(**overrides))  # type: ignore[arg-type]
+        app = create_app(Settings(**overrides))
         url = stack.enter_context(serve_in_thread(app, log_level=log_level))
         yield EmbeddedServer(url=url, api_key=app.state.runtime.created_key, data_dir=data_dir)
 

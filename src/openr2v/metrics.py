@@ -93,9 +93,9 @@ class _ThisProcess:
 
 def registry(store: TaskStore | None = None) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(_ThisProcess())  # type: ignore[arg-type]
+    reg.register(_ThisProcess())
     if store is not None:
-        reg.register(StoreCollector(store))  # type: ignore[arg-type]
+        reg.register(StoreCollector(store))
     return reg
 
 

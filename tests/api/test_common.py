@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import OTHER_KEY, LiveServer
+from tests.helpers import OTHER_KEY, LiveServer
 
 
 def submits(files: str) -> dict[str, Callable[[httpx.Client], str]]:

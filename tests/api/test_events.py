@@ -11,7 +11,7 @@ import httpx
 
 from openr2v.domain.task import Status
 from openr2v.tasks.store import TaskStore
-from tests.conftest import KEY, OTHER_KEY, LiveServer
+from tests.helpers import KEY, OTHER_KEY, LiveServer
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 

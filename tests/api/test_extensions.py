@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from openr2v.client import Client
-from tests.conftest import KEY, LiveServer
+from tests.helpers import KEY, LiveServer
 
 
 def test_models_follow_the_registry_and_region(server: LiveServer) -> None:

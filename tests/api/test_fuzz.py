@@ -12,7 +12,7 @@ import httpx
 import pytest
 from scripts.fuzz import DOCUMENTS, fuzz_dialect
 
-from tests.conftest import KEY
+from tests.helpers import KEY
 
 SUBMIT = {"dashscope": "/api/v1/services/aigc/video-generation/video-synthesis", "aggregator": "/model/v1/generation",
           "gateway": "/v1/video/generations", "openai": "/v1/videos", "app": "/v1/videos"}
@@ -21,7 +21,7 @@ EXAMPLES = 8  # per operation and mode: ~20 s for all four dialects on two cores
 
 @pytest.fixture(scope="module")
 def api_only(tmp_path_factory: pytest.TempPathFactory) -> object:
-    from tests.conftest import run_server, test_settings
+    from tests.helpers import run_server, test_settings
 
     settings = test_settings(tmp_path_factory.mktemp("fuzz"), render_threads=0, submit_rate_per_second=0,
                              max_concurrent_tasks=0, allow_private_urls=False)

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tests import mediagen
-from tests.conftest import KEY, free_port, start_serve_process
+from tests.helpers import KEY, free_port, start_serve_process
 from tests.hostile import MB, HostileServer
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"

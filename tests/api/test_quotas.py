@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, run_server
-from tests.conftest import test_settings as settings_for
+from tests.helpers import LiveServer, run_server
+from tests.helpers import test_settings as settings_for
 
 DS, AG, GW, OA = "sk-quota-ds", "sk-quota-ag", "sk-quota-gw", "sk-quota-oa"
 ADMIN = "adm-secret"

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, LiveServer, assert_contract_mp4
 
 DROP = """async ([b64, name, type]) => {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));

@@ -20,7 +20,7 @@ from openr2v.client import (
     TaskStatus,
     WaitTimeout,
 )
-from tests.conftest import KEY, OTHER_KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, OTHER_KEY, LiveServer, assert_contract_mp4
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_async_client_over_the_asgi_app_in_process(tmp_path: Path, media_dir: Pa
     import httpx
 
     from openr2v.api.app import create_app
-    from tests.conftest import test_settings
+    from tests.helpers import test_settings
 
     app = create_app(test_settings(tmp_path / "srv"))
     runtime = app.state.runtime

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import WebhookReceiver, free_port
+from tests.helpers import WebhookReceiver, free_port
 from tests.services import SLEEP_ENGINE, cluster, cluster_env, r2v_body, submit_task, wait_terminal
 from tests.test_metrics import scrape, value
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import assert_contract_mp4
+from tests.helpers import assert_contract_mp4
 from tests.services import cluster, cluster_env, r2v_body, submit_task, wait_terminal
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import KEY, OTHER_KEY, WebhookReceiver, free_port, start_serve_process
+from tests.helpers import KEY, OTHER_KEY, WebhookReceiver, free_port, start_serve_process
 from tests.services import (
     PROCESS_PYTHONPATH,
     SLEEP_ENGINE,

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import assert_contract_mp4
+from tests.helpers import assert_contract_mp4
 from tests.services import Cluster, Proc, cluster, cluster_env, r2v_body, submit_task, task_output, wait_until
 
 

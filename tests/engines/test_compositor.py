@@ -11,12 +11,12 @@ import pytest
 
 from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
+from openr2v.engines.common.sources import fit_still, load_still
 from openr2v.engines.compositor import CompositorEngine
-from openr2v.engines.compositor.sources import fit_still, load_still
 from openr2v.errors import Canceled
 from openr2v.media.audio import decode_audio, rms_dbfs
 from openr2v.media.probe import probe
-from tests.conftest import assert_contract_mp4
+from tests.helpers import assert_contract_mp4
 
 FAST = CompositorEngine(preset="ultrafast")
 
@@ -75,7 +75,7 @@ def test_exact_spec_with_audio(tmp_path: Path, four_refs: list[ResolvedReference
     roles = {label: c["role"] for label, c in result.notes["casting"].items()}
     assert roles == {"character1": "character", "character2": "character", "character3": "object",
                      "character4": "background"}
-    # A reference's own audio is a voice model, never replayed (engines/compositor/sound.py).
+    # A reference's own audio is a voice model, never replayed (engines/common/sound.py).
     assert result.notes["audio_sources"] == ["room tone"]
     assert not list(job.workdir.glob(".*partial*"))
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openr2v.engines.compositor import vision
-from openr2v.engines.compositor.casting import Role, cast
-from openr2v.engines.compositor.segment import Look, look_at
-from openr2v.engines.compositor.vision import Face
+from openr2v.engines.common import vision
+from openr2v.engines.common.casting import Role, cast
+from openr2v.engines.common.segment import Look, look_at
+from openr2v.engines.common.vision import Face
 from tests.engines.conftest import SHIRTS, colour_share, frames_rgb, previz_job, render, resolved, shot_middles
 
 WAN26_GUIDE_PROMPT = (

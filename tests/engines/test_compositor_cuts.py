@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from openr2v.domain.prompt import plan_prompt
-from tests.conftest import assert_contract_mp4
 from tests.engines.conftest import detect_cuts, previz_job, render, resolved
+from tests.helpers import assert_contract_mp4
 
 PROMPT = ("Shot 1 [0-1.5s]: Wide shot. Image 1 waves in Image 3. "
           "Shot 2 [1.5-3s]: Image 2 walks in from the left in Image 4, the camera zooms in. "

@@ -23,8 +23,9 @@ from openr2v.engines.compositor.blink import blink_track
 from openr2v.engines.compositor.head import Turn, head_pose
 from openr2v.engines.compositor.visemes import from_track
 from openr2v.media.visemes import silent_track
-from tests.conftest import LiveServer
+from tests.engines.conftest import previz_job, render, resolved
 from tests.engines.face_metrics import audio_envelope, face_track, flat_share, mouth_texture, serve_dir
+from tests.helpers import LiveServer
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -131,3 +132,11 @@ def test_the_head_never_jumps() -> None:
     assert np.abs(pose.tilt).max() <= 3.0 and np.abs(pose.nod).max() <= 0.025
     assert np.abs(np.diff(pose.tilt)).max() < 0.5 and np.abs(np.diff(pose.turn)).max() < 0.15
     assert pose.turn[100] > 0.8 and abs(pose.turn[250]) < 0.2  # toward the speaker while listening, then back
+
+
+def test_a_drawn_figure_keeps_its_drawn_mouth(tmp_path: Path, previz_dir: Path) -> None:
+    """The face mesh finds the drawn person's face, but its flat colours say it is no photo: no rig."""
+    refs = [resolved("Image 1", previz_dir / "red.png"), resolved("Image 2", previz_dir / "room.png")]
+    _, notes = render(previz_job(tmp_path, refs, "Close-up of Image 1 in Image 2. Image 1 says: 'Hello there.'",
+                                 shot_type="single", duration=2, width=640, height=360))
+    assert all(shot["animated_faces"] == [] for shot in notes["shots"]), notes["shots"]

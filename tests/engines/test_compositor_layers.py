@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openr2v.engines.compositor.cards import Layer, feather_mask
-from openr2v.engines.compositor.sources import cover_box, video_frames
+from openr2v.engines.common.cards import Layer, feather_mask
+from openr2v.engines.common.sources import cover_box, video_frames
 from openr2v.media.encode import rgb_to_yuv420, yuv420_planes
 from tests import mediagen
 

@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from openr2v.domain.models import SIZES_720P, SIZES_1080P
+from openr2v.engines.common.sources import fit_still, load_still
+from openr2v.engines.common.vision import available
 from openr2v.engines.compositor import CompositorEngine
-from openr2v.engines.compositor.sources import fit_still, load_still
-from openr2v.engines.compositor.vision import available
-from tests.conftest import assert_contract_mp4
 from tests.engines.conftest import SHIRTS, colour_share, frames_rgb, previz_job, render, resolved
+from tests.helpers import assert_contract_mp4
 
 DIALOGUE = ("Shot 1 [0-1.5s]: Image 1 says to Image 2: 'Good morning!' in Image 3. "
             "Shot 2 [1.5-3s]: Close-up of Image 2, who replies: 'Morning to you.'")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from openr2v.engines.compositor import CompositorEngine
-from tests.conftest import assert_contract_mp4
 from tests.engines.conftest import detect_cuts, previz_job, render, resolved
+from tests.helpers import assert_contract_mp4
 
 PROMPT = ("Shot 1 [0-1s]: Wide shot. Image 1 waves in Image 3. "
           "Shot 2 [1-2s]: Image 2 walks in from the left in Image 4. "

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from openr2v.engines.common.casting import Role
+from openr2v.engines.common.vision import Face
 from openr2v.engines.compositor.blend import Picture, blend, draw_picture, planes_of
 from openr2v.engines.compositor.camera import Subject, View, framing_view, keep_heads, plan_camera
-from openr2v.engines.compositor.casting import Role
 from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.staging import hand_point, stage_order, stage_shot
-from openr2v.engines.compositor.vision import Face
 
 W, H = 1280, 720
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from openr2v.engines.compositor.storyboard import find_grid
+from openr2v.engines.common.storyboard import find_grid
 from tests import mediagen
 from tests.engines.conftest import (
     draw_grid,

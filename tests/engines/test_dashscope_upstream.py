@@ -17,8 +17,8 @@ import httpx
 import pytest
 from dashscope import VideoSynthesis
 
-from tests.conftest import KEY, OTHER_KEY, LiveServer, assert_contract_mp4
 from tests.engines.upstream_engines import FAILURE_MESSAGE
+from tests.helpers import KEY, OTHER_KEY, LiveServer, assert_contract_mp4
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 TINY = "tests.engines.upstream_engines:tiny_engine"

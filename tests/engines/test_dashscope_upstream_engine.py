@@ -19,7 +19,7 @@ from openr2v.engines.upstream import DashScopeEngine, parse_model_map
 from openr2v.errors import Canceled, InternalError
 from openr2v.keys import owner_id
 from openr2v.media.probe import probe
-from tests.conftest import OTHER_KEY, LiveServer, free_port
+from tests.helpers import OTHER_KEY, LiveServer, free_port
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 TINY = "tests.engines.upstream_engines:tiny_engine"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from openr2v.keys import owner_id
-from tests.conftest import KEY, OTHER_KEY, LiveServer, free_port, start_serve_process
+from tests.helpers import KEY, OTHER_KEY, LiveServer, free_port, start_serve_process
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 

@@ -11,8 +11,8 @@ import pyworld
 from openr2v.domain.prompt import ShotPlan
 from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
+from openr2v.engines.common.sound import Soundtrack, build_soundtrack, cast_voices, line_notes, plan_for
 from openr2v.engines.compositor import CompositorEngine
-from openr2v.engines.compositor.sound import Soundtrack, build_soundtrack, cast_voices, line_notes, plan_for
 from openr2v.media import piper_voice
 from openr2v.media.audio import decode_audio, rms_dbfs, room_tone
 from openr2v.media.probe import probe

@@ -13,11 +13,11 @@ from openr2v.config import Settings
 from openr2v.domain.prompt import plan_prompt
 from openr2v.engines.vace.options import VaceOptions
 from openr2v.engines.vace.recipes import LoraSpec
-from tests.conftest import assert_contract_mp4
 from tests.engines.test_vace_render import SMALL, TINY_AREA, TWO_SHOTS, make_job, options, resolved
 from tests.engines.test_vace_render import no_network as no_network  # fixtures
 from tests.engines.test_vace_render import tiny_model as tiny_model
 from tests.engines.tiny_vace import TINY_LAYERS, build_tiny_vace, write_wan_lora
+from tests.helpers import assert_contract_mp4
 
 
 def one_shot_job(tmp_path: Path, media_dir: Path, name: str, seconds: int = 1, seed: int = 7) -> Any:

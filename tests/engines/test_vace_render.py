@@ -24,7 +24,7 @@ from openr2v.errors import Canceled
 from openr2v.media.audio import decode_audio, room_tone
 from openr2v.media.probe import probe
 from openr2v.media.visemes import Phoneme
-from tests.conftest import assert_contract_mp4
+from tests.helpers import assert_contract_mp4
 from tests.speech_timing import timing_faults
 
 TWO_SHOTS = ("Shot 1 [0-1s]: Wide shot, character1 says to character2: 'Hello there.' "
@@ -192,7 +192,7 @@ def test_loads_offline_and_maps_the_request(tmp_path: Path, tiny_model: Path, me
     assert len(video) == len(mask) == 17 and video[0].size == (48, 32)
     assert uint8(mask[0]).max() == 0 and all(uint8(m).min() == 255 for m in mask[1:])
     assert two["video"] is None and two["mask"] is None
-    from openr2v.engines.compositor.sources import fit_still, load_still
+    from openr2v.engines.common.sources import fit_still, load_still
 
     expected = np.asarray(fit_still(load_still(first.path).convert("RGB"), 48, 32), dtype=np.int16)
     assert np.abs(uint8(video[0]) - expected).max() <= 2

@@ -19,9 +19,9 @@ from openr2v.engines.base import RenderJob
 from openr2v.engines.upstream.engine import UpstreamError
 from openr2v.engines.upstream.videos import VideosEngine
 from openr2v.errors import Canceled
-from tests.conftest import assert_contract_mp4
 from tests.engines.fake_videos_server import FakeVideos, fake_videos_server
 from tests.engines.test_dashscope_upstream_engine import Recorder, after, make_job
+from tests.helpers import assert_contract_mp4
 
 
 @pytest.fixture

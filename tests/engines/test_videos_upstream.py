@@ -13,8 +13,8 @@ import httpx
 from dashscope import VideoSynthesis
 
 from openr2v.keys import owner_id
-from tests.conftest import KEY, OTHER_KEY, LiveServer, assert_contract_mp4, video_facts
 from tests.engines.test_dashscope_upstream import flash, sdk_global, submit  # noqa: F401 (fixture)
+from tests.helpers import KEY, OTHER_KEY, LiveServer, assert_contract_mp4, video_facts
 
 SLOW = "tests.engines.upstream_engines:slow_engine"
 

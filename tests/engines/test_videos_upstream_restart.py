@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from openr2v.keys import owner_id
-from tests.conftest import KEY, OTHER_KEY, LiveServer, free_port, start_serve_process
 from tests.engines.test_dashscope_upstream_restart import SUBMIT, upstream_state
+from tests.helpers import KEY, OTHER_KEY, LiveServer, free_port, start_serve_process
 
 
 def start_front(data_dir: Path, port: int, upstream: str) -> subprocess.Popen[bytes]:

@@ -19,7 +19,7 @@ from bench.voices import DIALOGUE, Judges, wer
 
 from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob
-from openr2v.engines.compositor.sound import Soundtrack, build_soundtrack, plan_for
+from openr2v.engines.common.sound import Soundtrack, build_soundtrack, plan_for
 from openr2v.media import piper_voice
 from openr2v.media.audio import room_tone
 from openr2v.media.tts import resample

@@ -19,8 +19,8 @@ import redis as redis_lib
 from sqlalchemy import text
 
 from openr2v.tasks.queue import CeleryQueue
-from tests.conftest import LiveServer, free_port, run_server
-from tests.conftest import test_settings as settings_for
+from tests.helpers import LiveServer, free_port, run_server
+from tests.helpers import test_settings as settings_for
 from tests.services import SLEEP_ENGINE, Cluster, Proc, cluster, cluster_env, wait_until
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"

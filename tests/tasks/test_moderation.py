@@ -23,7 +23,7 @@ from openr2v.tasks.moderation import (
     moderator_from_settings,
     output_texts,
 )
-from tests.conftest import LiveServer
+from tests.helpers import LiveServer
 from tests.tasks import moderation_hooks as hooks
 from tests.tasks.test_prompt_extend import GOOD, FakeLLM, fake_llm, submit  # noqa: F401 - a fixture
 
@@ -236,7 +236,7 @@ SUBMIT_CODES = {"aggregator": "001028099"}
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Moderation on, no workers: accepted tasks stay PENDING (only the submit check is tested)."""
-    from tests.conftest import run_server, test_settings
+    from tests.helpers import run_server, test_settings
 
     settings = test_settings(tmp_path_factory.mktemp("strict"), render_threads=0, moderation_blocklist=BLOCKLIST,
                              moderation_regex=r"\bkill\s+(?:them\s+)?all\b", protected_names=PROTECTED,

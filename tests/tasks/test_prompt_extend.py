@@ -16,7 +16,7 @@ import pytest
 from openr2v.domain.prompt import ShotPlan, plan_prompt, plan_to_prompt
 from openr2v.domain.request import GenerationRequest, Reference
 from openr2v.tasks.prompt_extend import LLMConfig, PromptRewriter, accept_rewrite
-from tests.conftest import LiveServer, free_port
+from tests.helpers import LiveServer, free_port
 
 PROMPT = ("character1 says to character2: 'I'll rely on you tomorrow morning!' "
           "character2 replies: 'You can count on me!'")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import KEY, free_port, start_serve_process
+from tests.helpers import KEY, free_port, start_serve_process
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 

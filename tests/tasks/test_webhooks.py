@@ -22,7 +22,7 @@ from openr2v.storage import LocalStorage
 from openr2v.tasks.service import ServiceConfig, TaskService
 from openr2v.tasks.store import TaskStore
 from openr2v.tasks.webhooks import SigningKey, WebhookDispatcher, announcer
-from tests.conftest import KEY, OTHER_KEY, WebhookReceiver, assert_contract_mp4
+from tests.helpers import KEY, OTHER_KEY, WebhookReceiver, assert_contract_mp4
 
 SECRET = "whsec_test_secret"
 HOOK = "https://hooks.example.com/x"

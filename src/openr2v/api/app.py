@@ -76,7 +76,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     app.add_middleware(RequestIdHeader)
     app.add_middleware(RequestMetrics, dialects={route.path: dialect for dialect, routers in DIALECT_ROUTERS.items()
-                                                 for router in routers for route in router.routes})
+                                                 for router in routers for route in router.routes
+                                                 if isinstance(route, APIRoute)})
+    _add_ops_routes(app, rt)
+    _add_http_errors(app)
+    return app
+
+
+def _add_ops_routes(app: FastAPI, rt: Runtime) -> None:
+    """/metrics, /healthz and the signed /files/ URLs."""
     registry = metrics.registry(rt.store)
 
     @app.get("/metrics", include_in_schema=False)
@@ -109,6 +117,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
             return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
         return FileResponse(path, media_type="video/mp4")
 
+
+def _add_http_errors(app: FastAPI) -> None:
+    """Starlette's own 404 and 405 answers, where the contract words them otherwise."""
+
     @app.exception_handler(StarletteHTTPException)
     async def not_routed(request: Request, exc: StarletteHTTPException) -> Response:
         # A /files/ path the route's pattern cannot take (a newline in the key) is still "no such key" in
@@ -124,8 +136,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                               and r.matches(request.scope)[0] != Match.NONE for m in (r.methods or ())})
             exc = StarletteHTTPException(405, exc.detail, headers={"Allow": ", ".join(allowed)})
         return await http_exception_handler(request, exc)
-
-    return app
 
 
 # Signed URLs, no key; errors as OSS writes them (XML).

@@ -60,7 +60,7 @@ def new_request_id() -> str:
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def principal(request: Request) -> Principal:

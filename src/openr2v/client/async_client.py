@@ -196,7 +196,7 @@ class AsyncClient:
         body = wire.build_body(model, "", wire.swap_uploads(refs, uploaded), size=size, resolution=resolution,
                                ratio=ratio, duration=duration, audio=audio)
         answer = await self._api("POST", "/openr2v/estimate", json=body, idempotent=True)
-        return answer["output"]  # type: ignore[no-any-return]
+        return answer["output"]
 
     async def plan(self, prompt: str, references: Sequence[str | os.PathLike[str] | Ref] = (), *,
                    model: str = wire.DEFAULT_MODEL, duration: int | None = None, shot_type: str | None = None,
@@ -206,11 +206,11 @@ class AsyncClient:
         body = wire.build_body(model, prompt, wire.named_refs(references), duration=duration,
                                shot_type=shot_type, seed=seed)
         answer = await self._api("POST", "/openr2v/plan", json=body, idempotent=True)
-        return answer["output"]  # type: ignore[no-any-return]
+        return answer["output"]
 
     async def quota(self) -> dict[str, Any]:
         """This key's limits, free quota, usage and what remains (docs/quotas.md)."""
-        return (await self._api("GET", "/openr2v/quota"))["output"]  # type: ignore[no-any-return]
+        return (await self._api("GET", "/openr2v/quota"))["output"]
 
     async def watch(self, task_id: str, *, read_timeout: float = 60.0) -> AsyncIterator[AsyncTask]:
         url = f"{self.base_url}/tasks/{task_id}/events"

@@ -203,7 +203,7 @@ class Client:
         uploaded = {p: self.upload(p, model) for p in wire.local_files(refs)}
         body = wire.build_body(model, "", wire.swap_uploads(refs, uploaded), size=size, resolution=resolution,
                                ratio=ratio, duration=duration, audio=audio)
-        return self._api("POST", "/openr2v/estimate", json=body, idempotent=True)["output"]  # type: ignore[no-any-return]
+        return self._api("POST", "/openr2v/estimate", json=body, idempotent=True)["output"]
 
     def plan(self, prompt: str, references: Sequence[str | os.PathLike[str] | Ref] = (), *,
              model: str = wire.DEFAULT_MODEL, duration: int | None = None, shot_type: str | None = None,
@@ -212,11 +212,11 @@ class Client:
         read or uploaded)."""
         body = wire.build_body(model, prompt, wire.named_refs(references), duration=duration,
                                shot_type=shot_type, seed=seed)
-        return self._api("POST", "/openr2v/plan", json=body, idempotent=True)["output"]  # type: ignore[no-any-return]
+        return self._api("POST", "/openr2v/plan", json=body, idempotent=True)["output"]
 
     def quota(self) -> dict[str, Any]:
         """This key's limits, free quota, usage and what remains (docs/quotas.md)."""
-        return self._api("GET", "/openr2v/quota")["output"]  # type: ignore[no-any-return]
+        return self._api("GET", "/openr2v/quota")["output"]
 
     def watch(self, task_id: str, *, read_timeout: float = 60.0) -> Iterator[Task]:
         """Live updates from openr2v's event stream (an extension), ending at a final status."""

@@ -137,7 +137,8 @@ class BaseTask:
     @classmethod
     def from_body(cls, body: dict[str, Any], *, progress: int | None = None) -> Any:
         """From a DashScope task body ``{request_id, output: {...}, usage}`` (or a bare output object)."""
-        out = body.get("output") if isinstance(body.get("output"), dict) else body
+        output = body.get("output")
+        out: dict[str, Any] = output if isinstance(output, dict) else body
         status = TaskStatus.parse(out.get("task_status") or out.get("status"))
         if progress is None:
             progress = out.get("progress") if isinstance(out.get("progress"), int) else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -89,7 +89,7 @@ def local_path(source: str | os.PathLike[str]) -> Path | None:
     return Path(source).expanduser()
 
 
-def _sniff(path: Path) -> str | None:
+def _sniff(path: Path) -> Literal["image", "video"] | None:
     """image / video from a local file's first bytes (for names without a telling extension)."""
     try:
         head = path.open("rb").read(16)
@@ -102,7 +102,7 @@ def _sniff(path: Path) -> str | None:
     return None
 
 
-def guess_kind(source: str | os.PathLike[str]) -> str | None:
+def guess_kind(source: str | os.PathLike[str]) -> Literal["image", "video"] | None:
     text = os.fspath(source)
     if text.startswith("data:"):
         mime = text[5:].split(";", 1)[0].lower()

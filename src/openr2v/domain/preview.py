@@ -45,8 +45,8 @@ def reference_labels(spec: ModelSpec, kinds: list[str | None]) -> list[str]:
         labels.append(f"{'Image' if k == 'image' else 'Video'} {counts[k]}")
     named = [i for i, label in enumerate(labels) if label]
     if len(named) == 1:
-        k = kinds[named[0]]
-        labels[named[0]] = f"reference {k if k in counts else 'image'}"
+        only = kinds[named[0]]
+        labels[named[0]] = f"reference {only if only in counts else 'image'}"
     return labels
 
 
@@ -54,7 +54,7 @@ def output_size(spec: ModelSpec, *, size: tuple[int, int] | None = None, resolut
                 ratio: str | None = None) -> tuple[int, int]:
     """The pixel size a request asks for, with the model's defaults; refused like a submit would be."""
     if spec.sizes:
-        w, h = size or tuple(int(x) for x in (spec.default_size or "1920*1080").split("*"))  # type: ignore[misc]
+        w, h = size or tuple(int(x) for x in (spec.default_size or "1920*1080").split("*"))
         if f"{w}*{h}" not in spec.sizes:
             raise InvalidParameter(f"size {w}*{h} is not supported; use one of {', '.join(spec.sizes)}.",
                                    param="size")

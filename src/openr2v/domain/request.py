@@ -195,10 +195,16 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
         raise AccessDenied(f"Model {spec.name!r} is not offered in region {region!r}; it is available in "
                            f"{', '.join(spec.regions)}.", param="model")
 
-    # 0. Text: JSON may escape lone surrogates (\ud800) that no UTF-8 store or response can hold.
+    # Text first: JSON may escape lone surrogates (\ud800) that no UTF-8 store or response can hold.
     _check_unicode(req, n)
+    _check_prompt(req, spec, n)
+    _check_references(req, spec, n)
+    _check_size(req, spec, n)
+    _check_parameters(req, spec, region, n)
+    return req
 
-    # 1. Prompt.
+
+def _check_prompt(req: GenerationRequest, spec: ModelSpec, n: FieldNames) -> None:
     if not isinstance(req.prompt, str) or not req.prompt.strip():
         raise InvalidParameter(f"{n('prompt')} is required and must be a non-empty string.", param=n("prompt"))
     if len(req.prompt) > spec.max_prompt_chars:
@@ -208,7 +214,9 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
         raise InvalidParameter(f"{n('negative_prompt')} is {len(req.negative_prompt)} characters; the limit is "
                                f"{spec.max_negative_prompt_chars}.", param=n("negative_prompt"))
 
-    # 2. References: sources, counts, voices.
+
+def _check_references(req: GenerationRequest, spec: ModelSpec, n: FieldNames) -> None:
+    """Sources, counts, voices, the first frame and the soundtrack."""
     refs = req.references
     if len(refs) < spec.min_total:
         raise InvalidParameter(f"{n('references')} must hold at least {spec.min_total} reference image or "
@@ -246,7 +254,9 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
             raise InvalidParameter(f"{n('audio_url')} is not supported by {spec.name}.", param=n("audio_url"))
         _check_source(req.audio_url, n("audio_url"), data_ok=False, allowed_exts=set(spec.soundtrack.formats))
 
-    # 3. Size: explicit W*H (wan2.6) or resolution + ratio (wan2.7).
+
+def _check_size(req: GenerationRequest, spec: ModelSpec, n: FieldNames) -> None:
+    """Explicit W*H (wan2.6) or resolution + ratio (wan2.7), defaults filled in."""
     if spec.sizes:
         if req.size is None:
             w, h = (int(x) for x in (spec.default_size or "1920*1080").split("*"))
@@ -266,12 +276,14 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
         # With a first frame the ratio is ignored: the worker sizes the output after the frame.
         req.size = None if req.first_frame is not None else ratio_size(req.resolution, req.ratio)
 
-    # 4. Duration, audio, shot type, seed.
-    allowed = spec.durations_for(region)
-    if req.duration not in allowed:
-        lo, hi = min(allowed), max(allowed)
-        span = (f"an integer from {lo} to {hi}" if list(allowed) == list(range(lo, hi + 1))
-                else " or ".join(str(d) for d in allowed))
+
+def _check_parameters(req: GenerationRequest, spec: ModelSpec, region: str, n: FieldNames) -> None:
+    """Duration, audio, shot type, seed."""
+    durations = spec.durations_for(region)
+    if req.duration not in durations:
+        lo, hi = min(durations), max(durations)
+        span = (f"an integer from {lo} to {hi}" if list(durations) == list(range(lo, hi + 1))
+                else " or ".join(str(d) for d in durations))
         raise InvalidParameter(f"{n('duration')} {req.duration} is not supported by {spec.name} in this region; "
                                f"use {span}.", param=n("duration"))
     if not req.audio and not spec.silent_allowed:
@@ -283,7 +295,6 @@ def check_inputs(req: GenerationRequest, spec: ModelSpec, region: str, names: Fi
     if req.seed is not None and not spec.min_seed <= req.seed <= spec.max_seed:
         raise InvalidParameter(f"{n('seed')} {req.seed} is out of range [{spec.min_seed}, {spec.max_seed}].",
                                param=n("seed"))
-    return req
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

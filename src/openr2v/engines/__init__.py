@@ -40,7 +40,7 @@ def make_engine(name: str, settings: Settings) -> Engine:
         return VaceEngine.from_settings(settings)
     if ":" in name:
         module, _, attr = name.partition(":")
-        return getattr(importlib.import_module(module), attr)(settings)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attr)(settings)
     raise ValueError(f"unknown engine {name!r}; available: {', '.join(ENGINE_NAMES)}")
 
 

@@ -324,7 +324,7 @@ class Fetcher:
             raise InputDownloadFailed(f"{field}: resolving {host!r} timed out.", param=field) from None
         except (OSError, UnicodeError) as exc:
             raise InputDownloadFailed(f"{field}: host {host!r} cannot be resolved ({exc}).", param=field) from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
         if not addresses:
             raise InputDownloadFailed(f"{field}: host {host!r} has no address.", param=field)
         if check:

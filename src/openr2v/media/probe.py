@@ -152,9 +152,10 @@ def _describe(container: av.container.InputContainer, path: Path, fmt: str, size
               field: str) -> MediaInfo:
     video = container.streams.video[0] if container.streams.video else None
     audio = container.streams.audio[0] if container.streams.audio else None
-    if video is None and audio is None:
+    stream = video or audio
+    if stream is None:
         raise UnsupportedFileFormat(f"{field}: the {fmt} file holds no video or audio stream.", param=field)
-    duration = _duration(container, video or audio)
+    duration = _duration(container, stream)
     if video is not None:
         width, height = video.codec_context.width, video.codec_context.height
         if width * height > MAX_PIXELS or width < 1 or height < 1:

@@ -36,6 +36,8 @@ def join_segments(segments: list[tuple[Path, int]], out: Path, fps: int, *, audi
             with av.open(str(path)) as src:
                 stream = src.streams.video[0]
                 tb = stream.time_base
+                if tb is None:
+                    raise ValueError(f"{path}: the video stream has no time base")
                 offset = round(done / fps / tb)
                 count = 0
                 for packet in src.demux(stream):

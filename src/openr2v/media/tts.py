@@ -184,7 +184,7 @@ _chunks: list[np.ndarray] = []
 _marks: list[tuple[int, str]] = []  # (sample, IPA symbol) of each phoneme event, in order
 
 
-def _collect(wav: ctypes._Pointer, count: int, events: ctypes._Pointer) -> int:  # type: ignore[type-arg]
+def _collect(wav: ctypes._Pointer, count: int, events: ctypes._Pointer) -> int:
     if wav and count > 0:
         _chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
     i = 0

@@ -60,7 +60,7 @@ def register_run_task(app: Celery, handler: Callable[[str], None]) -> Any:
     """Register ``openr2v.run(task_id)`` on a worker; ``handler`` is the process-wide one (store,
     storage and engine loaded once), shared by the pool's threads."""
 
-    @app.task(name=TASK_NAME, ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]
+    @app.task(name=TASK_NAME, ignore_result=True, acks_late=True)
     def run(task_id: str) -> None:
         handler(task_id)
 

@@ -304,4 +304,4 @@ def load_hook(path: str) -> Hook:
         raise ValueError(f"OPENR2V_MODERATION_HOOK {path!r} cannot be loaded: {e}") from None
     if not callable(hook):
         raise ValueError(f"OPENR2V_MODERATION_HOOK {path!r} is not callable.")
-    return hook  # type: ignore[no-any-return]
+    return hook

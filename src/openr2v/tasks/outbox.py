@@ -13,11 +13,12 @@ waits until the earlier one is delivered or dead.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from openr2v.tasks.schema import DeliveryRow
@@ -26,7 +27,7 @@ __all__ = ["DEAD", "DELIVERED", "PENDING", "Delivery", "Outbox", "new_delivery"]
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
-_T = DeliveryRow.__table__
+_T = cast(Table, DeliveryRow.__table__)
 _c = _T.c
 INSERT = insert(_T)
 
@@ -98,7 +99,7 @@ class Outbox:
     def claim_due(self, now: float, lease_seconds: float, limit: int = 4) -> Delivery | None:
         """One due delivery, leased to the caller until ``now + lease_seconds``; None if none is due."""
         with self.engine.begin() as conn:
-            candidates = list(conn.execute(_DUE, {"p_now": now, "p_limit": limit}).scalars())
+            candidates: list[int] = list(conn.execute(_DUE, {"p_now": now, "p_limit": limit}).scalars())
         for seq in candidates:  # another node may win a candidate: try the next
             with self.engine.begin() as conn:
                 row = conn.execute(_CLAIM, {"p_seq": seq, "p_now": now,
@@ -123,7 +124,7 @@ class Outbox:
         return _delivery(row) if row is not None else None
 
     def list(self, owner: str, *, state: str | None = None, task_id: str | None = None,
-             limit: int = 100) -> list[Delivery]:
+             limit: int = 100) -> builtins.list[Delivery]:
         conds = [_c.owner == owner]
         if state:
             conds.append(_c.state == state)
@@ -145,7 +146,8 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """Rows by state (for /metrics)."""
         with self.engine.connect() as conn:
-            return {state: n for state, n in conn.execute(select(_c.state, func.count()).group_by(_c.state))}
+            rows = conn.execute(select(_c.state, func.count()).group_by(_c.state)).all()
+            return {str(row[0]): int(row[1]) for row in rows}
 
-    def delete_for(self, conn: Any, task_ids: list[str]) -> None:
+    def delete_for(self, conn: Any, task_ids: builtins.list[str]) -> None:
         conn.execute(_T.delete().where(_c.task_id.in_(task_ids)))

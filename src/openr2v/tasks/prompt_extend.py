@@ -101,8 +101,9 @@ def accept_rewrite(answer: str, request: GenerationRequest, rule_plan: ShotPlan,
     spec = REGISTRY.get(request.model)
     limit = spec.max_prompt_chars if spec else 5000
 
-    def refuse(why: str) -> None:
+    def refuse(why: str) -> Extension | None:
         log.warning("prompt LLM rewrite refused: %s", why)
+        return None
 
     if not text:
         return refuse("empty answer")

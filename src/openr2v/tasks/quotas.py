@@ -75,10 +75,10 @@ class Limits:
         return asdict(self)
 
     def seconds_cap(self, window: str) -> float | None:
-        return getattr(self, "seconds_total" if window == "total" else f"seconds_per_{window}")  # type: ignore[no-any-return]
+        return getattr(self, "seconds_total" if window == "total" else f"seconds_per_{window}")
 
     def cost_cap(self, window: str) -> float | None:
-        return getattr(self, "cost_usd_total" if window == "total" else f"cost_usd_per_{window}")  # type: ignore[no-any-return]
+        return getattr(self, "cost_usd_total" if window == "total" else f"cost_usd_per_{window}")
 
 
 LIMIT_FIELDS = tuple(f.name for f in fields(Limits))

@@ -33,7 +33,7 @@ from openr2v.domain.models import REGISTRY, TIERS, FileLimits, ModelSpec
 from openr2v.domain.prompt import ShotPlan, plan_prompt
 from openr2v.domain.request import GenerationRequest
 from openr2v.domain.task import Task
-from openr2v.engines.base import Engine, RenderJob, ResolvedReference
+from openr2v.engines.base import Engine, RenderJob, RenderResult, ResolvedReference
 from openr2v.errors import Canceled, InvalidParameter, OpenR2VError, UnsupportedFileFormat
 from openr2v.logs import task_context
 from openr2v.media.fetch import Fetcher
@@ -103,8 +103,31 @@ class Runner:
         svc = self.service
         if svc.moderator is not None and task.extra.get(RECHECK):
             svc.moderator.check_input(req)  # the hook failed at submit; failing again here fails the task
+        refs, first, soundtrack = self._resolve(task, spec)
+        svc.progress(task.id, 5, task.attempts)
+        (width, height), seed, plan, rewritten = self._decide(task, first)
+        job = RenderJob(task_id=task.id, request=req, references=refs, width=width, height=height,
+                        duration=req.duration, fps=FPS, audio=req.audio, watermark=req.watermark, seed=seed,
+                        workdir=workdir, first_frame=first, soundtrack=soundtrack, plan=plan,
+                        extra=dict(task.extra), save_extra=lambda extra: svc.store.update_fields(task.id, extra=extra),
+                        owner_canceled=lambda: svc.is_canceled(task.id))
+        engine = self.engine_for(req.model)
+        started = time.monotonic()
+        result = engine.render(job, lambda p: svc.progress(task.id, 10 + int(p * 0.85), task.attempts),
+                               lambda: self._stop_asked(task))
+        metrics.RENDER_SECONDS.labels(getattr(engine, "name", type(engine).__name__)).observe(
+            time.monotonic() - started)
+        # Moderate the output before anything is kept: a refusal raises, run() fails the task and
+        # removes the work directory with the MP4; no ledger row is written.
+        if svc.moderator is not None:
+            texts = output_texts(result.actual_prompt or rewritten, plan, result.notes)
+            svc.moderator.check_output(req, texts, result.path, task.id, result.notes)
+        self._finish(task, spec, job, result, seed)
 
-        # 1. Fetch and probe.
+    def _resolve(self, task: Task, spec: ModelSpec) -> tuple[list[ResolvedReference], ResolvedReference | None,
+                                                            Path | None]:
+        """Fetch and probe every input: (references, first frame, soundtrack)."""
+        req = task.request
         refs: list[ResolvedReference] = []
         for ref in req.references:
             path, info = self._fetch(ref.source, ref.field, spec, expected=ref.kind)
@@ -132,45 +155,30 @@ class Runner:
         if req.audio_url:
             soundtrack, _ = self._fetch(req.audio_url, "audio_url", spec, expected="audio",
                                         limits=spec.soundtrack)
-        svc.progress(task.id, 5, task.attempts)
+        return refs, first, soundtrack
 
-        # 2. Decisions the request left to us, recorded on the task.
-        updates: dict[str, object] = {}
-        if req.size is None:
-            req.size = size_for_first_frame(req, first.info if first else None)
-            updates["request"] = req
+    def _decide(self, task: Task, first: ResolvedReference | None) -> tuple[tuple[int, int], int,
+                                                                             dict[str, Any] | None, str | None]:
+        """What the request left to us, recorded on the task: the size (after a first frame), the seed, and
+        the plan (a prompt LLM's rewrite when one is configured): (size, seed, plan, rewritten prompt)."""
+        req = task.request
+        size = req.size
+        if size is None:
+            size = req.size = size_for_first_frame(req, first.info if first else None)
+            self.service.store.update_fields(task.id, request=req)
         seed = req.seed if req.seed is not None else random.Random(task.id).randrange(0, 2**31 - 1)
-        if updates:
-            svc.store.update_fields(task.id, **updates)
         plan = task.plan
         rewritten: str | None = None
         if req.prompt_extend and self.prompt_rewriter is not None:
             plan, rewritten = self._extend_prompt(task, seed) or (plan, None)
             if self._stop_asked(task):
                 raise Canceled("canceled")
+        return size, seed, plan, rewritten
 
-        # 3. Render.
-        width, height = req.size
-        job = RenderJob(task_id=task.id, request=req, references=refs, width=width, height=height,
-                        duration=req.duration, fps=FPS, audio=req.audio, watermark=req.watermark, seed=seed,
-                        workdir=workdir, first_frame=first, soundtrack=soundtrack, plan=plan,
-                        extra=dict(task.extra), save_extra=lambda extra: svc.store.update_fields(task.id, extra=extra),
-                        owner_canceled=lambda: svc.is_canceled(task.id))
-        engine = self.engine_for(req.model)
-        started = time.monotonic()
-        result = engine.render(job, lambda p: svc.progress(task.id, 10 + int(p * 0.85), task.attempts),
-                               lambda: self._stop_asked(task))
-        metrics.RENDER_SECONDS.labels(getattr(engine, "name", type(engine).__name__)).observe(
-            time.monotonic() - started)
-
-        # 4. Moderate the output before anything is kept: a refusal raises, run() fails the task and
-        # removes the work directory with the MP4; no ledger row is written.
-        if svc.moderator is not None:
-            texts = output_texts(result.actual_prompt or rewritten, plan, result.notes)
-            svc.moderator.check_output(req, texts, result.path, task.id, result.notes)
-
-        # 5. Store, bill, finish. A retry writes a key of its own: a lost earlier attempt that
-        # wakes up late must not overwrite or delete the object this one records.
+    def _finish(self, task: Task, spec: ModelSpec, job: RenderJob, result: RenderResult, seed: int) -> None:
+        """Store, bill, finish. A retry writes a key of its own: a lost earlier attempt that wakes up late
+        must not overwrite or delete the object this one records."""
+        svc, req, refs = self.service, task.request, job.references
         key = f"outputs/{task.id}.mp4" if task.attempts <= 1 else f"outputs/{task.id}-{task.attempts}.mp4"
         svc.storage.put(key, result.path)
         # What the engine actually did (casting, shots, sizes), kept with the task for the client to see.

@@ -19,6 +19,7 @@ stored: ``DataInspectionFailed`` or ``IPInfringementSuspect`` (HTTP 400).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import secrets
@@ -28,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from openr2v.domain.prompt import plan_prompt, plan_to_prompt
 from openr2v.domain.request import GenerationRequest
@@ -170,9 +171,10 @@ class TaskService:
         if task.status != Status.PENDING or not self.store.finish(
                 task_id, Status.CANCELED, self.clock(), from_status=(Status.PENDING,), code="Canceled",
                 message="The task was canceled by its owner."):
+            now = self.store.get(task_id)
             raise UnsupportedOperation(
                 f"Failed to cancel the task, please confirm if the task is in PENDING status "
-                f"(task {task_id} is {self.store.get(task_id).status.value}).")  # type: ignore[union-attr]
+                f"(task {task_id} is {now.status.value if now else 'gone'}).")
         self._changed(task_id)
         revoke = getattr(self.queue, "revoke", None)
         if revoke is not None:  # spares a worker the message; the claim would refuse it anyway
@@ -210,8 +212,8 @@ class TaskService:
         self.store.add_upload(key, owner, size, content_type, now, now + self.config.upload_ttl_seconds)
         return size
 
-    def list(self, owner: str, **filters: object) -> tuple[list[Task], int]:
-        return self.store.list(owner, now=self.clock(), **filters)  # type: ignore[arg-type]
+    def list(self, owner: str, **filters: Any) -> tuple[list[Task], int]:
+        return self.store.list(owner, now=self.clock(), **filters)
 
     def video_path(self, task: Task, base_url: str) -> str | None:
         """A signed URL of the output, expiring at the task's retention or the URL TTL."""
@@ -339,7 +341,7 @@ class TaskService:
         self.store.delete_uploads(keys)
         return len(gone)
 
-    def _expire(self, tasks: list[Task]) -> None:
+    def _expire(self, tasks: builtins.list[Task]) -> None:
         for t in tasks:
             if t.output_key:
                 self.storage.delete(t.output_key)

@@ -8,8 +8,9 @@ a poll's and a task's CPU. Bound names start with ``p_`` so they never clash wit
 from __future__ import annotations
 
 import functools
+from typing import Any, cast
 
-from sqlalchemy import Delete, Insert, Select, Update, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Delete, Insert, Select, Table, Update, bindparam, case, delete, func, insert, select, update
 
 from openr2v.domain.task import Status
 from openr2v.tasks.schema import LedgerRow, QuotaChargeRow, TaskRow
@@ -17,14 +18,14 @@ from openr2v.tasks.schema import LedgerRow, QuotaChargeRow, TaskRow
 __all__ = ["CHARGE", "CLAIM", "CREATE", "GET", "HEARTBEAT", "LEDGER", "RELEASE", "STATUS", "TASKS", "finish",
            "lease_time", "progress", "quota_totals"]
 
-TASKS = TaskRow.__table__
+TASKS = cast(Table, TaskRow.__table__)
 _c = TASKS.c
 
 # When a RUNNING task's lease was last renewed (rows from before migration 0002: when it started).
 lease_time = func.coalesce(_c.heartbeat_at, _c.scheduled_time, _c.submit_time)
 
-GET: Select = select(TASKS).where(_c.id == bindparam("p_id"))  # type: ignore[type-arg]
-STATUS: Select = select(_c.status).where(_c.id == bindparam("p_id"))  # type: ignore[type-arg]
+GET: Select[Any] = select(TASKS).where(_c.id == bindparam("p_id"))
+STATUS: Select[Any] = select(_c.status).where(_c.id == bindparam("p_id"))
 
 CLAIM: Update = (
     update(TASKS)
@@ -41,9 +42,9 @@ HEARTBEAT: Update = (
 )
 
 CREATE: Insert = insert(TASKS)
-LEDGER: Insert = insert(LedgerRow.__table__)
+LEDGER: Insert = insert(cast(Table, LedgerRow.__table__))
 
-CHARGES = QuotaChargeRow.__table__
+CHARGES = cast(Table, QuotaChargeRow.__table__)
 CHARGE: Insert = insert(CHARGES)
 # A reservation goes back to its key (the task FAILED, was CANCELED or deleted); usage stays.
 RELEASE: Delete = delete(CHARGES).where(CHARGES.c.task_id.in_(bindparam("p_ids", expanding=True)),
@@ -51,11 +52,11 @@ RELEASE: Delete = delete(CHARGES).where(CHARGES.c.task_id.in_(bindparam("p_ids",
 
 
 @functools.cache
-def quota_totals(by_state: bool) -> Select:  # type: ignore[type-arg]
+def quota_totals(by_state: bool) -> Select[Any]:
     """One key's free seconds, then billed seconds and charged cost in its day, month and all time."""
     c = CHARGES.c
 
-    def since(column: object, start: str | None) -> object:
+    def since(column: Any, start: str | None) -> Any:
         value = column if start is None else case((c.created_at >= bindparam(start), column), else_=0.0)
         return func.coalesce(func.sum(value), 0.0)
 

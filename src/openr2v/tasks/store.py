@@ -12,6 +12,7 @@ in the same transaction: the change and its announcement are committed together 
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, Row, and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from openr2v import metrics
@@ -85,7 +86,7 @@ class StoreStats:
     oldest_pending_age: float
 
 
-def _to_task(row: TaskRow) -> Task:
+def _to_task(row: TaskRow | Row[Any]) -> Task:
     return Task(
         id=row.id, owner=row.owner, region=row.region, model=row.model, dialect=row.dialect,
         request=GenerationRequest.model_validate_json(row.request_json), status=Status(row.status),
@@ -190,7 +191,7 @@ class TaskStore:
         # The hottest read (every poll): a Core SELECT, without the ORM's unit of work.
         with self.engine.connect() as conn:
             row = conn.execute(sql.GET, {"p_id": task_id}).first()
-        return _to_task(row) if row else None  # type: ignore[arg-type]  # a Row has the same attributes
+        return _to_task(row) if row else None
 
     def status(self, task_id: str) -> Status | None:
         """Only the status (workers ask it between stages: is the task canceled?)."""
@@ -202,7 +203,7 @@ class TaskStore:
         """PENDING -> RUNNING for one task, with a fresh lease; None if someone else got it first."""
         with self.engine.begin() as conn:
             row = conn.execute(sql.CLAIM, {"p_id": task_id, "p_now": now, "p_worker": worker[:128] or None}).first()
-            task = _to_task(row) if row is not None else None  # type: ignore[arg-type]
+            task = _to_task(row) if row is not None else None
             written = task is not None and self._announce(conn, task)
         self._changed(task, written)
         return task
@@ -291,7 +292,7 @@ class TaskStore:
                 self._use_charge(s, task_id, row.owner, ledger, now)
             else:  # FAILED or CANCELED: the reservation goes back to the key
                 s.execute(sql.RELEASE, {"p_ids": [task_id]})
-            task = _to_task(row)  # type: ignore[arg-type]
+            task = _to_task(row)
             written = self._announce(s, task)
         self._changed(task, written)
         if ledger is not None:
@@ -304,10 +305,10 @@ class TaskStore:
         if stale_before is not None:
             conds.append(sql.lease_time < stale_before)
         with self.engine.begin() as s:
-            row = s.execute(update(TaskRow.__table__).where(*conds).values(
+            row = s.execute(update(sql.TASKS).where(*conds).values(
                 status=Status.PENDING.value, progress=0, heartbeat_at=None, worker=None, queued_at=now)
                 .returning(*sql.TASKS.c)).first()
-            task = _to_task(row) if row is not None else None  # type: ignore[arg-type]
+            task = _to_task(row) if row is not None else None
             written = task is not None and self._announce(s, task)
         self._changed(task, written)
         return task is not None
@@ -343,7 +344,7 @@ class TaskStore:
             return [_to_task(r) for r in rows], total
 
     def page_after(self, owner: str, *, after: tuple[float, str] | None, limit: int, descending: bool,
-                   now: float) -> list[Task]:
+                   now: float) -> builtins.list[Task]:
         """Up to ``limit`` live tasks of ``owner`` in (submit_time, id) order, strictly past the
         ``after`` mark: a keyset page, so a cursor costs one indexed query however many tasks exist."""
         conds = [TaskRow.owner == owner, TaskRow.expires_at > now]
@@ -358,12 +359,12 @@ class TaskStore:
             rows = s.scalars(select(TaskRow).where(*conds).order_by(*order).limit(limit)).all()
             return [_to_task(r) for r in rows]
 
-    def expired(self, now: float, limit: int = 500) -> list[Task]:
+    def expired(self, now: float, limit: int = 500) -> builtins.list[Task]:
         with self.session() as s:
             rows = s.scalars(select(TaskRow).where(TaskRow.expires_at <= now).limit(limit)).all()
             return [_to_task(r) for r in rows]
 
-    def delete(self, task_ids: list[str]) -> None:
+    def delete(self, task_ids: builtins.list[str]) -> None:
         if task_ids:
             with self.session() as s:
                 s.execute(delete(TaskRow).where(TaskRow.id.in_(task_ids)))
@@ -418,7 +419,7 @@ class TaskStore:
 
     def delete_quota_override(self, owner: str) -> bool:
         with self.session() as s:
-            return s.execute(delete(QuotaOverrideRow).where(QuotaOverrideRow.owner == owner)).rowcount == 1  # type: ignore[attr-defined,no-any-return]
+            return s.execute(delete(QuotaOverrideRow).where(QuotaOverrideRow.owner == owner)).rowcount == 1  # type: ignore[attr-defined]
 
     # -- uploads ----------------------------------------------------------------------------
 
@@ -432,11 +433,11 @@ class TaskStore:
         with self.session() as s:
             return s.get(UploadRow, key)
 
-    def expired_uploads(self, now: float, limit: int = 500) -> list[str]:
+    def expired_uploads(self, now: float, limit: int = 500) -> builtins.list[str]:
         with self.session() as s:
             return list(s.scalars(select(UploadRow.key).where(UploadRow.expires_at <= now).limit(limit)))
 
-    def delete_uploads(self, keys: list[str]) -> None:
+    def delete_uploads(self, keys: builtins.list[str]) -> None:
         if keys:
             with self.session() as s:
                 s.execute(delete(UploadRow).where(UploadRow.key.in_(keys)))

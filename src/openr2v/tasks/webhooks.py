@@ -96,7 +96,7 @@ Resolver = Callable[[str, int], list[str]]
 
 
 def _getaddrinfo(host: str, port: int) -> list[str]:
-    return [info[4][0].split("%")[0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    return [str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 class WebhookDispatcher:

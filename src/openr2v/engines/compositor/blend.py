@@ -189,7 +189,7 @@ def _warped(frame: Planes, pic: Picture, m: np.ndarray, opacity: float) -> None:
     mm = m.copy()
     mm[:, 2] -= (x0, y0)
     alpha = cv2.warpAffine(pic.a, mm, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                           borderValue=0)
+                           borderValue=(0,))
     if opacity < 1:
         alpha = (alpha.astype(np.uint16) * round(opacity * 256) >> 8).astype(np.uint8)
     if not alpha.any():
@@ -218,7 +218,7 @@ def draw_ellipse(frame: Planes, centre: tuple[float, float], axes: tuple[float, 
     shift = 4  # sub-pixel centre and axes: cv2 takes fixed-point coordinates with this many fraction bits
     f = 1 << shift
     cv2.ellipse(mask, (round((centre[0] - x0) * f), round((centre[1] - y0) * f)), (round(rx * f), round(ry * f)),
-                angle, 0, 360, round(255 * min(1.0, opacity)), -1, cv2.LINE_AA, shift)
+                angle, 0, 360, (round(255 * min(1.0, opacity)),), -1, cv2.LINE_AA, shift)
     blend(fy[y0:y1, x0:x1], np.full_like(mask, colour[0]), mask)
     mask_c = cv2.resize(mask, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA)
     for plane, value in ((fu, colour[1]), (fv, colour[2])):

@@ -74,7 +74,7 @@ def lid_look(pic: Picture, lid: np.ndarray, crease: np.ndarray) -> LidLook:
     height = max(2.0, 1.5 * _lid_height(lid, crease))
     band = np.concatenate([crease, (crease - (0, height))[::-1]])
     mask = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mask, [np.round(band).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(band).astype(np.int32)], (1,))
     inside = mask.astype(bool)
     if inside.sum() >= 8:  # the lit skin, not the lashes or a shadow in the band
         lit = np.zeros_like(inside)
@@ -82,7 +82,7 @@ def lid_look(pic: Picture, lid: np.ndarray, crease: np.ndarray) -> LidLook:
         inside = lit
     skin = _mean_yuv(pic, inside) or (float(pic.y.mean()), 128.0, 128.0)
     line = np.zeros((h, w), np.uint8)
-    cv2.polylines(line, [np.round(lid).astype(np.int32)], False, 1, 2)
+    cv2.polylines(line, [np.round(lid).astype(np.int32)], False, (1,), 2)
     on = line.astype(bool)
     lash = skin
     if on.sum() >= 4:
@@ -119,7 +119,7 @@ def paint_lid(frame: Planes, lid: np.ndarray, crease: np.ndarray, look: LidLook,
     up = np.clip((edge_y - rows) / eye_h, 0.0, 1.0)  # 0 at the lid's edge, 1 at the crease
     y = look.skin[0] * (0.84 + 0.16 * up) + texture
     lash = np.zeros((h, w), np.uint8)
-    cv2.polylines(lash, [np.round((lid - (x0, y0)) * 8).astype(np.int32)], False, 255,
+    cv2.polylines(lash, [np.round((lid - (x0, y0)) * 8).astype(np.int32)], False, (255,),
                   max(1, round(0.12 * eye_h)), cv2.LINE_AA, 3)
     la = lash.astype(np.float32) / 255 * 0.8
     y = y * (1 - la) + look.lash[0] * la

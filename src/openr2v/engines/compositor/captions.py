@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from openr2v.engines.compositor.cards import Layer
+from openr2v.engines.common.cards import Layer
 
 __all__ = ["Caption", "caption_layers", "captions_wanted"]
 
@@ -48,7 +48,7 @@ def _render(text: str, width: int, height: int) -> Image.Image:
     lines = textwrap.wrap(text, chars)[:3] or [""]
     boxes = [font.getbbox(ln, stroke_width=stroke) for ln in lines]
     line_h = round(size * 1.25)
-    text_w = max(b[2] - b[0] for b in boxes)
+    text_w = int(max(b[2] - b[0] for b in boxes))
     pad = size // 2
     w, h = text_w + 2 * pad, line_h * len(lines) + pad
     w, h = w + w % 2, h + h % 2  # even: layers are 4:2:0

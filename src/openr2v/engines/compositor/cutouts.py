@@ -16,15 +16,15 @@ import os
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
 import numpy as np
 
 from openr2v.engines.base import ResolvedReference
-from openr2v.engines.compositor import face_mesh, vision
-from openr2v.engines.compositor.blend import Picture
-from openr2v.engines.compositor.segment import (
+from openr2v.engines.common import vision
+from openr2v.engines.common.segment import (
     ANALYSIS_SIDE,
     SEGMENT_SIDE,
     SOFTEN_SIDE,
@@ -37,8 +37,10 @@ from openr2v.engines.compositor.segment import (
     selfie_alpha,
     silhouette_face,
 )
-from openr2v.engines.compositor.sources import load_still, video_frames
-from openr2v.engines.compositor.vision import Face
+from openr2v.engines.common.sources import load_still, video_frames
+from openr2v.engines.common.vision import Face
+from openr2v.engines.compositor import face_mesh
+from openr2v.engines.compositor.blend import Picture
 
 __all__ = ["Cutout", "cut_out"]
 
@@ -262,7 +264,8 @@ def _cut_video(ref: ResolvedReference, look: Look, role: str, fps: int, loop: in
 
     def convert(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
         # Straight to the encoder's Y'CbCr (no RGB round trip; no scaler at all when the size already fits).
-        sized = {} if (frame.width, frame.height) == (w, h) else {"width": w, "height": h, "interpolation": "AREA"}
+        sized: dict[str, Any] = ({} if (frame.width, frame.height) == (w, h)
+                                 else {"width": w, "height": h, "interpolation": "AREA"})
         yuv = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", **sized).to_ndarray()
         if not need_rgb:
             return yuv, None

@@ -22,15 +22,15 @@ import cv2
 import numpy as np
 
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
+from openr2v.engines.common.cards import Layer
+from openr2v.engines.common.sound import build_soundtrack, line_notes
+from openr2v.engines.common.watermark import watermark_layer
 from openr2v.engines.compositor.blend import planes_of
 from openr2v.engines.compositor.captions import Caption, caption_layers, captions_wanted
-from openr2v.engines.compositor.cards import Layer
 from openr2v.engines.compositor.motion import fallback_envelopes
 from openr2v.engines.compositor.pipeline import EncoderThread
 from openr2v.engines.compositor.scene import Scene, ShotSpec, build_scene, prepare_shot
 from openr2v.engines.compositor.shots import ShotRender
-from openr2v.engines.compositor.sound import build_soundtrack, line_notes
-from openr2v.engines.compositor.watermark import watermark_layer
 from openr2v.errors import Canceled
 from openr2v.media.encode import Mp4Writer
 from openr2v.media.segments import join_segments
@@ -164,7 +164,7 @@ class CompositorEngine:
 
         with ThreadPoolExecutor(max_workers=self.shot_workers, thread_name_prefix="openr2v-shot") as pool:
             futures = [pool.submit(one, i, spec) for i, spec in enumerate(scene.shots)]
-        failures = [f.exception() for f in futures if f.exception() is not None]
+        failures = [e for f in futures if (e := f.exception()) is not None]
         if failures:
             raise next((e for e in failures if not isinstance(e, Canceled)), failures[0])
         done = [f.result() for f in futures]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from openr2v.engines.compositor import vision
+from openr2v.engines.common import vision
 from openr2v.native_logs import quiet_native_stderr
 
 __all__ = ["COUNT", "find_landmarks"]

@@ -60,7 +60,8 @@ class Mesh:
     eyes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # upper ids, lower xs, lower ys, irises
     seal: tuple[np.ndarray, np.ndarray, np.ndarray]  # upper and lower inner lip ids, the rest gap between them
     lids: list[tuple[np.ndarray, np.ndarray]]  # per eye: the upper lid and the crease above it, corner to corner
-    border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels
+    border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels (it may reach past the cut-out:
+    # the box must end where the mesh's fixed border is, or the warp would stop short of it with a seam)
 
     def idx(self, ids: tuple[int, ...]) -> np.ndarray:
         return np.array([self.ids[i] for i in ids], dtype=np.int64)
@@ -72,7 +73,7 @@ def _delaunay(points: np.ndarray) -> np.ndarray:
     sub = cv2.Subdiv2D((int(x0), int(y0), int(x1 - x0) + 1, int(y1 - y0) + 1))
     for p in points:
         sub.insert((float(p[0]), float(p[1])))
-    tris = sub.getTriangleList().reshape(-1, 3, 2)
+    tris = np.asarray(sub.getTriangleList()).reshape(-1, 3, 2)
     # Back to point indices: the nearest rest point to each corner (Subdiv2D hands back the coordinates).
     d = np.linalg.norm(tris[:, :, None, :] - points[None, None, :, :], axis=3)
     nearest = d.argmin(axis=2)
@@ -96,8 +97,8 @@ def _creases(marks: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
-    """The rig's mesh over landmarks ``marks`` of a cut-out of ``size`` (w, h)."""
+def face_mesh_of(marks: np.ndarray) -> Mesh:
+    """The rig's mesh over face landmarks ``marks`` (cut-out pixels)."""
     groups = (fm.UPPER_INNER + fm.LOWER_INNER + fm.UPPER_OUTER + fm.LOWER_OUTER + fm.RIGHT_LIDS[0]
               + fm.RIGHT_LIDS[1] + fm.LEFT_LIDS[0] + fm.LEFT_LIDS[1] + fm.EYE_CORNERS[0] + fm.EYE_CORNERS[1]
               + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL[::2] + fm.NOSE + fm.SKIN)
@@ -169,7 +170,7 @@ def face_mesh_of(marks: np.ndarray, size: tuple[int, int]) -> Mesh:
                      np.concatenate([[ids[a]], creases, [ids[b]]])))
     mesh = Mesh(points=points, triangles=np.zeros((0, 3), np.int32), ids=ids, face_h=face_h, face_w=face_w, jaw=jaw,
                 lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids,
-                border=np.array([max(0.0, bx0), max(0.0, by0), min(size[0], bx1), min(size[1], by1)]))
+                border=np.array([bx0, by0, bx1, by1]))
     # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
     mesh.triangles = _delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
     return mesh
@@ -263,14 +264,21 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
     gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
     c = coef[index]  # (gh, gw, 6): ax, ay for x', then for y', then the shifts
-    map_x = c[..., 0] * gx + c[..., 2] * gy + c[..., 4]
-    map_y = c[..., 1] * gx + c[..., 3] * gy + c[..., 5]
-    full_x = cv2.resize(map_x, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_x
-    full_y = cv2.resize(map_y, (w, h), interpolation=cv2.INTER_LINEAR) if step > 1 else map_y
+    # Displacements, not positions, are scaled up: a resize repeats its edge, and a displacement of zero at
+    # the box's fixed edge stays zero there (positions would come out half a grid cell inside: a seam).
+    dx = c[..., 0] * gx + c[..., 2] * gy + c[..., 4] - gx
+    dy = c[..., 1] * gx + c[..., 3] * gy + c[..., 5] - gy
+    if step > 1:
+        full_x = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(w, dtype=np.float32)[None, :]
+        full_y = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(h, dtype=np.float32)[:, None]
+    else:
+        full_x, full_y = dx + gx, dy + gy
     xy, frac = cv2.convertMaps(full_x, full_y, cv2.CV_16SC2)
-    # Chroma samples sit at (2i + 0.5) in luma pixels.
-    cx = cv2.resize(map_x, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
-    cy = cv2.resize(map_y, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 - 0.25
+    # Chroma sample j sits at luma 2j + 0.5: its source is j plus half the displacement there.
+    cx = cv2.resize(dx, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 \
+        + np.arange(w // 2, dtype=np.float32)[None, :]
+    cy = cv2.resize(dy, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 \
+        + np.arange(h // 2, dtype=np.float32)[:, None]
     return xy, frac, cx, cy
 
 
@@ -304,9 +312,9 @@ class FaceRig:
     def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
               blinks: np.ndarray, head: HeadPose) -> FaceRig:
         if "mesh" not in cache:
-            mesh = cache["mesh"] = face_mesh_of(marks, picture.size)
+            built = cache["mesh"] = face_mesh_of(marks)
             cache["look"] = mouth_look(picture, marks, seed)
-            cache["lids"] = [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids]
+            cache["lids"] = [lid_look(picture, built.points[lid], built.points[crease]) for lid, crease in built.lids]
         mesh, look, lids = cache["mesh"], cache["look"], cache["lids"]
         assert isinstance(mesh, Mesh) and isinstance(look, MouthLook) and isinstance(lids, list)
         return cls(mesh, look, lids, visemes, blinks, head)

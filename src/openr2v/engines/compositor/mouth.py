@@ -40,13 +40,13 @@ def _mean(pic: Picture, mask: np.ndarray) -> tuple[float, float, float]:
 
 def _poly_mask(shape: tuple[int, int], *polys: np.ndarray) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mask, [np.round(p).astype(np.int32) for p in polys], 1)
+    cv2.fillPoly(mask, [np.round(p).astype(np.int32) for p in polys], (1,))
     return mask.astype(bool)
 
 
 def mouth_look(pic: Picture, marks: np.ndarray, seed: int) -> MouthLook:
     """Colours of the neutral photo's lips, skin and teeth (if it shows any)."""
-    shape = pic.y.shape
+    shape = (pic.y.shape[0], pic.y.shape[1])
     outer = np.concatenate([marks[list(fm.UPPER_OUTER)], marks[list(fm.LOWER_OUTER)][::-1]])
     inner = np.concatenate([marks[list(fm.UPPER_INNER)], marks[list(fm.LOWER_INNER)][::-1]])
     inside_outer = _poly_mask(shape, outer)

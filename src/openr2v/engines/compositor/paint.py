@@ -42,7 +42,7 @@ def poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """``poly`` filled anti-aliased into a uint8 mask (0..255) of ``box``."""
     x0, y0, x1, y1 = box
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)], 255, cv2.LINE_AA, _SHIFT)
+    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)], (255,), cv2.LINE_AA, _SHIFT)
     return mask
 
 

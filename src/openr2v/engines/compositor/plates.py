@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFilter
 
+from openr2v.engines.common.sources import cover_box
 from openr2v.engines.compositor.blend import Planes
 from openr2v.engines.compositor.camera import View
-from openr2v.engines.compositor.sources import cover_box
 from openr2v.media.encode import rgb_to_yuv420, yuv420_planes
 
 __all__ = ["Plate", "derived_plate", "plate_from", "render_canvas"]

@@ -23,18 +23,18 @@ from PIL import Image
 
 from openr2v.domain.prompt import Shot, ShotPlan, label_pattern, plan_prompt
 from openr2v.engines.base import RenderJob, ResolvedReference
-from openr2v.engines.compositor import vision
+from openr2v.engines.common import vision
+from openr2v.engines.common.casting import Role, cast
+from openr2v.engines.common.segment import Look, look_at
+from openr2v.engines.common.sources import load_still
+from openr2v.engines.common.storyboard import Grid, find_grid
 from openr2v.engines.compositor.camera import CameraMove, plan_camera
-from openr2v.engines.compositor.casting import Role, cast
 from openr2v.engines.compositor.cutouts import Cutout, cut_out, video_size
 from openr2v.engines.compositor.faces import rig_for
 from openr2v.engines.compositor.motion import WALK, Motion, exit_side, make_motion
 from openr2v.engines.compositor.plates import Plate, derived_plate, plate_from, render_canvas
-from openr2v.engines.compositor.segment import Look, look_at
 from openr2v.engines.compositor.shots import Actor, ShotRender
-from openr2v.engines.compositor.sources import load_still
 from openr2v.engines.compositor.staging import stage_order, stage_shot, subjects_of
-from openr2v.engines.compositor.storyboard import Grid, find_grid
 from openr2v.media.visemes import VisemeTrack
 
 __all__ = ["Scene", "ShotSpec", "build_scene", "plan_of", "prepare_shot"]
@@ -286,7 +286,8 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
             motion.envelope = envelopes.get(p.label)
         actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""),
                                 rig=rig_for(p, cutouts[p.label], index, job, envelopes, scene.plan.lines, placements,
-                                            scene.visemes))
+                                            scene.visemes),
+                                visemes=scene.visemes.get(p.label) if p.role == "character" else None)
     walker = _subject_label(shot, [p.label for p in people])
     if walker is not None:
         _walks(actors[walker].motion, actors[walker], shot, move, spec.first, spec.last, fps, width)

@@ -20,6 +20,7 @@ from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.face_rig import FaceRig
 from openr2v.engines.compositor.motion import Motion
 from openr2v.engines.compositor.staging import Placement
+from openr2v.media.visemes import VisemeTrack
 
 __all__ = ["Actor", "ShotRender"]
 
@@ -36,6 +37,16 @@ class Actor:
     motion: Motion
     holder: Actor | None = None  # a held object moves with its holder's body
     rig: FaceRig | None = None  # a photo's face, animated by warping it
+    visemes: VisemeTrack | None = None  # the soundtrack's mouth shapes for this character, when it speaks
+
+    def mouth(self, k: int) -> float:
+        """How open a drawn mouth is at frame ``k``: the speech's loudness, shut on m/b/p and between
+        sounds, wider on open vowels (the visemes), so it moves with the syllables and not only the volume."""
+        loud = self.motion.speech(k)
+        track = self.visemes
+        if track is None or k >= len(track) or loud <= 0.0:
+            return loud
+        return 0.0 if track.closed[k] else loud * min(1.0, 0.1 + 1.2 * float(track.open[k]))
 
     @property
     def label(self) -> str:
@@ -83,7 +94,7 @@ class ShotRender:
             if actor.rig is not None:
                 actor.rig.draw(frame, m, k, opacity)
                 continue
-            loud = actor.motion.speech(k)
+            loud = actor.mouth(k)
             if loud > 0.05 and face is not None and opacity > 0:
                 _mouth(frame, m, face.mouth, face.w, face.h, loud * opacity)
 

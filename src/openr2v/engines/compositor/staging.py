@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from openr2v.engines.common.casting import Role
+from openr2v.engines.common.vision import Face
 from openr2v.engines.compositor.camera import Subject
-from openr2v.engines.compositor.casting import Role
 from openr2v.engines.compositor.cutouts import Cutout
-from openr2v.engines.compositor.vision import Face
 
 __all__ = ["Placement", "hand_point", "stage_order", "stage_shot", "subjects_of"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ def pause(seconds: float, cancelled: CancelledFn, sleep: Callable[[float], None]
     return cancelled()
 
 
-def retry_after(status: int | None, headers: httpx.Headers | dict[str, str] | None, attempt: int,
+def retry_after(status: int | None, headers: Mapping[str, str] | None, attempt: int,
                 cap: float) -> float:
     """The upstream's ``Retry-After`` when it sent one, else exponential backoff up to ``cap``."""
     if status is not None and headers is not None:

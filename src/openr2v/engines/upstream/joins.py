@@ -22,8 +22,9 @@ def _frames(path: Path, count: int, width: int, height: int, fps: int) -> list[n
     current: np.ndarray | None = None
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        tb = stream.time_base
         for n, frame in enumerate(container.decode(stream)):
-            t = float(frame.pts * stream.time_base) if frame.pts is not None else n / fps
+            t = float(frame.pts * tb) if frame.pts is not None and tb is not None else n / fps
             while current is not None and len(out) < count and len(out) / fps < t - 0.5 / fps:
                 out.append(current)
             if len(out) >= count:

@@ -137,7 +137,7 @@ class VideosEngine:
 
             with ThreadPoolExecutor(max_workers=min(8, len(units))) as pool:
                 futures = [pool.submit(one, u) for u in units]
-            failures = [f.exception() for f in futures if f.exception() is not None]
+            failures = [e for f in futures if (e := f.exception()) is not None]
             if failures:
                 # The cause, not a sibling that stopped because of it.
                 error = next((e for e in failures if not isinstance(e, Canceled)), failures[0])

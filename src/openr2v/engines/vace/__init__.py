@@ -28,7 +28,7 @@ def check_settings(settings: Settings) -> None:
 
 
 def __getattr__(name: str) -> object:
-    if name == "VaceEngine":  # lazily: importing it imports numpy-heavy compositor code, not torch
+    if name == "VaceEngine":  # lazily: importing it imports numpy-heavy engines.common code, not torch
         from openr2v.engines.vace.engine import VaceEngine
 
         return VaceEngine

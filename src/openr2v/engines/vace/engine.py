@@ -31,9 +31,9 @@ from PIL import Image
 
 from openr2v.config import Settings
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
-from openr2v.engines.compositor.sound import build_soundtrack, line_notes, plan_for
-from openr2v.engines.compositor.sources import fit_still, load_still
-from openr2v.engines.compositor.watermark import watermark_layer
+from openr2v.engines.common.sound import build_soundtrack, line_notes, plan_for
+from openr2v.engines.common.sources import fit_still, load_still
+from openr2v.engines.common.watermark import watermark_layer
 from openr2v.engines.vace.loader import Loaded, load_pipeline
 from openr2v.engines.vace.options import VaceOptions
 from openr2v.engines.vace.references import Cast, cast_references, shot_prompt

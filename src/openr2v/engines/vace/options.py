@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from openr2v.config import Settings
 from openr2v.engines.vace.recipes import CACHES, RECIPES, SCHEDULERS, LoraSpec, parse_loras
+
+T = TypeVar("T")
 
 __all__ = ["COMPILE_MODES", "DEVICES", "DTYPES", "INTERPOLATIONS", "OFFLOADS", "VaceOptions"]
 
@@ -52,7 +55,7 @@ class VaceOptions:
             raise ValueError(f"OPENR2V_VACE_RECIPE={settings.vace_recipe!r}: use one of {', '.join(RECIPES)}")
         recipe = RECIPES[settings.vace_recipe]
 
-        def pick(value: object, default: object) -> object:  # an explicit setting wins over the recipe
+        def pick(value: T | None, default: T) -> T:  # an explicit setting wins over the recipe
             return default if value is None else value
 
         lora_dir = settings.vace_lora_dir or settings.vace_model / "loras"
@@ -65,10 +68,10 @@ class VaceOptions:
                    negative_prompt=settings.vace_negative_prompt, interpolation=settings.vace_interpolation,
                    preset=settings.x264_preset, recipe=settings.vace_recipe,
                    scheduler=pick(settings.vace_scheduler, recipe.scheduler),
-                   loras=parse_loras(pick(settings.vace_loras, recipe.loras), lora_dir),  # type: ignore[arg-type]
+                   loras=parse_loras(pick(settings.vace_loras, recipe.loras), lora_dir),
                    cache=pick(settings.vace_cache, recipe.cache),
                    cache_threshold=pick(settings.vace_cache_threshold, recipe.cache_threshold),
-                   compile=settings.vace_compile).checked()  # type: ignore[arg-type]
+                   compile=settings.vace_compile).checked()
 
     def replace(self, **changes: object) -> VaceOptions:
         return dataclasses.replace(self, **changes).checked()  # type: ignore[arg-type]

@@ -22,9 +22,9 @@ from PIL import Image
 
 from openr2v.domain.prompt import Shot, ShotPlan, label_pattern
 from openr2v.engines.base import RenderJob
-from openr2v.engines.compositor.casting import cast
-from openr2v.engines.compositor.segment import SEGMENT_SIDE, Look, fit, flatten, grabcut_alpha, look_at, selfie_alpha
-from openr2v.engines.compositor.sources import load_still
+from openr2v.engines.common.casting import cast
+from openr2v.engines.common.segment import SEGMENT_SIDE, Look, fit, flatten, grabcut_alpha, look_at, selfie_alpha
+from openr2v.engines.common.sources import load_still
 
 __all__ = ["Cast", "VaceReference", "cast_references", "shot_prompt"]
 

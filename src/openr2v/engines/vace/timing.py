@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from openr2v.domain.prompt import Shot
-from openr2v.engines.compositor.sources import cover_box
+from openr2v.engines.common.sources import cover_box
 
 __all__ = ["NATIVE_FPS", "Segment", "ShotFrames", "internal_size", "native_count", "resample", "segments",
            "shot_frames", "to_contract"]

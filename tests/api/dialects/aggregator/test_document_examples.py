@@ -16,7 +16,7 @@ import pytest
 from openr2v.media.audio import decode_audio, rms_dbfs
 from tests import mediagen
 from tests.api.dialects.dashscope.conftest import download
-from tests.conftest import LiveServer, assert_contract_mp4
+from tests.helpers import LiveServer, assert_contract_mp4
 
 SUBMIT = "/model/v1/generation"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.dialects.aggregator.test_document_examples import SUBMIT, wait
-from tests.conftest import KEY, OTHER_KEY, LiveServer
+from tests.helpers import KEY, OTHER_KEY, LiveServer
 
 
 def body(urls: list[str], **params: Any) -> dict[str, Any]:

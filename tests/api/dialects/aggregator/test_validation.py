@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.api.dialects.dashscope.test_validation import DELETE, _random_json, edit
-from tests.conftest import CN_KEY, KEY, LiveServer
+from tests.helpers import CN_KEY, KEY, LiveServer
 
 SUBMIT = "/model/v1/generation"
 

@@ -8,7 +8,7 @@ import dashscope
 import httpx
 import pytest
 
-from tests.conftest import KEY, LiveServer
+from tests.helpers import KEY, LiveServer
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from dashscope import VideoSynthesis
 
 from tests.api.dialects.dashscope.conftest import download
-from tests.conftest import KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, LiveServer, assert_contract_mp4
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 HEADERS = {"X-DashScope-Async": "enable", "Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}

@@ -12,7 +12,7 @@ from dashscope import VideoSynthesis
 from dashscope.aigc.video_synthesis import AioVideoSynthesis
 
 from tests.api.dialects.dashscope.conftest import download
-from tests.conftest import KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, LiveServer, assert_contract_mp4
 
 
 def test_call_wan26_flash_reference_urls_over_http(sdk: LiveServer, file_server: str) -> None:

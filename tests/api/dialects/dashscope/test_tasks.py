@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import KEY, OTHER_KEY, LiveServer
+from tests.helpers import KEY, OTHER_KEY, LiveServer
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 ASYNC = {"X-DashScope-Async": "enable"}

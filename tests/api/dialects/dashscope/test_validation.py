@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import CN_KEY, KEY, LiveServer
+from tests.helpers import CN_KEY, KEY, LiveServer
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 ASYNC = {"X-DashScope-Async": "enable"}
@@ -271,14 +272,18 @@ def test_forged_upload_with_non_ascii_signature_is_403(server: LiveServer) -> No
     assert r.status_code == 403 and r.json()["code"] == "AccessDenied"
 
 
-def test_cancel_answers_the_request_id_alone(server: LiveServer) -> None:
+def test_cancel_answers_the_request_id_alone(make_server: Callable[..., LiveServer]) -> None:
     # The OpenAPI document said cancel returns a task body; a cancel that took answers {request_id}.
-    with server.client() as c:
+    # Only a PENDING task can be canceled: with no render threads nothing leaves PENDING.
+    api_only = make_server(render_threads=0)
+    with api_only.client() as c:
         task_id = c.post(SUBMIT, json=V26, headers=ASYNC).json()["output"]["task_id"]
         r = c.post(f"/api/v1/tasks/{task_id}/cancel")
-    assert r.status_code in (200, 400)  # 400 UnsupportedOperation if a worker already took it
-    if r.status_code == 200:
+        assert r.status_code == 200, r.text
         assert list(r.json()) == ["request_id"]
+        assert c.get(f"/api/v1/tasks/{task_id}").json()["output"]["task_status"] == "CANCELED"
+        again = c.post(f"/api/v1/tasks/{task_id}/cancel")
+    assert again.status_code == 400 and again.json()["code"] == "UnsupportedOperation", again.text
 
 
 @pytest.mark.parametrize("body", [b"--B\r\n3.8e-38--B--\r\n",  # no part headers at all

@@ -14,7 +14,7 @@ import pytest
 
 from tests import mediagen
 from tests.api.dialects.dashscope.conftest import download
-from tests.conftest import KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, LiveServer, assert_contract_mp4
 
 SUBMIT = "/v1/video/generations"
 DATA_KEYS = {"task_id", "action", "status", "fail_reason", "submit_time", "start_time", "finish_time", "progress",

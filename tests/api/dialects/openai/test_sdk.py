@@ -12,7 +12,7 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.conftest import KEY, OTHER_KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, OTHER_KEY, LiveServer, assert_contract_mp4
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK marks videos.* deprecated
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from openr2v.keys import owner_id
-from tests.conftest import KEY, LiveServer, assert_contract_mp4
+from tests.helpers import KEY, LiveServer, assert_contract_mp4
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 

@@ -9,14 +9,14 @@ yet is fine; a parameter the model refuses is an ``InvalidParameter`` as at subm
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from openr2v.api.common import dialect_route, principal, read_body, runtime
-from openr2v.api.digits import parse_size, small_int
+from openr2v.api.common import dialect_route, parse_json_object, principal, read_body, runtime
+from openr2v.api.dialects.base import wire_size
+from openr2v.api.digits import small_int
 from openr2v.api.openapi import errors, json_body, optional, query
 from openr2v.domain.models import DIALECT_MODELS, TIERS, ModelSpec, dialect_model
 from openr2v.domain.preview import PreviewRef, estimate, reference_labels
@@ -36,7 +36,7 @@ from .protocol import (
     WebhookDeliveryResponse,
     WebhookSecretResponse,
 )
-from .translate import format_error
+from .translate import MEDIA_TYPES, format_error
 
 __all__ = ["router"]
 
@@ -44,9 +44,6 @@ router = APIRouter(prefix="/api/v1/openr2v", route_class=dialect_route(format_er
 
 PREVIEW_DOC = json_body(PreviewBody, "DashScope", description="A submit body (model, input, parameters), read "
                         "leniently; reference_seconds optionally gives each reference's length.")
-
-MEDIA_KINDS = {"reference_image": "image", "reference_video": "video", "first_frame": "first_frame"}
-
 
 @router.get("/models", response_model=ModelsResponse, responses=errors(ErrorBody, 401, 500))
 async def models(request: Request) -> JSONResponse:
@@ -76,25 +73,20 @@ class _Preview:
     """A submit body read leniently: the model, the prompt, the references and the parameters."""
 
     def __init__(self, raw: bytes) -> None:
-        try:
-            body = json.loads(raw or b"{}")
-        except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, ints over 4300 digits, deep nesting
-            raise InvalidParameter(f"The request body is not valid JSON: {e}.") from None
-        if not isinstance(body, dict):
-            raise InvalidParameter("The request body must be a JSON object with model, input and parameters.")
+        body = parse_json_object(raw or b"{}", "model, input and parameters")
         spec = dialect_model("dashscope", str(body.get("model") or ""))
         if spec is None:
             raise InvalidParameter(f"Model not exist: {body.get('model')!r}. Supported models: "
                                    f"{', '.join(DIALECT_MODELS['dashscope'])}.", param="model")
         self.spec = spec
-        inp = body.get("input") if isinstance(body.get("input"), dict) else {}
-        par = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
-        self.prompt = inp.get("prompt") if isinstance(inp.get("prompt"), str) else ""
+        inp: dict[str, Any] = body["input"] if isinstance(body.get("input"), dict) else {}
+        par: dict[str, Any] = body["parameters"] if isinstance(body.get("parameters"), dict) else {}
+        self.prompt: str = inp["prompt"] if isinstance(inp.get("prompt"), str) else ""
         self.sources: list[tuple[str, str | None]] = []  # (url, kind)
         if isinstance(inp.get("media"), list):
             for item in inp["media"]:
                 if isinstance(item, dict) and isinstance(item.get("url"), str):
-                    self.sources.append((item["url"], MEDIA_KINDS.get(str(item.get("type")), None)))
+                    self.sources.append((item["url"], MEDIA_TYPES.get(str(item.get("type")), None)))
         elif isinstance(inp.get("reference_urls"), list):
             self.sources = [(u, guess_kind(u)) for u in inp["reference_urls"] if isinstance(u, str)]
         hints = body.get("reference_seconds")
@@ -126,13 +118,9 @@ def _typed(par: dict[str, Any], name: str, kind: type, default: Any) -> Any:
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    dims = parse_size(text, "*")  # as the submit reads it
-    if dims is None:
-        raise InvalidParameter(f"parameters.size {text!r} must be WIDTH*HEIGHT with an asterisk, e.g. 1280*720.",
-                               param="parameters.size")
-    return dims
+    # as the submit reads it
+    return None if text is None else wire_size(text, "parameters.size", "*",
+                                               "must be WIDTH*HEIGHT with an asterisk, e.g. 1280*720")
 
 
 def _probe_uploads(rt: Any, owner: str, preview: _Preview) -> list[PreviewRef]:

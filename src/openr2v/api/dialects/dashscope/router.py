@@ -154,7 +154,7 @@ def _parse_list_time(value: str | None, name: str) -> float | None:
 
 
 def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
-    if value in (None, ""):
+    if not value:
         return default
     number = small_int(value)
     if number is None or not lo <= number <= hi:

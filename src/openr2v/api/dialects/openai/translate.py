@@ -292,15 +292,15 @@ def _references(wire: CreateBody, spec: ModelSpec, upload: Upload | None) -> tup
             raise InvalidParameter("input_reference: file_id is not supported; upload the file or give "
                                    "image_url.", param="input_reference")
         given.append((ReferenceItem(url=wire.input_reference.image_url, type="image"), "input_reference.image_url"))
-    for name, kind in (("image_reference", "image"), ("video_reference", "video")):
+    for name, media_kind in (("image_reference", "image"), ("video_reference", "video")):
         media: MediaReference | None = getattr(wire, name)
         if media is None:
             continue
-        url = getattr(media, f"{kind}_url")
+        url = getattr(media, f"{media_kind}_url")
         if media.file_id is not None or not url:
-            raise InvalidParameter(f'{name} must be {{"{kind}_url": "https://..."}} (file_id is not supported).',
-                                   param=name)
-        given.append((ReferenceItem(url=url, type=kind), f"{name}.{kind}_url"))
+            raise InvalidParameter(f'{name} must be {{"{media_kind}_url": "https://..."}} (file_id is not '
+                                   f'supported).', param=name)
+        given.append((ReferenceItem(url=url, type=media_kind), f"{name}.{media_kind}_url"))
     for i, item in enumerate(wire.references or []):
         ref = ReferenceItem(url=item) if isinstance(item, str) else item
         given.append((ref, f"references[{i}]" + ("" if isinstance(item, str) else ".url")))

@@ -83,7 +83,7 @@ class _Plane:
                 _blend(dst[y + ys.start:y + ys.stop, x + xs.start:x + xs.stop], src[ys, xs], a)
             return
         sy, sx = slice(y0 - y, y1 - y), slice(x0 - x, x1 - x)
-        alpha = self.alpha[sy, sx]
+        alpha: np.ndarray = self.alpha[sy, sx]
         if opacity < 1:
             alpha = alpha * np.uint16(round(opacity * 256)) >> 8
         _blend(dst[y0:y1, x0:x1], src[sy, sx], alpha)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from openr2v.engines.compositor.cards import Layer
+from openr2v.engines.common.cards import Layer
 
 __all__ = ["WATERMARK_TEXT", "watermark_layer"]
 
@@ -17,7 +17,7 @@ def watermark_layer(width: int, height: int) -> tuple[Layer, int, int]:
     size = max(12, round(height * 0.04))
     font = ImageFont.load_default(size=size)
     stroke = max(1, size // 14)
-    left, top, right, bottom = font.getbbox(WATERMARK_TEXT, stroke_width=stroke)
+    left, top, right, bottom = (int(v) for v in font.getbbox(WATERMARK_TEXT, stroke_width=stroke))
     pad = max(3, size // 5)  # room for the shadow's blur and offset
     w, h = right - left + 2 * pad, bottom - top + 2 * pad
     w, h = w + w % 2, h + h % 2  # even: layers are 4:2:0

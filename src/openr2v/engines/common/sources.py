@@ -20,8 +20,8 @@ __all__ = ["cover_box", "fit_still", "load_still", "video_frames"]
 def load_still(path: Path) -> Image.Image:
     """An image upright (EXIF orientation applied), as RGBA if it has transparency, else RGB."""
     # Only the decoders the contract accepts (the file was probed, this is defence in depth).
-    with Image.open(path, formats=["JPEG", "PNG", "BMP", "WEBP"]) as img:
-        img = ImageOps.exif_transpose(img)
+    with Image.open(path, formats=["JPEG", "PNG", "BMP", "WEBP"]) as opened:
+        img = ImageOps.exif_transpose(opened)
         has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
         return img.convert("RGBA" if has_alpha else "RGB")
 

@@ -12,15 +12,16 @@ silhouette: the top of the mask, as wide as the shape is there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from openr2v.engines.base import ResolvedReference
-from openr2v.engines.compositor import vision
-from openr2v.engines.compositor.sources import load_still, video_frames
-from openr2v.engines.compositor.vision import Face
+from openr2v.engines.common import vision
+from openr2v.engines.common.sources import load_still, video_frames
+from openr2v.engines.common.vision import Face
 
 __all__ = ["Look", "ellipse_alpha", "fit", "flatten", "grabcut_alpha", "look_at", "see_person", "selfie_alpha",
            "silhouette_face"]
@@ -63,7 +64,7 @@ class Look:
 
 def flatten(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """RGB (transparent pixels on grey) and the alpha channel if the picture has real transparency."""
-    if img.mode == "RGBA" and img.getchannel("A").getextrema()[0] < 250:
+    if img.mode == "RGBA" and cast(int, img.getchannel("A").getextrema()[0]) < 250:
         alpha = np.asarray(img.getchannel("A"))
         flat = Image.alpha_composite(Image.new("RGBA", img.size, (*_BACKDROP, 255)), img).convert("RGB")
         return np.asarray(flat), alpha
@@ -169,7 +170,7 @@ def _soften(prob: np.ndarray) -> np.ndarray:
         hard = np.where(ring, 1.0, hard)
     # The small copy's blocky outline must not clip the edge: only what lies beyond it is dropped.
     keep = cv2.dilate(keep.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    alpha = (hard * keep * 255 + 0.5).astype(np.uint8)
+    alpha: np.ndarray = (hard * keep * 255 + 0.5).astype(np.uint8)
     alpha = cv2.erode(alpha, np.ones((3, 3), np.uint8), iterations=max(1, w // 400))
     sigma = max(0.8, w / 350)  # smooths the stair steps of a 256 px model's mask, scaled up
     return cv2.GaussianBlur(alpha, (0, 0), sigma)
@@ -217,7 +218,7 @@ def grabcut_alpha(rgb: np.ndarray, size: tuple[int, int], *, open_bottom: bool =
 
 def ellipse_alpha(w: int, h: int) -> np.ndarray:
     mask = np.zeros((h, w), np.uint8)
-    cv2.ellipse(mask, (w // 2, h // 2), (round(w * 0.46), round(h * 0.47)), 0, 0, 360, 255, -1, cv2.LINE_AA)
+    cv2.ellipse(mask, (w // 2, h // 2), (round(w * 0.46), round(h * 0.47)), 0, 0, 360, (255,), -1, cv2.LINE_AA)
     return cv2.GaussianBlur(mask, (0, 0), max(1.0, min(w, h) / 30))
 
 

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 
 from openr2v.domain.prompt import label_pattern
-from openr2v.engines.compositor.segment import Look
-from openr2v.engines.compositor.storyboard import Grid
+from openr2v.engines.common.segment import Look
+from openr2v.engines.common.storyboard import Grid
 
 __all__ = ["Role", "cast"]
 
