@@ -28,9 +28,9 @@ def _centroid_x(frame: np.ndarray, colour: tuple[int, int, int]) -> float | None
 
 def test_the_speakers_mouth_moves_inside_its_line_only(tmp_path: Path, previz_dir: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    # The mouth is drawn from the speech's loudness. Piper's loudness moves less between syllables than
-    # eSpeak's (median frame difference 1.05 against 1.4 here), under this test's 3x bar: the mouth is to
-    # follow the visemes instead (Soundtrack.visemes); until then this checks the drawing with eSpeak NG.
+    # How far the jaw drops follows the speech's loudness, which moves less between syllables with Piper
+    # than with eSpeak: with Piper the median frame difference inside the line is 1.14, just under this
+    # test's bar of 3x outside + 0.05 (1.17). It checks the drawing with eSpeak NG (docs/voices.md).
     monkeypatch.setenv("OPENR2V_TTS", "espeak")
     refs = [resolved("Image 1", previz_dir / "red.png"), resolved("Image 2", previz_dir / "room.png")]
     prompt = "Close-up of Image 1 in Image 2. Image 1 says: 'Hello there, it is really good to see you again today.'"
