@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     max_attempts: int = 2
     """Times a task may be started; one a crash left RUNNING is re-queued until this is reached."""
 
+    tts: str = ""
+    """Speech engine of the soundtrack: empty or ``piper`` (Piper's neural voice when the ``voices`` extra is
+    installed, else eSpeak NG) or ``espeak`` (eSpeak NG always). ``media/tts.py`` reads the variable itself;
+    docs/voices.md compares the two."""
+
     native_logs: bool = False
     """Let native libraries (TensorFlow Lite, absl, glog inside mediapipe) print their start-up chatter to
     stderr; off, it is muted while their graphs start (``native_logs.py`` reads the variable itself)."""
