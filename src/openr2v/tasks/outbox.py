@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from openr2v.tasks.schema import DeliveryRow
@@ -93,15 +95,16 @@ _SETTLE = (
 
 
 class Outbox:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, begin: Callable[[], AbstractContextManager[Connection]] | None = None) -> None:
         self.engine = engine
+        self.begin = begin or engine.begin  # the store's write transactions (its SQLite write lock)
 
     def claim_due(self, now: float, lease_seconds: float, limit: int = 4) -> Delivery | None:
         """One due delivery, leased to the caller until ``now + lease_seconds``; None if none is due."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             candidates: list[int] = list(conn.execute(_DUE, {"p_now": now, "p_limit": limit}).scalars())
         for seq in candidates:  # another node may win a candidate: try the next
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 row = conn.execute(_CLAIM, {"p_seq": seq, "p_now": now,
                                             "p_lease_until": now + lease_seconds}).first()
             if row is not None:
@@ -111,7 +114,7 @@ class Outbox:
     def settle(self, d: Delivery, now: float, *, state: str, next_attempt_at: float | None = None,
                error: str | None = None) -> bool:
         """Record the outcome of attempt ``d.attempts``; False if that attempt is no longer the row's."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             res = conn.execute(_SETTLE, {
                 "p_seq": d.seq, "p_attempt": d.attempts, "p_state": state,
                 "p_next": next_attempt_at if next_attempt_at is not None else d.next_attempt_at,
@@ -136,7 +139,7 @@ class Outbox:
 
     def redeliver(self, owner: str, delivery_id: str, now: float) -> Delivery | None:
         """A dead delivery of ``owner`` pending again, with a full round of attempts; None if there is none."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             row = conn.execute(
                 update(_T).where(_c.id == delivery_id, _c.owner == owner, _c.state == DEAD)
                 .values(state=PENDING, attempts=0, next_attempt_at=now, lease_until=None, finished_at=None)

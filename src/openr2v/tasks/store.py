@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import builtins
 import json
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -116,11 +117,16 @@ class TaskStore:
         # A primary-key read of a local SQLite file (WAL: readers never wait for the writer) costs less
         # than the thread hop that would keep it off the event loop; a network database keeps the hop.
         self.reads_inline = self.engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time; a writer that finds the file locked sleeps in SQLite's busy
+        # handler (1, 2, 5, 10 ... 100 ms steps), which showed as 50-80 ms submits beside the render
+        # threads' writes (bench/load.py). This process's writers queue on a lock instead, woken at once.
+        self._writing: AbstractContextManager[object] = (
+            threading.RLock() if self.reads_inline else nullcontext())
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         migrate(self.engine)
-        self.outbox = Outbox(self.engine)
+        self.outbox = Outbox(self.engine, self.begin)
         # The outbox row a status change writes (None: the task wants no webhook), and who to wake
         # once it is committed; set by the runtime (tasks/webhooks.py).
         self.announce: Callable[[Task], dict[str, Any] | None] | None = None
@@ -144,7 +150,7 @@ class TaskStore:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as s:
+        with self._writing, self._sessions.begin() as s:
             yield s
 
     def close(self) -> None:
@@ -164,7 +170,7 @@ class TaskStore:
         limits), or the one an ``Admission`` makes of the key's totals, under a per-key lock so that
         concurrent submits see each other's reservations."""
         admit = charge if isinstance(charge, Admission) else None
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             if admit is not None and self._postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _owner_lock(task.owner)})
             # On SQLite the first write (the outbox's, or the task's) takes the database's write lock until
@@ -187,6 +193,12 @@ class TaskStore:
                     free_seconds=charge.free_seconds, cost_usd=charge.cost_usd, created_at=task.submit_time))
         self._changed(task, written)
 
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction (behind this process's SQLite write lock)."""
+        with self._writing, self.engine.begin() as conn:
+            yield conn
+
     def get(self, task_id: str) -> Task | None:
         # The hottest read (every poll): a Core SELECT, without the ORM's unit of work.
         with self.engine.connect() as conn:
@@ -201,7 +213,7 @@ class TaskStore:
 
     def claim(self, task_id: str, now: float, worker: str = "") -> Task | None:
         """PENDING -> RUNNING for one task, with a fresh lease; None if someone else got it first."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             row = conn.execute(sql.CLAIM, {"p_id": task_id, "p_now": now, "p_worker": worker[:128] or None}).first()
             task = _to_task(row) if row is not None else None
             written = task is not None and self._announce(conn, task)
@@ -211,7 +223,7 @@ class TaskStore:
     def heartbeat(self, task_ids: dict[str, int], now: float) -> set[str]:
         """Renew the leases of ``{task_id: attempt}``; returns the ids whose lease is no longer ours."""
         kept: set[str] = set()
-        with self.engine.begin() as s:
+        with self.begin() as s:
             self._no_fsync(s)
             for task_id, attempt in task_ids.items():
                 res = s.execute(sql.HEARTBEAT, {"p_id": task_id, "p_attempt": attempt, "p_now": now})
@@ -224,14 +236,14 @@ class TaskStore:
         conds = [TaskRow.status == Status.RUNNING.value, sql.lease_time < before]
         if task_id is not None:
             conds.append(TaskRow.id == task_id)
-        with self.engine.begin() as s:
+        with self.begin() as s:
             return [(r[0], r[1]) for r in s.execute(
                 select(TaskRow.id, TaskRow.attempts).where(*conds).limit(limit)).all()]
 
     def stale_pending(self, before: float, now: float, limit: int = 500) -> list[str]:
         """PENDING tasks last published before ``before``, oldest first; marks them published at ``now``
         so that the next look moves on to others (and several reapers split the work)."""
-        with self.engine.begin() as s:
+        with self.begin() as s:
             ids = list(s.scalars(
                 select(TaskRow.id).where(TaskRow.status == Status.PENDING.value,
                                          func.coalesce(TaskRow.queued_at, TaskRow.submit_time) < before)
@@ -242,13 +254,13 @@ class TaskStore:
             return ids
 
     def pending_ids(self, limit: int = 32) -> list[str]:
-        with self.engine.begin() as s:
+        with self.begin() as s:
             return list(s.scalars(
                 select(TaskRow.id).where(TaskRow.status == Status.PENDING.value)
                 .order_by(TaskRow.submit_time).limit(limit)))
 
     def set_progress(self, task_id: str, progress: int, attempt: int | None = None) -> None:
-        with self.engine.begin() as s:
+        with self.begin() as s:
             self._no_fsync(s)
             s.execute(sql.progress(attempt is not None), {"p_id": task_id, "p_progress": progress,
                                                           "p_attempt": attempt})
@@ -263,7 +275,7 @@ class TaskStore:
                 values["request_json"] = v.model_dump_json()
             else:
                 values[k] = v
-        with self.engine.begin() as s:
+        with self.begin() as s:
             s.execute(update(TaskRow).where(TaskRow.id == task_id).values(**values))
 
     def finish(self, task_id: str, status: Status, now: float, *, from_status: tuple[Status, ...],
@@ -276,7 +288,7 @@ class TaskStore:
         only if its lease was last renewed before then (the reaper's condition)."""
         statement = sql.finish(tuple(from_status), attempt is not None, stale_before is not None,
                                status == Status.SUCCEEDED)
-        with self.engine.begin() as s:
+        with self.begin() as s:
             res = s.execute(statement, {
                 "p_id": task_id, "p_attempt": attempt, "p_stale_before": stale_before, "p_status": status.value,
                 "p_now": now, "p_code": code, "p_message": message, "p_output_key": output_key,
@@ -304,7 +316,7 @@ class TaskStore:
         conds = [TaskRow.id == task_id, TaskRow.status == Status.RUNNING.value]
         if stale_before is not None:
             conds.append(sql.lease_time < stale_before)
-        with self.engine.begin() as s:
+        with self.begin() as s:
             row = s.execute(update(sql.TASKS).where(*conds).values(
                 status=Status.PENDING.value, progress=0, heartbeat_at=None, worker=None, queued_at=now)
                 .returning(*sql.TASKS.c)).first()
