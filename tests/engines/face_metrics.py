@@ -9,11 +9,6 @@ output audio's RMS per video frame; ``flat_share`` how much of a box is perfectl
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,19 +119,3 @@ def mouth_texture(rgb: np.ndarray, box: tuple[int, int, int, int]) -> float | No
         return None
     return float(fine[y0:y1, x0:x1][core].mean() / max(1e-6, skin.mean()))
 
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
-@contextlib.contextmanager
-def serve_dir(folder: Path) -> Iterator[str]:
-    """``folder`` over HTTP on 127.0.0.1 (references for a live server); yields the base URL."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()

@@ -24,8 +24,8 @@ from openr2v.engines.compositor.head import Turn, head_pose
 from openr2v.engines.compositor.visemes import from_track
 from openr2v.media.visemes import silent_track
 from tests.engines.conftest import previz_job, render, resolved
-from tests.engines.face_metrics import audio_envelope, face_track, flat_share, mouth_texture, serve_dir
-from tests.helpers import LiveServer
+from tests.engines.face_metrics import audio_envelope, face_track, flat_share, mouth_texture
+from tests.helpers import LiveServer, serve_directory
 
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -43,7 +43,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     w, h = img.size
     img.crop((int(0.1 * w), 0, int(0.9 * w), int(0.8 * h))).save(d / "cropped.png")
     img.resize((400, 469), Image.Resampling.LANCZOS).save(d / "small.webp", quality=90)
-    with serve_dir(d) as url:
+    with serve_directory(d) as url:
         yield url
 
 

@@ -56,10 +56,9 @@ def flash(refs: list[str], **parameters: Any) -> dict[str, Any]:
             "parameters": {"size": "1280*720", "duration": 2, **parameters}}
 
 
-def test_official_sdk_through_upstream_mode_gets_the_upstream_video(
-        make_server: Any, make_front: Any, media_dir: Path, file_server: str, sdk_global: None) -> None:
-    b = make_server()  # the compositor
-    a = make_front(b)
+def sdk_two_references(a: LiveServer, media_dir: Path, file_server: str) -> tuple[Any, bytes]:
+    """The official SDK at front server ``a``: a local file (uploaded) and a URL, one line of dialogue; the
+    SUCCEEDED answer and its video, checked against the contract."""
     dashscope.base_http_api_url = a.api
     rsp = VideoSynthesis.call(api_key=KEY, model="wan2.6-r2v-flash",
                               prompt="character1 says to character2: 'We made it.' Close-up of character2.",
@@ -68,6 +67,14 @@ def test_official_sdk_through_upstream_mode_gets_the_upstream_video(
     assert rsp.status_code == 200 and rsp.output.task_status == "SUCCEEDED", rsp
     video = httpx.get(rsp.output.video_url, timeout=60).content
     assert_contract_mp4(video, 1280, 720, 2, audio=True)
+    return rsp, video
+
+
+def test_official_sdk_through_upstream_mode_gets_the_upstream_video(
+        make_server: Any, make_front: Any, media_dir: Path, file_server: str, sdk_global: None) -> None:
+    b = make_server()  # the compositor
+    a = make_front(b)
+    rsp, video = sdk_two_references(a, media_dir, file_server)
 
     # Exactly one upstream task, and A serves its bytes unchanged.
     [up] = upstream_tasks(b)

@@ -8,13 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import dashscope
 import httpx
-from dashscope import VideoSynthesis
 
 from openr2v.keys import owner_id
-from tests.engines.test_dashscope_upstream import flash, sdk_global, submit  # noqa: F401 (fixture)
-from tests.helpers import KEY, OTHER_KEY, LiveServer, assert_contract_mp4, video_facts
+from tests.engines.test_dashscope_upstream import flash, sdk_global, sdk_two_references, submit  # noqa: F401
+from tests.helpers import OTHER_KEY, LiveServer, assert_contract_mp4, video_facts
 
 SLOW = "tests.engines.upstream_engines:slow_engine"
 
@@ -40,14 +38,7 @@ def test_official_sdk_at_a_gets_b_video_byte_identical(make_server: Any, media_d
                                                        sdk_global: None) -> None:  # noqa: F811
     b = make_server()  # the compositor
     a = make_server(**videos_front(b))
-    dashscope.base_http_api_url = a.api
-    rsp = VideoSynthesis.call(api_key=KEY, model="wan2.6-r2v-flash",
-                              prompt="character1 says to character2: 'We made it.' Close-up of character2.",
-                              reference_urls=[f"file://{media_dir / 'person1.mp4'}", f"{file_server}/object.png"],
-                              size="1280*720", duration=2, audio=True, seed=7, prompt_extend=False, watermark=False)
-    assert rsp.status_code == 200 and rsp.output.task_status == "SUCCEEDED", rsp
-    video = httpx.get(rsp.output.video_url, timeout=60).content
-    assert_contract_mp4(video, 1280, 720, 2, audio=True)
+    rsp, video = sdk_two_references(a, media_dir, file_server)
     [up] = b_tasks(b)  # exactly one upstream video
     assert (up.request.seed, up.request.size, up.request.duration, up.request.audio) == (7, (1280, 720), 2, True)
     assert [(r.label, r.kind) for r in up.request.references] == [("character1", "video"), ("character2", "image")]
