@@ -10,26 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests import mediagen
-from tests.helpers import (  # noqa: F401 - the helpers stay importable from here too
-    API_KEYS,
+from tests.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    CN_KEY,
-    KEY,
     OTHER_KEY,
     LiveServer,
-    QuietHandler,
-    Received,
-    VideoFacts,
     WebhookReceiver,
-    assert_contract_mp4,
-    free_port,
     front_settings,
     run_server,
     serve_directory,
-    start_serve_process,
     test_settings,
-    video_facts,
 )
 
 # -- markers (pyproject.toml): `make check` runs what is neither slow, e2e nor browser -----------
