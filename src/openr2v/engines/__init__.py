@@ -10,65 +10,70 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from openr2v.config import Settings
 from openr2v.engines.base import Engine, RenderJob, RenderResult, ResolvedReference
 
 __all__ = ["Engine", "RenderJob", "RenderResult", "ResolvedReference", "engine_resolver", "make_engine"]
 
-ENGINE_NAMES = ("compositor", "dashscope", "vace", "videos")
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in engine, imported only when configured: ``module:Class`` with ``Class.from_settings``,
+    and an optional ``module:function`` that checks its settings at start-up."""
+
+    engine: str
+    check: str | None = None
+    renders_here_only: bool = False  # check (and load) only when this process renders (weights, torch)
+
+
+BUILTINS: dict[str, Builtin] = {
+    "compositor": Builtin("openr2v.engines.compositor:CompositorEngine"),
+    "dashscope": Builtin("openr2v.engines.upstream:DashScopeEngine", "openr2v.engines.upstream:check_settings"),
+    "videos": Builtin("openr2v.engines.upstream.videos:VideosEngine",
+                      "openr2v.engines.upstream.videos:check_videos_settings"),
+    "vace": Builtin("openr2v.engines.vace.engine:VaceEngine", "openr2v.engines.vace:check_settings",
+                    renders_here_only=True),
+}
+ENGINE_NAMES = tuple(BUILTINS)
+
+
+def _load(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def make_engine(name: str, settings: Settings) -> Engine:
-    if name == "compositor":
-        from openr2v.engines.compositor import CompositorEngine
-
-        # Cut-out masks are cached by reference file hash: a reference seen again is not segmented again.
-        return CompositorEngine(preset=settings.x264_preset, cache_dir=settings.data_dir / "cache" / "cutouts",
-                                parallel_shots=settings.parallel_shots, shot_workers=settings.shot_workers)
-    if name == "dashscope":
-        from openr2v.engines.upstream import DashScopeEngine
-
-        return DashScopeEngine.from_settings(settings)
-    if name == "videos":
-        from openr2v.engines.upstream.videos import VideosEngine
-
-        return VideosEngine.from_settings(settings)
-    if name == "vace":  # loads the weights: once per process, as engine_resolver caches engines
-        from openr2v.engines.vace.engine import VaceEngine
-
-        return VaceEngine.from_settings(settings)
+    if name in BUILTINS:
+        return _load(BUILTINS[name].engine).from_settings(settings)
     if ":" in name:
-        module, _, attr = name.partition(":")
-        return getattr(importlib.import_module(module), attr)(settings)
+        return _load(name)(settings)
     raise ValueError(f"unknown engine {name!r}; available: {', '.join(ENGINE_NAMES)}")
 
 
 def engine_resolver(settings: Settings) -> Callable[[str], Engine]:
-    """model name -> engine, each engine built once (loading weights is expensive)."""
+    """model name -> engine, each engine built once (loading weights is expensive).
+
+    Every configured engine's settings are checked here, so a mistake stops start-up instead of failing
+    the first task; an engine that loads weights is built here too when this process renders.
+    """
     overrides = dict(item.split("=", 1) for item in settings.engine_overrides.split(",") if "=" in item)
-    for name in {settings.engine, *overrides.values()}:
-        if name not in ENGINE_NAMES and ":" not in name:
+    renders_here = settings.queue == "local" and settings.render_threads > 0
+    names = {settings.engine, *overrides.values()}
+    for name in names:
+        if name not in BUILTINS and ":" not in name:
             raise ValueError(f"unknown engine {name!r}; available: {', '.join(ENGINE_NAMES)}")
-        if name == "dashscope":  # refuse upstream mode without an upstream URL at start-up, not at the first task
-            from openr2v.engines.upstream import check_settings
-
-            check_settings(settings)
-        if name == "videos":
-            from openr2v.engines.upstream.videos import check_videos_settings
-
-            check_videos_settings(settings)
-        if name == "vace" and settings.queue == "local" and settings.render_threads > 0:
-            # This process renders: a missing model folder or torch fails start-up, not the first task.
-            from openr2v.engines.vace import check_settings as check_vace
-
-            check_vace(settings)
+        builtin = BUILTINS.get(name)
+        if builtin and builtin.check and (renders_here or not builtin.renders_here_only):
+            _load(builtin.check)(settings)
     cache: dict[str, Engine] = {}
     lock = threading.Lock()
-    if "vace" in {settings.engine, *overrides.values()} and settings.queue == "local" and settings.render_threads > 0:
-        # Load the weights now: a LoRA that does not fit, or weights that do not load, stop start-up
-        # (naming the file) instead of failing the first task.
-        cache["vace"] = make_engine("vace", settings)
+    for name in names:
+        if renders_here and name in BUILTINS and BUILTINS[name].renders_here_only:
+            # Load the weights now: a LoRA that does not fit, or weights that do not load, stop start-up
+            # (naming the file) instead of failing the first task.
+            cache[name] = make_engine(name, settings)
 
     def resolve(model: str) -> Engine:
         name = overrides.get(model, settings.engine)

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from openr2v.config import Settings
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
 from openr2v.engines.common.cards import Layer
 from openr2v.engines.common.sound import build_soundtrack, line_notes
@@ -52,6 +53,12 @@ class CompositorEngine:
         self.threads = threads  # fixed, not "auto": x264's bytes depend on it (determinism)
         self.cache_dir = cache_dir  # cut-out masks by file hash, shared by tasks; None: no cache
 
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CompositorEngine:
+        # Cut-out masks are cached by reference file hash: a reference seen again is not segmented again.
+        return cls(preset=settings.x264_preset, cache_dir=settings.data_dir / "cache" / "cutouts",
+                   parallel_shots=settings.parallel_shots, shot_workers=settings.shot_workers)
     def render(self, job: RenderJob, progress: ProgressFn, cancelled: CancelledFn) -> RenderResult:
         progress(0)
         # The engine runs in parallel at a coarse grain (references side by side, drawing beside x264);
