@@ -15,7 +15,8 @@ silent, else part of the sound before them (or, after a pause, of the one after)
 Determinism: VITS samples noise for durations and for the acoustic prior; both scales are set to 0
 (the mean prediction: the same text gives the same samples) and ONNX Runtime runs on one thread,
 so reductions always add up in the same order. DNSMOS scores the noiseless voice the same as the
-default one (bench/voices.py). Calls are serialized: the phonemizer keeps global state.
+default one (bench/voices.py). Only phonemizing is serialized (eSpeak NG keeps global state); the
+network runs of several calls proceed side by side, a core each.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class _Loaded:
     config: Any  # piper.SynthesisConfig
 
 
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # loading a voice
+_PHONEMIZER_LOCK = threading.Lock()  # piper's eSpeak NG phonemizer is one global
 _loaded: dict[str, _Loaded] = {}
 
 
@@ -90,7 +92,13 @@ def _load(name: str) -> _Loaded:
                                            providers=["CPUExecutionProvider"])
     with open(package.config_path(), encoding="utf-8") as f:
         config = PiperConfig.from_dict(json.load(f))
-    loaded = _Loaded(PiperVoice(session=session, config=config),
+
+    class LockedPhonemizer(PiperVoice):
+        def phonemize(self, text: str) -> list[list[str]]:
+            with _PHONEMIZER_LOCK:
+                return super().phonemize(text)
+
+    loaded = _Loaded(LockedPhonemizer(session=session, config=config),
                      SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
     _loaded[name] = loaded
     return loaded
@@ -102,8 +110,9 @@ def synthesize(text: str, name: str = "joe", *, length_scale: float = 1.0) -> tu
 
     with _LOCK:
         loaded = _load(name)
-        config = dataclasses.replace(loaded.config, length_scale=float(length_scale))
-        chunks = list(loaded.voice.synthesize(text, config, include_alignments=True))
+    config = dataclasses.replace(loaded.config, length_scale=float(length_scale))
+    # ONNX Runtime's session runs calls from several threads at once; the phonemizer takes its own lock.
+    chunks = list(loaded.voice.synthesize(text, config, include_alignments=True))
     rate = int(loaded.voice.config.sample_rate)
     gap = np.zeros(int(SENTENCE_GAP * rate), np.float32)
     parts: list[np.ndarray] = []

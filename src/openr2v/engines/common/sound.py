@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,7 @@ from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.media.audio import decode_audio, fit_length, mix, room_tone
 from openr2v.media.encode import AUDIO_RATE
 from openr2v.media.music import music_bed, music_kind
-from openr2v.media.tts import Voice, default_engine, resample, synthesize_timed, trim_speech
+from openr2v.media.tts import Speech, Voice, default_engine, resample, synthesize_timed, trim_speech
 from openr2v.media.visemes import Phoneme, VisemeTrack, retime, silent_track, viseme_track
 from openr2v.media.voice import VoiceProfile, profile_from_file, transform
 
@@ -162,10 +163,21 @@ def _voice_source(ref: ResolvedReference) -> tuple[str, VoiceProfile | None] | N
     return None
 
 
-def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float) -> tuple[np.ndarray, list[Phoneme]]:
+def _first_takes(lines: list[tuple[str, Voice]]) -> dict[tuple[str, Voice], Speech]:
+    """Every line spoken once at its voice's own pace, two at a time: Piper's network runs on one core
+    a call, so a dialogue's lines take half the wall time (eSpeak NG's calls queue on its lock)."""
+    todo = list(dict.fromkeys(lines))
+    if len(todo) < 2:
+        return {}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="openr2v-tts") as pool:
+        return dict(zip(todo, pool.map(lambda line: synthesize_timed(*line), todo), strict=True))
+
+
+def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
+           take: Speech | None = None) -> tuple[np.ndarray, list[Phoneme]]:
     """``text`` in ``voice`` moved to ``profile``, at most ``window`` seconds long: mono float32 at 48 kHz,
-    and its phonemes in seconds from its first sample."""
-    speech = trim_speech(synthesize_timed(text, voice))
+    and its phonemes in seconds from its first sample. ``take``: ``text`` already spoken in ``voice``."""
+    speech = trim_speech(take if take is not None else synthesize_timed(text, voice))
     if speech.samples.size == 0:
         return np.zeros(0, np.float32), []
     need = speech.seconds
@@ -289,6 +301,7 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
     per_speaker = {label: np.zeros(n, np.float32) for label in speakers}
     placed: list[PlacedLine] = []
     busy_until = 0
+    takes = _first_takes([(ln.text, voices[ln.speaker or NARRATOR]) for ln in plan.lines if ln.text.strip()])
     for ln in sorted(plan.lines, key=lambda ln: ln.start):
         label = ln.speaker or NARRATOR
         start = max(int(round(max(0.0, ln.start) * AUDIO_RATE)), busy_until)
@@ -296,7 +309,8 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
         if not ln.text.strip() or (stop - start) < MIN_WINDOW * AUDIO_RATE:
             continue
         target = profiles.get(label) or cast.get(label)
-        speech, phonemes = _speak(ln.text, voices[label], target, (stop - start) / AUDIO_RATE)
+        speech, phonemes = _speak(ln.text, voices[label], target, (stop - start) / AUDIO_RATE,
+                                  takes.get((ln.text, voices[label])))
         if speech.size == 0:
             continue
         per_speaker[label][start:start + speech.size] += speech

@@ -18,7 +18,7 @@ import numpy as np
 
 from openr2v.media.encode import rgb_to_yuv420, yuv420_planes
 
-__all__ = ["Picture", "Planes", "blend", "draw_ellipse", "draw_picture", "planes_of", "resize_plate",
+__all__ = ["Picture", "Planes", "blend", "draw_ellipse", "draw_picture", "planes_of", "plate_box", "resize_plate",
            "rgb_colour_yuv"]
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y (H, W), U and V (H/2, W/2)
@@ -93,23 +93,28 @@ def blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> None:
         dst[rows, cols] = (acc + (acc >> 8)) >> 8
 
 
-def resize_plate(src: Planes, box: tuple[float, float, float, float], dst: Planes) -> tuple[int, int, int, int]:
-    """Resize the plate's ``box`` (luma pixels x0, y0, x1, y1) to fill the frame; returns the box used.
+def plate_box(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The whole-pixel box of a plate of luma ``shape`` that ``resize_plate`` resizes for ``box``.
 
-    The box is rounded to whole pixels: a resize is four times cheaper than a sub-pixel warp,
-    and the rounding moves the picture by under half an output pixel. Callers place the actors
-    with the returned box, so they stay locked to the plate.
+    Rounded to whole pixels: a resize is four times cheaper than a sub-pixel warp, and the
+    rounding moves the picture by under half an output pixel. Callers place the actors with this
+    box, so they stay locked to the plate.
     """
-    sy, sx = src[0].shape
+    sy, sx = shape[:2]
     x0, y0 = min(max(0, round(box[0])), sx - 2), min(max(0, round(box[1])), sy - 2)
     x1, y1 = max(x0 + 2, min(sx, round(box[2]))), max(y0 + 2, min(sy, round(box[3])))
+    return x0, y0, x1, y1
+
+
+def resize_plate(src: Planes, box: tuple[int, int, int, int], dst: Planes) -> None:
+    """Resize the plate's ``box`` (whole luma pixels, from ``plate_box``) to fill the frame."""
+    x0, y0, x1, y1 = box
     y, u, v = dst
     cv2.resize(src[0][y0:y1, x0:x1], (y.shape[1], y.shape[0]), dst=y, interpolation=cv2.INTER_LINEAR)
     cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, max(x0 // 2 + 1, x1 // 2), max(y0 // 2 + 1, y1 // 2)
     for s_plane, d_plane in ((src[1], u), (src[2], v)):
         cv2.resize(s_plane[cy0:cy1, cx0:cx1], (d_plane.shape[1], d_plane.shape[0]), dst=d_plane,
                    interpolation=cv2.INTER_LINEAR)
-    return x0, y0, x1, y1
 
 
 def _chroma(m: np.ndarray) -> np.ndarray:

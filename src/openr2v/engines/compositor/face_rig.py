@@ -25,7 +25,7 @@ from openr2v.engines.compositor.head import HeadPose
 from openr2v.engines.compositor.mouth import MouthLook, mouth_look, paint_interior
 from openr2v.engines.compositor.visemes import Visemes
 
-__all__ = ["FaceRig", "Mesh", "face_mesh_of"]
+__all__ = ["FaceRig", "Mesh", "Warp", "face_mesh_of"]
 
 MIN_SCREEN_FACE = 28  # output pixels of face height below which nothing is warped
 GRID_ROWS = 72  # the warp's map is computed on at most this many rows, then scaled up (it is smooth)
@@ -228,28 +228,86 @@ def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: flo
 Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # luma (fixed-point xy, fraction), chroma x, y
 
 
-def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]) -> Maps:
+def triangle_index(corners: np.ndarray, triangles: np.ndarray, drawn: np.ndarray, gw: int, gh: int) -> np.ndarray:
+    """For each cell of a ``gw`` x ``gh`` grid, the drawn triangle holding its centre (``len(triangles)``: none).
+
+    ``corners`` are the points in grid units (cell (i, j)'s centre at x=j, y=i). Every triangle's bounding
+    cells are tested at once by their barycentric coordinates: one pass of array arithmetic instead of a
+    rasteriser call per triangle. A centre on an edge shared by two triangles may take either: the map is
+    the same there."""
+    index = np.full((gh, gw), len(triangles), np.int32)
+    if not drawn.size:
+        return index
+    tri = corners[triangles[drawn]]  # (D, 3, 2)
+    lo = np.maximum(np.ceil(tri.min(axis=1) - 1e-6), 0).astype(np.int64)
+    hi = np.minimum(np.floor(tri.max(axis=1) + 1e-6), (gw - 1, gh - 1)).astype(np.int64)
+    nx, ny = np.maximum(hi[:, 0] - lo[:, 0] + 1, 0), np.maximum(hi[:, 1] - lo[:, 1] + 1, 0)
+    counts = nx * ny
+    owner = np.repeat(np.arange(len(drawn)), counts)
+    if not owner.size:
+        return index
+    k = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    px = lo[owner, 0] + k % nx[owner]
+    py = lo[owner, 1] + k // nx[owner]
+    a, ab, ac = tri[:, 0], tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    den = ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0]
+    rx, ry = px - a[owner, 0], py - a[owner, 1]
+    inv = 1.0 / den[owner]
+    u = (rx * ac[owner, 1] - ry * ac[owner, 0]) * inv
+    v = (ab[owner, 0] * ry - ab[owner, 1] * rx) * inv
+    eps = 1e-6
+    inside = (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
+    index[py[inside], px[inside]] = drawn[owner[inside]]
+    return index
+
+
+def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross products of rows (x, y, 1) given as (n, 2) points."""
+    return np.stack([a[:, 1] - b[:, 1], b[:, 0] - a[:, 0], a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
+
+
+def _fade_cut_sides(dx: np.ndarray, dy: np.ndarray, cut: tuple[bool, bool, bool, bool], step: int) -> None:
+    """Scale the grid's displacements down to 0 at each cut side, smoothly over a band three times as
+    wide as the largest displacement (at least 24 output pixels, at most half the box)."""
+    reach = float(max(np.abs(dx).max(), np.abs(dy).max()))
+    gh, gw = dx.shape
+    for side, is_cut in enumerate(cut):
+        if not is_cut:
+            continue
+        along = gw if side in (0, 2) else gh
+        band = min(max(2, math.ceil(max(24.0, 3 * reach) / step)), max(2, along // 2))
+        ramp = _smoothstep(np.arange(along, dtype=np.float64) / band).astype(np.float32)
+        if side >= 2:
+            ramp = ramp[::-1]
+        shape = (1, along) if side in (0, 2) else (along, 1)
+        dx *= ramp.reshape(shape)
+        dy *= ramp.reshape(shape)
+
+
+def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int],
+              cut: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> Maps:
     """Remap tables for ``box`` (even luma pixels) that move the mesh at ``src`` to ``dst`` (output pixels).
 
     The triangles are rasterised on a coarse grid (the map is piecewise affine, so smooth), each grid
     point takes its triangle's destination -> source affine, and the grid is scaled up to the box.
+    ``cut``: the box's left, top, right and bottom sides that the frame's edge cut off (the mesh's
+    fixed border lies beyond them): there the motion fades to nothing, since the pixels it would
+    fetch from past the edge do not exist (sampling the edge instead smears it across the face).
     """
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     step = max(1, math.ceil(h / GRID_ROWS))
     gw, gh = max(2, math.ceil(w / step)), max(2, math.ceil(h / step))
-    index = np.full((gh, gw), len(triangles), np.int32)  # outside every triangle: the identity (last row)
-    shift = 4
     # Grid cells placed where a bilinear resize of gw x gh to w x h puts them.
     corners = (dst - (x0, y0) + 0.5) / (w / gw, h / gh) - 0.5
-    fixed = np.round(corners * (1 << shift)).astype(np.int32)
     # Each triangle's affine, destination -> source (both box-relative).
-    d = np.concatenate([dst[triangles] - (x0, y0), np.ones((len(triangles), 3, 1))], axis=2)
+    d = dst[triangles] - (x0, y0)
     s = src[triangles] - (x0, y0)
-    # Inverse by the adjugate (cross products of the rows): numpy's batched solve pays a LAPACK call per 3x3.
-    r0, r1, r2 = d[:, 0], d[:, 1], d[:, 2]
-    adj = np.stack([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)], axis=2)
-    det = np.einsum("ij,ij->i", r0, adj[:, :, 0])  # twice the destination's area, in pixels
+    # Inverse by the adjugate: the rows are (x, y, 1), so its columns are cross products written out
+    # (numpy's batched solve pays a LAPACK call per 3x3, np.cross a dozen temporaries).
+    adj = np.stack([_cross_rows(d[:, 1], d[:, 2]), _cross_rows(d[:, 2], d[:, 0]), _cross_rows(d[:, 0], d[:, 1])],
+                   axis=2)
+    det = d[:, 0, 0] * adj[:, 0, 0] + d[:, 0, 1] * adj[:, 1, 0] + adj[:, 2, 0]  # twice the destination's area
     coef = np.zeros((len(triangles) + 1, 3, 2))
     coef[:, 0, 0] = coef[:, 1, 1] = 1.0
     live = np.abs(det) > 0.5
@@ -257,9 +315,7 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     # A triangle squashed flat (a shut lid, closed lips) covers no pixel: it is not drawn, or its
     # near-infinite affine would sample anywhere along its edge.
     live &= np.abs(coef[:-1, :2]).max(axis=(1, 2)) < 12
-    corners_of = fixed[triangles]
-    for t in np.flatnonzero(live).tolist():
-        cv2.fillConvexPoly(index, corners_of[t], t, cv2.LINE_8, shift)
+    index = triangle_index(corners, triangles, np.flatnonzero(live), gw, gh)
     coef = coef.reshape(-1, 6).astype(np.float32)
     gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
     gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
@@ -268,6 +324,8 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     # the box's fixed edge stays zero there (positions would come out half a grid cell inside: a seam).
     dx = c[..., 0] * gx + c[..., 2] * gy + c[..., 4] - gx
     dy = c[..., 1] * gx + c[..., 3] * gy + c[..., 5] - gy
+    if any(cut):
+        _fade_cut_sides(dx, dy, cut, step)
     if step > 1:
         full_x = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(w, dtype=np.float32)[None, :]
         full_y = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(h, dtype=np.float32)[:, None]
@@ -293,11 +351,21 @@ def apply_maps(frame: Planes, maps: Maps, box: tuple[int, int, int, int]) -> Non
         sub[:] = cv2.remap(sub.copy(), cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+@dataclass
+class Warp:
+    """One frame's warp of a face: the output box it covers, the mesh at rest and posed (output pixels), maps."""
+
+    box: tuple[int, int, int, int]
+    src: np.ndarray
+    dst: np.ndarray
+    maps: Maps
+
+
 class FaceRig:
     """One actor's animated face: its mesh, the mouth's colours, and per-frame parameters."""
 
     def __init__(self, mesh: Mesh, look: MouthLook, lids: list[LidLook], visemes: Visemes, blinks: np.ndarray,
-                 head: HeadPose) -> None:
+                 head: HeadPose, frame_size: tuple[int, int]) -> None:
         self.mesh = mesh
         self.look = look
         self.lid_looks = lids
@@ -306,18 +374,19 @@ class FaceRig:
         self.head = head
         self.upper = mesh.idx(fm.UPPER_INNER)
         self.lower = mesh.idx(fm.LOWER_INNER)
-        self._last: tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, Maps] | None = None
+        self.frame_size = frame_size
+        self._last: Warp | None = None
 
     @classmethod
     def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
-              blinks: np.ndarray, head: HeadPose) -> FaceRig:
+              blinks: np.ndarray, head: HeadPose, frame_size: tuple[int, int]) -> FaceRig:
         if "mesh" not in cache:
             built = cache["mesh"] = face_mesh_of(marks)
             cache["look"] = mouth_look(picture, marks, seed)
             cache["lids"] = [lid_look(picture, built.points[lid], built.points[crease]) for lid, crease in built.lids]
         mesh, look, lids = cache["mesh"], cache["look"], cache["lids"]
         assert isinstance(mesh, Mesh) and isinstance(look, MouthLook) and isinstance(lids, list)
-        return cls(mesh, look, lids, visemes, blinks, head)
+        return cls(mesh, look, lids, visemes, blinks, head, frame_size)
 
     def pose(self, k: int) -> np.ndarray:
         """The mesh's points at frame ``k`` (cut-out pixels)."""
@@ -328,31 +397,44 @@ class FaceRig:
         seal = 1.0 if closed else max(0.0, 1.0 - opening / 0.2)
         return deform(self.mesh, opening, width, rounding, blink, (gaze, 0.0), tilt, nod, turn, seal)
 
-    def draw(self, frame: Planes, m: np.ndarray, k: int, opacity: float = 1.0) -> bool:
-        """Warp the face drawn at ``m`` (cut-out pixels -> output, 2x3 or 3x3) to frame ``k``'s pose."""
+    def prepare(self, m: np.ndarray, k: int) -> Warp | None:
+        """Frame ``k``'s warp of the face drawn at ``m`` (cut-out pixels -> output, 2x3 or 3x3); None when
+        the face is too small or off the frame. Call it in frame order: it keeps its last maps for reuse.
+        It reads no pixels, so a frame's warp can be made while the previous frame is drawn."""
         lin, off = m[:2, :2], m[:2, 2]
         scale = math.sqrt(abs(np.linalg.det(lin)))
-        if self.mesh.face_h * scale < MIN_SCREEN_FACE or opacity <= 0:
-            return False
-        fy = frame[0]
+        if self.mesh.face_h * scale < MIN_SCREEN_FACE:
+            return None
+        fw, fh = self.frame_size
         bx0, by0, bx1, by1 = self.mesh.border
         corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]]) @ lin.T + off
-        x0, y0 = (max(0, math.floor(v)) & ~1 for v in corners.min(axis=0))
-        x1, y1 = min(fy.shape[1], math.ceil(corners[:, 0].max()) + 1) & ~1, \
-            min(fy.shape[0], math.ceil(corners[:, 1].max()) + 1) & ~1
+        left, top = corners.min(axis=0)
+        right, bottom = corners.max(axis=0)
+        x0, y0 = max(0, math.floor(left)) & ~1, max(0, math.floor(top)) & ~1
+        x1, y1 = min(fw, math.ceil(right) + 1) & ~1, min(fh, math.ceil(bottom) + 1) & ~1
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return False
+            return None
+        cut = (left < 0, top < 0, right > fw, bottom > fh)
         src = self.mesh.points @ lin.T + off
         dst = self.pose(k) @ lin.T + off
         box = (x0, y0, x1, y1)
         # A face that moved less than REUSE pixels anywhere since the maps were made keeps them (idle frames).
         last = self._last
-        if (last is None or last[0] != box or np.abs(last[1] - src).max() > REUSE
-                or np.abs(last[2] - dst).max() > REUSE):
-            last = self._last = (box, src, dst, warp_maps(src, dst, self.mesh.triangles, box))
-        apply_maps(frame, last[3], box)
-        paint_interior(frame, dst[self.upper], dst[self.lower], self.look, opacity)
+        if (last is None or last.box != box or np.abs(last.src - src).max() > REUSE
+                or np.abs(last.dst - dst).max() > REUSE):
+            maps = warp_maps(src, dst, self.mesh.triangles, box, cut)
+            self._last = Warp(box, src, dst, maps)
+        else:
+            maps = last.maps
+        return Warp(box, src, dst, maps)
+
+    def paint(self, frame: Planes, warp: Warp, k: int, opacity: float = 1.0) -> bool:
+        """Apply ``warp`` (``prepare``'s for frame ``k``) to the frame, then the mouth's inside and the lids."""
+        if opacity <= 0:
+            return False
+        apply_maps(frame, warp.maps, warp.box)
+        paint_interior(frame, warp.dst[self.upper], warp.dst[self.lower], self.look, opacity)
         blink = float(self.blinks[min(k, self.blinks.size - 1)])
         for (lid, crease), look in zip(self.mesh.lids, self.lid_looks, strict=True):
-            paint_lid(frame, dst[lid], dst[crease], look, blink * opacity)
+            paint_lid(frame, warp.dst[lid], warp.dst[crease], look, blink * opacity)
         return True

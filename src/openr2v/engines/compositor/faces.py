@@ -78,4 +78,5 @@ def rig_for(p: Placement, cutout: Cutout, index: int, job: RenderJob, envelopes:
     return FaceRig.build(cutout.pictures[0], cutout.landmarks, cutout.rig_cache, job.seed, visemes=visemes,
                          blinks=blink_track(frames, fps, job.seed, index),
                          head=head_pose(frames, fps, job.seed, index, envelope,
-                                        turns_for(p.label, lines, placements, fps)))
+                                        turns_for(p.label, lines, placements, fps)),
+                         frame_size=(job.width, job.height))

@@ -14,15 +14,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from openr2v.engines.compositor.blend import Planes, draw_ellipse, draw_picture, resize_plate, rgb_colour_yuv
+from openr2v.engines.compositor.blend import (
+    Planes,
+    draw_ellipse,
+    draw_picture,
+    plate_box,
+    resize_plate,
+    rgb_colour_yuv,
+)
 from openr2v.engines.compositor.camera import CameraMove, View
 from openr2v.engines.compositor.cutouts import Cutout
-from openr2v.engines.compositor.face_rig import FaceRig
+from openr2v.engines.compositor.face_rig import FaceRig, Warp
 from openr2v.engines.compositor.motion import Motion
 from openr2v.engines.compositor.staging import Placement
 from openr2v.media.visemes import VisemeTrack
 
-__all__ = ["Actor", "ShotRender"]
+__all__ = ["Actor", "FramePlan", "ShotRender"]
 
 MOUTH_RGB = (62, 22, 28)
 MOUTH_WIDTH = 0.16  # half-width, of the face width
@@ -79,24 +86,45 @@ class ShotRender:
         span = max(1, self.last - self.first - 1)
         return self.camera.at((k - self.first) / span, (k - self.first) / self.fps, self.width, self.height)
 
-    def draw(self, k: int, frame: Planes) -> None:
+    def plan(self, k: int) -> FramePlan:
+        """Frame ``k``'s geometry and face warps. It reads no pixels, so frame k + 1's plan can be made while
+        frame k is drawn; call it in frame order (a face keeps its last warp for reuse)."""
         view, s, r = self.view(k), self.scale, self.region
-        x0, y0, x1, y1 = resize_plate(self.canvas, ((view.x - r.x) * s, (view.y - r.y) * s,
-                                                    (view.x + view.w - r.x) * s, (view.y + view.h - r.y) * s), frame)
+        box = plate_box(self.canvas[0].shape, ((view.x - r.x) * s, (view.y - r.y) * s,
+                                               (view.x + view.w - r.x) * s, (view.y + view.h - r.y) * s))
+        x0, y0, x1, y1 = box
         # The view the plate really shows (whole canvas pixels): the actors are placed in it.
         shown = View(r.x + x0 / s, r.y + y0 / s, (x1 - x0) / s, (y1 - y0) / s)
         to_out = shown.to_output(self.width, self.height)
+        matrices = [to_out @ actor.world(k) for actor in self.actors]
+        warps = [actor.rig.prepare(m, k) if actor.rig is not None else None
+                 for actor, m in zip(self.actors, matrices, strict=True)]
+        return FramePlan(box, matrices, warps)
+
+    def draw(self, k: int, frame: Planes, plan: FramePlan | None = None) -> None:
+        """Draw frame ``k`` into ``frame`` by ``plan`` (``self.plan(k)`` when not given)."""
+        plan = plan or self.plan(k)
+        resize_plate(self.canvas, plan.plate, frame)
         opacity = min(1.0, (k - self.first) / self.fade_frames) if self.fade_frames else 1.0
-        for actor in self.actors:
+        for actor, m, warp in zip(self.actors, plan.matrices, plan.warps, strict=True):
             picture, face = actor.cutout.at(k)
-            m = to_out @ actor.world(k)
             draw_picture(frame, picture, m[:2], opacity, still=len(actor.cutout.pictures) == 1)
             if actor.rig is not None:
-                actor.rig.draw(frame, m, k, opacity)
+                if warp is not None:
+                    actor.rig.paint(frame, warp, k, opacity)
                 continue
             loud = actor.mouth(k)
             if loud > 0.05 and face is not None and opacity > 0:
                 _mouth(frame, m, face.mouth, face.w, face.h, loud * opacity)
+
+
+@dataclass
+class FramePlan:
+    """What drawing one frame needs besides pixels: the plate's box, each actor's matrix, each face's warp."""
+
+    plate: tuple[int, int, int, int]
+    matrices: list[np.ndarray]
+    warps: list[Warp | None]
 
 
 def _mouth(frame: Planes, m: np.ndarray, mouth: tuple[float, float], face_w: float, face_h: float,
