@@ -138,7 +138,16 @@ class Settings(BaseSettings):
 
     vace_device: str = "auto"
     """Torch device of the vace pipeline: ``auto`` (``cuda`` when available, else ``cpu``), ``cuda``,
-    ``cuda:1``, ``cpu``. With several GPUs run one worker per GPU (``CUDA_VISIBLE_DEVICES``)."""
+    ``cuda:1``, ``cpu``. With several GPUs, either one worker per GPU (``CUDA_VISIBLE_DEVICES``: the most
+    tasks an hour) or ``VACE_DEVICES`` (one task's shots side by side: each task sooner)."""
+
+    vace_devices: str = ""
+    """Several devices for one worker, comma-separated (``cuda:0,cuda:1,cuda:2,cuda:3``; ``all``: every GPU
+    torch sees; ``cpu,cpu`` works too): a full pipeline (same recipe, LoRAs, cache, compile) is loaded on
+    each at start-up, and a multi-shot task's shots render side by side, one device per shot at a time,
+    joined with hard cuts: the same bytes as on one device. Each GPU holds a whole copy of the weights.
+    Empty: ``VACE_DEVICE`` alone. Setting both (``VACE_DEVICE`` other than ``auto``) refuses to start
+    (docs/engines/vace.md, "Several GPUs in one box")."""
 
     vace_dtype: str = "auto"
     """Weights dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``bfloat16``, ``float16`` or ``float32``.

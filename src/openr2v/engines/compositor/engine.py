@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -24,17 +23,17 @@ import numpy as np
 from openr2v.config import Settings
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
 from openr2v.engines.common.cards import Layer
+from openr2v.engines.common.shot_segments import HaltedFn, render_shot_segments
 from openr2v.engines.common.sound import build_soundtrack, line_notes
 from openr2v.engines.common.watermark import watermark_layer
 from openr2v.engines.compositor.blend import planes_of
 from openr2v.engines.compositor.captions import Caption, caption_layers, captions_wanted
 from openr2v.engines.compositor.motion import fallback_envelopes
 from openr2v.engines.compositor.pipeline import EncoderThread
-from openr2v.engines.compositor.scene import Scene, ShotSpec, build_scene, prepare_shot
+from openr2v.engines.compositor.scene import Scene, build_scene, prepare_shot
 from openr2v.engines.compositor.shots import ShotRender
 from openr2v.errors import Canceled
 from openr2v.media.encode import Mp4Writer
-from openr2v.media.segments import join_segments
 
 __all__ = ["CompositorEngine"]
 
@@ -147,38 +146,18 @@ class CompositorEngine:
                        cancelled: CancelledFn) -> list[dict[str, object]]:
         """Every shot into its own segment, ``shot_workers`` at a time; then the segments joined into ``out``."""
         meter = _Meter(progress, job.duration * job.fps)
-        stop = threading.Event()  # one shot failing stops the others
-        began = time.perf_counter()
 
-        def halted() -> bool:
-            return stop.is_set() or cancelled()
+        def one(index: int, path: Path, halted: HaltedFn) -> tuple[int, dict[str, object]]:
+            spec = scene.shots[index]
+            with Mp4Writer(path, job.width, job.height, spec.last - spec.first, fps=job.fps, preset=self.preset,
+                           threads=self.threads) as writer, \
+                    EncoderThread(writer, (job.height * 3 // 2, job.width)) as encoder:
+                shot = prepare_shot(scene, spec, job, envelopes)
+                _draw_frames(shot, encoder, overlays, meter, halted)
+            return spec.last - spec.first, shot.notes
 
-        def one(index: int, spec: ShotSpec) -> tuple[Path, int, dict[str, object]]:
-            try:
-                _check(halted)
-                start = time.perf_counter() - began
-                path = job.workdir / f".shot-{index}.mp4"
-                with Mp4Writer(path, job.width, job.height, spec.last - spec.first, fps=job.fps, preset=self.preset,
-                               threads=self.threads) as writer, \
-                        EncoderThread(writer, (job.height * 3 // 2, job.width)) as encoder:
-                    shot = prepare_shot(scene, spec, job, envelopes)
-                    _draw_frames(shot, encoder, overlays, meter, halted)
-                window = [round(start, 3), round(time.perf_counter() - began, 3)]
-                return path, spec.last - spec.first, {**shot.notes, "seconds": window}
-            except BaseException:
-                stop.set()
-                raise
-
-        with ThreadPoolExecutor(max_workers=self.shot_workers, thread_name_prefix="openr2v-shot") as pool:
-            futures = [pool.submit(one, i, spec) for i, spec in enumerate(scene.shots)]
-        failures = [e for f in futures if (e := f.exception()) is not None]
-        if failures:
-            raise next((e for e in failures if not isinstance(e, Canceled)), failures[0])
-        done = [f.result() for f in futures]
-        join_segments([(path, frames) for path, frames, _ in done], out, job.fps, audio=audio)
-        for path, _, _ in done:
-            path.unlink(missing_ok=True)
-        return [note for _, _, note in done]
+        return render_shot_segments(len(scene.shots), self.shot_workers, one, out, job.fps, audio=audio,
+                                    cancelled=cancelled)
 
 
 class _Overlays:

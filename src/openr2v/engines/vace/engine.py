@@ -10,20 +10,29 @@ Stages of ``render``:
    ``watermark_layer``), so both engines sound and look alike there; the soundtrack is built for a
    silent video too, for its lines' phoneme timelines (``notes["lines"]``, see ``sound.line_notes``);
 4. shot by shot: the pipeline renders the shot (with the first frame as conditioning frame 0 for
-   shot 1; a shot longer than one call continues from its last frame), progress and cancellation
-   from the denoising callback, then 16 to 30 fps, scale and crop to the contract size, watermark,
-   encode. Shots are joined with hard cuts.
+   shot 1; a shot longer than one call continues from its last frame, on the same device), progress
+   and cancellation from the denoising callback, then 16 to 30 fps, scale and crop to the contract
+   size, watermark, encode into the shot's own segment. The segments are joined with hard cuts
+   without re-encoding, the audio muxed in the join (``engines.common.shot_segments``).
 
 The pipeline is loaded once, when the engine is built (once per worker process), and serves one
 render at a time: its scheduler keeps per-call state, and one GPU gains nothing from two at once.
+With several devices (``OPENR2V_VACE_DEVICES``) a pipeline is loaded on each, and a task's shots
+render side by side, one thread per device taking the next shot; the shots are independent (each
+has its own seed, from a CPU generator, and only shot 1 sees the first frame), so the bytes are the
+same on one device or several (of one kind). One task at a time still holds all the pipelines:
+a second task waits for the first to finish, whatever its shot count (simple, and never two tasks'
+shots competing for one GPU).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import statistics
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,10 +40,11 @@ from PIL import Image
 
 from openr2v.config import Settings
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
+from openr2v.engines.common.shot_segments import HaltedFn, render_shot_segments
 from openr2v.engines.common.sound import build_soundtrack, line_notes, plan_for
 from openr2v.engines.common.sources import fit_still, load_still
 from openr2v.engines.common.watermark import watermark_layer
-from openr2v.engines.vace.loader import Loaded, load_pipeline
+from openr2v.engines.vace.loader import Loaded, devices, load_pipeline, on_device
 from openr2v.engines.vace.options import VaceOptions
 from openr2v.engines.vace.references import Cast, cast_references, shot_prompt
 from openr2v.engines.vace.timing import (
@@ -47,7 +57,7 @@ from openr2v.engines.vace.timing import (
     shot_frames,
     to_contract,
 )
-from openr2v.errors import Canceled, InternalError
+from openr2v.errors import Canceled, InternalError, OpenR2VError
 from openr2v.media.encode import Mp4Writer
 
 __all__ = ["VaceEngine"]
@@ -63,7 +73,9 @@ class VaceEngine:
     def __init__(self, options: VaceOptions) -> None:
         self.options = options.checked()
         self._lock = threading.Lock()
-        self.loaded: Loaded = load_pipeline(self.options)
+        # Every device is checked before any weights are read; then one whole pipeline on each.
+        self.pipelines: list[Loaded] = [load_pipeline(self.options, device) for device in devices(self.options)]
+        self.loaded: Loaded = self.pipelines[0]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VaceEngine:
@@ -91,14 +103,15 @@ class VaceEngine:
         width, height = internal_size(job.width, job.height, opts.max_area)
         shots = shot_frames(plan.shots, job.fps, frames)
         calls = [segments(native_count(s.count, job.fps), opts.max_frames) for s in shots]
-        run = _Run(self.loaded.pipe, opts, progress, cancelled, total_steps=opts.steps * sum(map(len, calls)))
         adjustment = _adjustment(width, height, job.width, job.height)
         _record(job, {"model": self.loaded.notes["model"], "internal_size": [width, height],
                       "size_adjustment": adjustment, "native_fps": NATIVE_FPS, "steps": opts.steps,
                       "model_frames": [sum(p.frames for p in parts) - len(parts) + 1 for parts in calls]})
         # 3. Sound and watermark.
         audio = None
-        notes: dict[str, Any] = {"engine": self.name, **self.loaded.notes}
+        notes: dict[str, Any] = {"engine": self.name, **self.loaded.notes,
+                                 "devices": [loaded.device for loaded in self.pipelines],
+                                 "load_seconds": round(sum(p.notes["load_seconds"] for p in self.pipelines), 3)}
         # Built for a silent video too: its lines' phoneme timelines are for a lip-sync stage.
         sound = build_soundtrack(job, plan, {})
         notes["lines"] = line_notes(sound.lines)
@@ -109,64 +122,115 @@ class VaceEngine:
         notes["watermark"] = mark is not None
         clock.lap("sound")
         progress(_PREP_PERCENT)
-        # 4. Shot by shot.
-        passes_before, blocks_before = self.loaded.counter.snapshot()
+        # 4. Shot by shot, side by side on the devices, each shot into its own segment; then joined.
+        before = [loaded.counter.snapshot() for loaded in self.pipelines]
         first_frame = _first_frame(job, width, height)
         final, partial = job.workdir / "output.mp4", job.workdir / ".output.partial.mp4"
-        shot_notes = []
-        with Mp4Writer(partial, job.width, job.height, frames, fps=job.fps, audio=audio, preset=opts.preset,
-                       threads=2) as writer:
-            for i, (shot, parts) in enumerate(zip(shots, calls, strict=True)):
-                _check(cancelled)
+        steps = _Steps(progress, opts.steps * sum(map(len, calls)))
+        runs = [_Run(k, loaded, opts, steps, cast) for k, loaded in enumerate(self.pipelines)]
+        free: queue.SimpleQueue[_Run] = queue.SimpleQueue()  # a device is taken for a whole shot
+        for one_run in runs:
+            free.put(one_run)
+
+        def render_shot(i: int, path: Path, halted: HaltedFn) -> tuple[int, dict[str, Any]]:
+            shot, parts = shots[i], calls[i]
+            run = free.get()
+            try:
                 prompt = shot_prompt(plan, shot.shot, cast.names, job.request.prompt)
-                native = run.shot(prompt, _negative(job, opts), cast, parts, width, height,
-                                  first_frame if i == 0 else None, seed=job.seed + 1009 * i)
-                for frame in resample(native, shot.count, job.fps, blend=opts.interpolation == "blend"):
-                    _write(writer, to_contract(frame, job.width, job.height), mark)
-                shot_notes.append({"index": shot.shot.index, "frames": [shot.first, shot.last],
-                                   "model_frames": int(native.shape[0]), "calls": len(parts), "prompt": prompt})
+                native = run.shot(prompt, _negative(job, opts), parts, width, height,
+                                  first_frame if i == 0 else None, seed=job.seed + 1009 * i, halted=halted, index=i)
+                with Mp4Writer(path, job.width, job.height, shot.count, fps=job.fps, preset=opts.preset,
+                               threads=2) as writer:
+                    for frame in resample(native, shot.count, job.fps, blend=opts.interpolation == "blend"):
+                        _write(writer, to_contract(frame, job.width, job.height), mark)
+                run.shots.append(shot.shot.index)
+                return shot.count, {"index": shot.shot.index, "frames": [shot.first, shot.last],
+                                    "model_frames": int(native.shape[0]), "calls": len(parts), "prompt": prompt,
+                                    "device": run.device, "pipeline": run.number}
+            finally:
+                free.put(run)
+
+        shot_notes = render_shot_segments(len(shots), len(runs), render_shot, partial, job.fps, audio=audio,
+                                          cancelled=cancelled)
         os.replace(partial, final)
         clock.lap("shots")
-        passes, blocks = self.loaded.counter.snapshot()
+        passes: dict[str, int] = {}
+        blocks = 0
+        for (passes_before, blocks_before), run in zip(before, runs, strict=True):
+            run.count_work(passes_before, blocks_before)
+            for role, n in run.passes.items():
+                passes[role] = passes.get(role, 0) + n
+            blocks += run.blocks
         progress(100)
         notes.update({
             "plan_mode": plan.mode, "references": cast.notes(), "shots": shot_notes,
             "internal_size": [width, height], "native_fps": NATIVE_FPS, "steps": opts.steps,
             "guidance_scale": opts.guidance_scale, "first_frame": first_frame is not None,
             "size_adjustment": adjustment,
-            "timings_seconds": clock.laps, "seconds_per_step": run.seconds_per_step(),
-            "denoising_steps": run.done,
-            "transformer_passes": {role: n - passes_before.get(role, 0) for role, n in passes.items()},
-            "blocks_computed": blocks - blocks_before,
+            "timings_seconds": clock.laps, "seconds_per_step": _median([t for run in runs for t in run.step_times]),
+            "denoising_steps": steps.done, "transformer_passes": passes, "blocks_computed": blocks,
+            # Per device: the busiest one's passes are the render's critical path.
+            "device_work": [run.work() for run in runs],
         })
         return RenderResult(path=final, width=job.width, height=job.height, fps=job.fps, frames=frames,
                             has_audio=audio is not None, notes=notes)
 
 
-class _Run:
-    """Pipeline calls for one task: progress over all its denoising steps, cancellation at each one."""
+class _Steps:
+    """Progress over all the task's denoising steps, counted from every device's thread."""
 
-    def __init__(self, pipe: Any, opts: VaceOptions, progress: ProgressFn, cancelled: CancelledFn,
-                 total_steps: int) -> None:
-        self.pipe, self.opts, self.progress, self.cancelled = pipe, opts, progress, cancelled
-        self.total = max(1, total_steps)
+    def __init__(self, progress: ProgressFn, total: int) -> None:
+        self.progress = progress
+        self.total = max(1, total)
         self.done = 0
         self.reported = _PREP_PERCENT
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.done += 1
+            percent = _PREP_PERCENT + (95 - _PREP_PERCENT) * self.done // self.total
+            if percent != self.reported:
+                self.progress(percent)
+                self.reported = percent
+
+
+class _Run:
+    """One device's pipeline calls for one task (one thread at a time): cancellation at each step."""
+
+    def __init__(self, number: int, loaded: Loaded, opts: VaceOptions, steps: _Steps, cast: Cast) -> None:
+        self.number, self.loaded, self.pipe, self.opts, self.steps = number, loaded, loaded.pipe, opts, steps
+        self.device = loaded.device
+        # Each device's own copies: PIL images are not for sharing between threads.
+        self.references = [r.image.copy() for r in cast.references] or None
+        self.halted: HaltedFn = lambda: False
         self.step_times: list[float] = []
+        self.done = 0
+        self.shots: list[int] = []
+        self.passes: dict[str, int] = {}
+        self.blocks = 0
         self._last = 0.0
 
-    def shot(self, prompt: str, negative: str, cast: Cast, parts: list[Segment], width: int, height: int,
-             first_frame: Image.Image | None, seed: int) -> np.ndarray:
+    def shot(self, prompt: str, negative: str, parts: list[Segment], width: int, height: int,
+             first_frame: Image.Image | None, *, seed: int, halted: HaltedFn, index: int) -> np.ndarray:
         """The shot's model frames (uint8, F x H x W x 3), rendered in ``parts`` and joined."""
+        self.halted = halted
         pieces: list[np.ndarray] = []
-        for j, part in enumerate(parts):
-            start = pieces[-1][-1] if part.continues else None
-            frame0 = Image.fromarray(start) if start is not None else (first_frame if j == 0 else None)
-            out = self._call(prompt, negative, cast, part.frames, width, height, frame0, seed + 7 * j)
-            pieces.append(out[1:] if part.continues else out)  # frame 0 repeats the previous part's last
+        try:
+            with on_device(self.device):
+                for j, part in enumerate(parts):
+                    start = pieces[-1][-1] if part.continues else None
+                    frame0 = Image.fromarray(start) if start is not None else (first_frame if j == 0 else None)
+                    out = self._call(prompt, negative, part.frames, width, height, frame0, seed + 7 * j)
+                    pieces.append(out[1:] if part.continues else out)  # frame 0 repeats the previous part's last
+        except OpenR2VError:
+            raise
+        except Exception as e:  # the task's error says which shot and device failed (the others stop)
+            raise InternalError(f"Shot {index + 1} failed on {self.device} (pipeline {self.number + 1}): "
+                                f"{type(e).__name__}: {e}") from e
         return np.concatenate(pieces)
 
-    def _call(self, prompt: str, negative: str, cast: Cast, count: int, width: int, height: int,
+    def _call(self, prompt: str, negative: str, count: int, width: int, height: int,
               frame0: Image.Image | None, seed: int) -> np.ndarray:
         import torch
 
@@ -182,13 +246,13 @@ class _Run:
         self._last = time.perf_counter()
         try:
             out = self.pipe(prompt=prompt, negative_prompt=negative, video=video, mask=mask,
-                            reference_images=[r.image for r in cast.references] or None, height=height,
+                            reference_images=self.references, height=height,
                             width=width, num_frames=count, num_inference_steps=self.opts.steps,
                             guidance_scale=self.opts.guidance_scale, generator=generator, output_type="np",
                             callback_on_step_end=self._on_step)
         except torch.cuda.OutOfMemoryError:
-            raise InternalError(f"The GPU ran out of memory rendering {count} frames at {width}x{height}; "
-                                "lower OPENR2V_VACE_MAX_AREA or set OPENR2V_VACE_OFFLOAD.") from None
+            raise InternalError(f"The GPU ({self.device}) ran out of memory rendering {count} frames at "
+                                f"{width}x{height}; lower OPENR2V_VACE_MAX_AREA or set OPENR2V_VACE_OFFLOAD.") from None
         finally:
             self.pipe.maybe_free_model_hooks()  # also after a cancel: offloaded weights go back to the CPU
         frames = np.asarray(out.frames[0], dtype=np.float32)
@@ -198,17 +262,24 @@ class _Run:
         now = time.perf_counter()
         self.step_times.append(now - self._last)
         self._last = now
-        _check(self.cancelled)
+        _check(self.halted)
         self.done += 1
-        percent = _PREP_PERCENT + (95 - _PREP_PERCENT) * self.done // self.total
-        if percent != self.reported:
-            self.progress(percent)
-            self.reported = percent
+        self.steps.add()
         return {}
 
-    def seconds_per_step(self) -> float | None:
-        """Median time of a denoising step (the first of each call also holds the prompt encoding)."""
-        return round(statistics.median(self.step_times), 4) if self.step_times else None
+    def count_work(self, passes_before: dict[str, int], blocks_before: int) -> None:
+        passes, blocks = self.loaded.counter.snapshot()
+        self.passes = {role: n - passes_before.get(role, 0) for role, n in passes.items()}
+        self.blocks = blocks - blocks_before
+
+    def work(self) -> dict[str, Any]:
+        return {"pipeline": self.number, "device": self.device, "shots": self.shots, "denoising_steps": self.done,
+                "transformer_passes": sum(self.passes.values()), "blocks_computed": self.blocks}
+
+
+def _median(times: list[float]) -> float | None:
+    """Median time of a denoising step (the first of each call also holds the prompt encoding)."""
+    return round(statistics.median(times), 4) if times else None
 
 
 class _Clock:

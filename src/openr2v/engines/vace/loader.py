@@ -7,16 +7,17 @@ config, a tokenizer file or telemetry (a worker often has no route out, and must
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from openr2v.engines.vace.options import VaceOptions
+from openr2v.engines.vace.options import EVERY_GPU, VaceOptions
 from openr2v.engines.vace.tuning import PassCounter, apply_cache, apply_compile, apply_scheduler, experts, load_loras
 
-__all__ = ["OFFLINE_ENV", "Loaded", "go_offline", "load_pipeline"]
+__all__ = ["OFFLINE_ENV", "Loaded", "devices", "go_offline", "load_pipeline", "on_device"]
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DIFFUSERS_OFFLINE": "1",
                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -63,6 +64,39 @@ def _device(opts: VaceOptions) -> str:
     return opts.device
 
 
+def devices(opts: VaceOptions) -> list[str]:
+    """Where to load a pipeline each: ``OPENR2V_VACE_DEVICES`` checked against the GPUs torch sees, else the
+    one ``OPENR2V_VACE_DEVICE``. Raises ValueError naming the setting, before any weights are read."""
+    if not opts.devices:
+        return [_device(opts)]
+    import torch
+
+    setting = f"OPENR2V_VACE_DEVICES={','.join(opts.devices)}"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    seen = f"{count} CUDA device{'s' if count > 1 else ''} (cuda:0 to cuda:{count - 1})" if count else "no CUDA device"
+    if opts.devices[0] in EVERY_GPU:
+        if count == 0:
+            raise ValueError(f"{setting}: torch sees no CUDA device here")
+        return [f"cuda:{index}" for index in range(count)]
+    out = []
+    for device in opts.devices:
+        if device.startswith("cuda"):
+            device = device if ":" in device else "cuda:0"  # explicit: each thread selects its GPU by index
+            if int(device.partition(":")[2]) >= count:
+                raise ValueError(f"{setting}: {device} is not there, torch sees {seen}")
+        out.append(device)
+    return out
+
+
+def on_device(device: str) -> contextlib.AbstractContextManager[Any]:
+    """Make ``device`` the thread's current CUDA device (streams and allocations that take the current one)."""
+    if not device.startswith("cuda:"):
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.cuda.device(device)
+
+
 def _dtype(opts: VaceOptions, device: str) -> Any:
     import torch
 
@@ -73,17 +107,23 @@ def _dtype(opts: VaceOptions, device: str) -> Any:
     return getattr(torch, name)
 
 
-def load_pipeline(opts: VaceOptions) -> Loaded:
-    """The pipeline on its device with the memory options applied; raises ValueError on bad options."""
+def load_pipeline(opts: VaceOptions, device: str | None = None) -> Loaded:
+    """The pipeline on ``device`` (default: ``OPENR2V_VACE_DEVICE``'s) with the memory options applied;
+    raises ValueError on bad options."""
     reason = missing_packages()
     if reason:
         raise ValueError(reason)
     go_offline()
+    device = device or _device(opts)
+    with on_device(device):
+        return _load(opts, device)
+
+
+def _load(opts: VaceOptions, device: str) -> Loaded:
     started = time.perf_counter()
     import torch
     from diffusers import AutoencoderKLWan, WanVACEPipeline
 
-    device = _device(opts)
     dtype = _dtype(opts, device)
     folder = str(opts.model)
     # The VAE stays float32, as in Wan's and diffusers' examples: bf16 decoding bands and blurs.

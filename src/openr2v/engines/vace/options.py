@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +19,7 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOADS = ("none", "model", "group")
 INTERPOLATIONS = ("blend", "nearest")
 DEVICES = ("auto", "cpu", "cuda")  # plus "cuda:N"
+EVERY_GPU = ("all", "cuda:all")  # OPENR2V_VACE_DEVICES: every CUDA device torch sees
 COMPILE_MODES = ("off", "on", "max-autotune-no-cudagraphs", "max-autotune", "eager")
 
 
@@ -45,6 +47,7 @@ class VaceOptions:
     cache: str = "none"
     cache_threshold: float | None = None
     compile: str = "off"
+    devices: tuple[str, ...] = ()  # several: one pipeline on each, a task's shots side by side; (): ``device``
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VaceOptions:
@@ -59,6 +62,11 @@ class VaceOptions:
             return default if value is None else value
 
         lora_dir = settings.vace_lora_dir or settings.vace_model / "loras"
+        devices = tuple(d.strip() for d in settings.vace_devices.split(",") if d.strip())
+        if devices and settings.vace_device != "auto":
+            raise ValueError(f"OPENR2V_VACE_DEVICE={settings.vace_device} and OPENR2V_VACE_DEVICES="
+                             f"{settings.vace_devices} are both set: give the devices in OPENR2V_VACE_DEVICES only "
+                             "(OPENR2V_VACE_DEVICE is the one-device setting)")
         return cls(model=settings.vace_model, device=settings.vace_device, dtype=settings.vace_dtype,
                    offload=settings.vace_offload, vae_tiling=settings.vace_vae_tiling,
                    max_area=settings.vace_max_area, steps=pick(settings.vace_steps, recipe.steps),
@@ -71,7 +79,7 @@ class VaceOptions:
                    loras=parse_loras(pick(settings.vace_loras, recipe.loras), lora_dir),
                    cache=pick(settings.vace_cache, recipe.cache),
                    cache_threshold=pick(settings.vace_cache_threshold, recipe.cache_threshold),
-                   compile=settings.vace_compile).checked()
+                   compile=settings.vace_compile, devices=devices).checked()
 
     def replace(self, **changes: object) -> VaceOptions:
         return dataclasses.replace(self, **changes).checked()  # type: ignore[arg-type]
@@ -97,6 +105,7 @@ class VaceOptions:
                                  "names are read from OPENR2V_VACE_LORA_DIR, default <OPENR2V_VACE_MODEL>/loras)")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"OPENR2V_VACE_DEVICE={self.device!r}: use auto, cpu, cuda or cuda:N")
+        _check_devices(self.devices)
         for name, value, allowed in (("DTYPE", self.dtype, DTYPES), ("OFFLOAD", self.offload, OFFLOADS),
                                      ("INTERPOLATION", self.interpolation, INTERPOLATIONS)):
             if value not in allowed:
@@ -113,3 +122,19 @@ class VaceOptions:
             raise ValueError(f"OPENR2V_VACE_LABEL_TEMPLATE={self.label_template!r}: {e!r}; fields are {{noun}}, "
                              "{nth}, {n} and {label}") from None
         return self
+
+
+def _check_devices(devices: tuple[str, ...]) -> None:
+    """OPENR2V_VACE_DEVICES by its syntax; whether torch sees those GPUs is checked when they are loaded."""
+    given = ",".join(devices)
+    for device in devices:
+        if device not in EVERY_GPU and device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
+            raise ValueError(f"OPENR2V_VACE_DEVICES={given}: {device!r} is not a device; give cpu, cuda or cuda:N, "
+                             "comma-separated, or all (every GPU torch sees)")
+    if len(devices) > 1 and any(device in EVERY_GPU for device in devices):
+        raise ValueError(f"OPENR2V_VACE_DEVICES={given}: `all` stands alone (every GPU torch sees)")
+    gpus = [device if ":" in device else "cuda:0" for device in devices if device.startswith("cuda")]
+    twice = sorted({gpu for gpu in gpus if gpus.count(gpu) > 1})
+    if twice:
+        raise ValueError(f"OPENR2V_VACE_DEVICES={given}: {', '.join(twice)} named twice (cuda is cuda:0); each GPU "
+                         "holds one copy of the weights")
