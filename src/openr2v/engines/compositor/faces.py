@@ -20,10 +20,10 @@ from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.face_rig import FaceRig
 from openr2v.engines.compositor.head import Turn, head_pose
 from openr2v.engines.compositor.staging import Placement
-from openr2v.engines.compositor.visemes import from_envelope, from_track
+from openr2v.engines.compositor.visemes import Visemes, from_envelope, from_track
 from openr2v.media.visemes import VisemeTrack
 
-__all__ = ["rig_for", "turns_for"]
+__all__ = ["rig_for", "turns_for", "visemes_for"]
 
 SPEAKER_TURN = 0.5  # a speaker turns half as far toward its listener as the listener toward it
 DRAWN_FLAT = 0.5  # a face whose skin is flatter than this share (no fine texture at all) is drawn, not shot
@@ -62,6 +62,14 @@ def turns_for(label: str, lines: list[Line], placements: list[Placement], fps: i
     return out
 
 
+def visemes_for(label: str, job: RenderJob, envelopes: dict[str, np.ndarray],
+                tracks: dict[str, VisemeTrack]) -> Visemes:
+    """Character ``label``'s mouth over the video: from the soundtrack's phonemes, else from its loudness."""
+    frames, fps = job.duration * job.fps, job.fps
+    envelope, track = envelopes.get(label), tracks.get(label)
+    return from_track(track, envelope, frames, fps) if track is not None else from_envelope(envelope, frames, fps)
+
+
 def rig_for(p: Placement, cutout: Cutout, index: int, job: RenderJob, envelopes: dict[str, np.ndarray],
             lines: list[Line], placements: list[Placement], tracks: dict[str, VisemeTrack]) -> FaceRig | None:
     """The rig of actor ``p`` (None: not a still photographed face); ``tracks`` are the soundtrack's visemes."""
@@ -73,9 +81,8 @@ def rig_for(p: Placement, cutout: Cutout, index: int, job: RenderJob, envelopes:
         return None
     frames, fps = job.duration * job.fps, job.fps
     envelope = envelopes.get(p.label)
-    track = tracks.get(p.label)
-    visemes = from_track(track, envelope, frames, fps) if track is not None else from_envelope(envelope, frames, fps)
-    return FaceRig.build(cutout.pictures[0], cutout.landmarks, cutout.rig_cache, job.seed, visemes=visemes,
+    return FaceRig.build(cutout.pictures[0], cutout.landmarks, cutout.rig_cache, job.seed,
+                         visemes=visemes_for(p.label, job, envelopes, tracks),
                          blinks=blink_track(frames, fps, job.seed, index),
                          head=head_pose(frames, fps, job.seed, index, envelope,
                                         turns_for(p.label, lines, placements, fps)),

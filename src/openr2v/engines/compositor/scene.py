@@ -30,7 +30,7 @@ from openr2v.engines.common.sources import load_still
 from openr2v.engines.common.storyboard import Grid, find_grid
 from openr2v.engines.compositor.camera import CameraMove, plan_camera
 from openr2v.engines.compositor.cutouts import Cutout, cut_out, video_size
-from openr2v.engines.compositor.faces import rig_for
+from openr2v.engines.compositor.faces import rig_for, visemes_for
 from openr2v.engines.compositor.motion import WALK, Motion, exit_side, make_motion
 from openr2v.engines.compositor.plates import Plate, derived_plate, plate_from, render_canvas
 from openr2v.engines.compositor.shots import Actor, ShotRender
@@ -287,7 +287,8 @@ def prepare_shot(scene: Scene, spec: ShotSpec, job: RenderJob, envelopes: dict[s
         actors[p.label] = Actor(p, cutouts[p.label], motion, holder=actors.get(p.holder or ""),
                                 rig=rig_for(p, cutouts[p.label], index, job, envelopes, scene.plan.lines, placements,
                                             scene.visemes),
-                                visemes=scene.visemes.get(p.label) if p.role == "character" else None)
+                                visemes=visemes_for(p.label, job, envelopes, scene.visemes)
+                                if p.role == "character" else None)
     walker = _subject_label(shot, [p.label for p in people])
     if walker is not None:
         _walks(actors[walker].motion, actors[walker], shot, move, spec.first, spec.last, fps, width)

@@ -27,7 +27,7 @@ from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.face_rig import FaceRig, Warp
 from openr2v.engines.compositor.motion import Motion
 from openr2v.engines.compositor.staging import Placement
-from openr2v.media.visemes import VisemeTrack
+from openr2v.engines.compositor.visemes import Visemes
 
 __all__ = ["Actor", "FramePlan", "ShotRender"]
 
@@ -44,16 +44,16 @@ class Actor:
     motion: Motion
     holder: Actor | None = None  # a held object moves with its holder's body
     rig: FaceRig | None = None  # a photo's face, animated by warping it
-    visemes: VisemeTrack | None = None  # the soundtrack's mouth shapes for this character, when it speaks
+    visemes: Visemes | None = None  # a character's mouth shapes over the video (a drawn mouth follows them)
 
-    def mouth(self, k: int) -> float:
-        """How open a drawn mouth is at frame ``k``: the speech's loudness, shut on m/b/p and between
-        sounds, wider on open vowels (the visemes), so it moves with the syllables and not only the volume."""
-        loud = self.motion.speech(k)
-        track = self.visemes
-        if track is None or k >= len(track) or loud <= 0.0:
-            return loud
-        return 0.0 if track.closed[k] else loud * min(1.0, 0.1 + 1.2 * float(track.open[k]))
+    def mouth(self, k: int) -> tuple[float, float, float]:
+        """A drawn mouth at frame ``k``: how open (0..1), how wide (-1 puckered .. 1 spread) and how round
+        (0..1), from the same visemes a photo's rig follows, so it shuts on m/b/p and between sounds, opens
+        on vowels and narrows on rounded ones, not only following the volume."""
+        if self.visemes is None:
+            return self.motion.speech(k), 0.0, 0.0
+        opening, width, rounding, closed = self.visemes.at(k)
+        return (0.0 if closed else opening), width, rounding
 
     @property
     def label(self) -> str:
@@ -113,9 +113,9 @@ class ShotRender:
                 if warp is not None:
                     actor.rig.paint(frame, warp, k, opacity)
                 continue
-            loud = actor.mouth(k)
-            if loud > 0.05 and face is not None and opacity > 0:
-                _mouth(frame, m, face.mouth, face.w, face.h, loud * opacity)
+            opening, width, rounding = actor.mouth(k)
+            if opening > 0.05 and face is not None and opacity > 0:
+                _mouth(frame, m, face.mouth, face.w, face.h, opening * opacity, width, rounding)
 
 
 @dataclass
@@ -128,14 +128,14 @@ class FramePlan:
 
 
 def _mouth(frame: Planes, m: np.ndarray, mouth: tuple[float, float], face_w: float, face_h: float,
-           loud: float) -> None:
-    """An open mouth at the face's mouth point, as tall as the speech is loud."""
+           opening: float, width: float, rounding: float) -> None:
+    """An open mouth at the face's mouth point: as tall as it is open, wider when spread, narrower when round."""
     scale = math.sqrt(abs(np.linalg.det(m[:2, :2])))
-    rx = MOUTH_WIDTH * face_w * scale
+    rx = MOUTH_WIDTH * face_w * scale * (0.8 + 0.2 * opening + 0.2 * width - 0.35 * rounding)
     if rx < 1.5:
         return  # too far away to see a mouth
-    ry = max(0.6, MOUTH_OPEN * face_h * scale * loud)
+    ry = max(0.6, MOUTH_OPEN * face_h * scale * opening)
     cx, cy = (m @ np.array([mouth[0], mouth[1], 1.0]))[:2]
     angle = math.degrees(math.atan2(m[1, 0], m[0, 0]))
     # The jaw drops: the opening grows downward from the lips.
-    draw_ellipse(frame, (cx, cy + 0.25 * ry), (rx * (0.75 + 0.25 * loud), ry), angle, _MOUTH, 0.92)
+    draw_ellipse(frame, (cx, cy + 0.25 * ry), (rx, ry), angle, _MOUTH, 0.92)

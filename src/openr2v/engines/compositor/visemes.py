@@ -20,6 +20,7 @@ from openr2v.media.visemes import VisemeTrack
 __all__ = ["Visemes", "from_envelope", "from_track"]
 
 SILENCE = 0.04  # envelope below this: the lips are closed
+VOWEL = 0.45  # a mid vowel's opening in the phoneme track (media.visemes): full articulation
 SMOOTH = 0.45  # one-pole smoothing of the opening (per frame at 30 fps): a jaw has mass
 
 
@@ -83,8 +84,11 @@ def from_track(track: VisemeTrack, envelope: np.ndarray | None, frames: int, fps
     loud = fit(envelope, 0.0) if envelope is not None else (shape > 0).astype(np.float32)
     pressed = fit(track.closed.astype(np.float32), 0.0) > 0
     silent = loud < SILENCE
-    # The phoneme sets the shape, the loudness how far the jaw goes: stressed syllables open wider.
-    target = np.where(silent | pressed, 0.0, (0.45 + 0.55 * shape) * np.sqrt(np.clip(loud, 0.0, 1.0)))
+    # The phoneme sets the shape, the loudness how far the jaw goes: stressed syllables open wider. Vowels
+    # (shape ~0.45) open about twice as far as the consonants between them (~0.25): a mouth that only
+    # followed the volume would hang half open through a whole phrase.
+    articulated = 0.1 + 0.8 * np.minimum(1.1, shape / VOWEL)
+    target = np.where(silent | pressed, 0.0, articulated * np.sqrt(np.clip(loud, 0.0, 1.0)))
     opening = np.clip(_smooth(target.astype(np.float32), fps), 0.0, 1.0)
     opening[pressed] = 0.0  # a closure is crisp, however short
     opening[silent & (opening < 0.08)] = 0.0
