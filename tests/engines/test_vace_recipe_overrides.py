@@ -1,0 +1,112 @@
+"""Per-model recipes (OPENR2V_VACE_RECIPE_OVERRIDES) on the tiny random model (CPU): one loaded pipeline
+serves each model with its recipe's passes, LoRA, scheduler and cache, and leaves nothing behind for the
+next task; bad overrides stop start-up naming the setting."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openr2v.config import Settings
+from openr2v.domain.prompt import plan_prompt
+from openr2v.domain.request import GenerationRequest
+from openr2v.engines import engine_resolver
+from openr2v.engines.vace.options import VaceOptions
+from openr2v.engines.vace.recipes import RECIPES
+from tests.engines.test_vace_render import SMALL, TINY_AREA, make_job, resolved
+from tests.engines.test_vace_render import tiny_model as tiny_model  # fixture
+from tests.engines.tiny_vace import TINY_LAYERS, write_wan_lora
+
+FAST_LORA = RECIPES["fast"].loras  # the file name the fast recipe reads from OPENR2V_VACE_LORA_DIR
+OVERRIDES = "wan2.6-r2v-flash=fast, wan2.7-r2v=cached"  # wan2.6-r2v: OPENR2V_VACE_RECIPE (default)
+
+
+@pytest.fixture
+def short_recipes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``default`` and ``cached`` at 3 and 6 steps instead of 50 (their guidance and cache kept): the
+    switching is what is tested, and 50 steps cost seconds a render. ``fast`` stays as shipped."""
+    monkeypatch.setitem(RECIPES, "default", dataclasses.replace(RECIPES["default"], steps=3))
+    monkeypatch.setitem(RECIPES, "cached", dataclasses.replace(RECIPES["cached"], steps=6))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_model: Path, short_recipes: None) -> Settings:
+    write_wan_lora(tmp_path / "loras" / FAST_LORA, scale=0.5)  # a stand-in for lightx2v's, sized for the toy
+    return Settings(data_dir=tmp_path, vace_model=tiny_model, vace_lora_dir=tmp_path / "loras",
+                    vace_max_area=TINY_AREA, x264_preset="ultrafast")
+
+
+def engine(settings: Settings, **changes: Any) -> Any:
+    from openr2v.engines.vace.engine import VaceEngine
+
+    return VaceEngine(VaceOptions.from_settings(settings.model_copy(update=changes)))
+
+
+def render(engine: Any, tmp_path: Path, media_dir: Path, model: str, name: str) -> tuple[bytes, dict[str, Any], Any]:
+    prompt = "character1 walks in the park."
+    job = make_job(tmp_path, [resolved("character1", media_dir / "object.png")], prompt, name, duration=1,
+                   request=GenerationRequest(model=model, prompt=prompt),
+                   plan=plan_prompt(prompt, ["character1"], 1, "single", 7).as_dict(), **SMALL)
+    result = engine.render(job, lambda p: None, lambda: False)
+    return result.path.read_bytes(), result.notes, job
+
+
+def test_each_model_renders_with_its_recipe_and_leaves_nothing_behind(
+        settings: Settings, tmp_path: Path, media_dir: Path) -> None:
+    shared = engine(settings, vace_recipe_overrides=OVERRIDES)
+    plain, plain_notes, _ = render(shared, tmp_path, media_dir, "wan2.6-r2v", "plain")
+    fast, fast_notes, fast_job = render(shared, tmp_path, media_dir, "wan2.6-r2v-flash", "fast")
+    _, cached_notes, _ = render(shared, tmp_path, media_dir, "wan2.7-r2v", "cached")
+    again, again_notes, _ = render(shared, tmp_path, media_dir, "wan2.6-r2v", "again")
+
+    # One call each (1 s = 17 model frames): the recipe's steps x (2 passes with guidance, 1 without).
+    assert (plain_notes["recipe"], plain_notes["transformer_passes"], plain_notes["loras"]) == (
+        "default", {"high": 3 * 2}, [])
+    assert (fast_notes["recipe"], fast_notes["transformer_passes"], fast_notes["denoising_steps"]) == (
+        "fast", {"high": 4}, 4)
+    assert (fast_notes["scheduler"], fast_notes["flow_shift"], fast_notes["loras"], fast_notes["guidance_scale"]) == (
+        "FlowMatchEulerDiscreteScheduler", 5.0, [f"{FAST_LORA}:1"], 1.0)
+    assert fast_job.extra["vace"]["recipe"] == "fast" and fast_job.extra["vace"]["steps"] == 4
+    assert plain_notes["flow_shift"] == 7.0  # the checkpoint's scheduler, as loaded
+    assert (cached_notes["recipe"], cached_notes["cache"], cached_notes["transformer_passes"]) == (
+        "cached", "taylorseer", {"high": 6 * 2})
+    assert cached_notes["blocks_computed"] < 6 * 2 * TINY_LAYERS  # TaylorSeer skipped some
+    assert plain_notes["cache"] == again_notes["cache"] == "none"
+    assert again_notes["blocks_computed"] == 3 * 2 * TINY_LAYERS  # its hooks are gone: every block computed
+
+    # No adapter, scheduler or cache state leaks: the default task after fast and cached ones, and a fresh
+    # engine without overrides, give the same bytes; so do the fast task and a fresh fast engine's.
+    assert again == plain
+    assert render(engine(settings), tmp_path, media_dir, "wan2.6-r2v", "fresh_default")[0] == plain
+    assert render(engine(settings, vace_recipe="fast"), tmp_path, media_dir, "wan2.6-r2v", "fresh_fast")[0] == fast
+    # The LoRA is what makes the fast task (its other settings without it give other bytes).
+    assert render(engine(settings, vace_recipe="fast", vace_loras=""), tmp_path, media_dir, "wan2.6-r2v",
+                  "fast_without_lora")[0] != fast
+
+
+def test_explicit_settings_win_over_the_overrides_too(settings: Settings) -> None:
+    opts = VaceOptions.from_settings(settings.model_copy(update={"vace_recipe_overrides": OVERRIDES,
+                                                                 "vace_steps": 2, "vace_cache": "pab"}))
+    fast, cached, default = (opts.for_model(m) for m in ("wan2.6-r2v-flash", "wan2.7-r2v", "wan2.6-r2v"))
+    assert (fast.recipe, fast.steps, fast.guidance_scale, fast.cache) == ("fast", 2, 1.0, "pab")
+    assert (cached.recipe, cached.steps, cached.cache) == ("cached", 2, "pab")
+    assert default is opts and (default.recipe, default.steps) == ("default", 2)
+    assert opts.for_model("wan26_r2v") is opts  # a model without an override gets OPENR2V_VACE_RECIPE
+
+
+def test_a_bad_override_stops_start_up_naming_the_setting(settings: Settings, tmp_path: Path) -> None:
+    for value, words in (("wan2.6-r2v-flash=turbo", "unknown recipe"), ("wan9-r2v=fast", "unknown model 'wan9-r2v'"),
+                         ("fast", "is not model=recipe"), ("wan2.7-r2v=fast,wan2.7-r2v=cached", "given twice")):
+        with pytest.raises(ValueError, match="OPENR2V_VACE_RECIPE_OVERRIDES") as caught:
+            engine_resolver(settings.model_copy(update={"engine": "vace", "vace_recipe_overrides": value}))
+        assert words in str(caught.value), caught.value
+    # The override's recipe needs a LoRA file that is not there, or one that does not fit the model.
+    (tmp_path / "loras" / FAST_LORA).unlink()
+    with pytest.raises(ValueError, match=f"OPENR2V_VACE_RECIPE_OVERRIDES: wan2.6-r2v-flash=fast: .*{FAST_LORA}"):
+        engine_resolver(settings.model_copy(update={"engine": "vace", "vace_recipe_overrides": OVERRIDES}))
+    write_wan_lora(tmp_path / "loras" / FAST_LORA, width=64, ffn=128)
+    with pytest.raises(ValueError, match=f"{FAST_LORA} does not fit this model"):
+        engine_resolver(settings.model_copy(update={"engine": "vace", "vace_recipe_overrides": OVERRIDES}))
