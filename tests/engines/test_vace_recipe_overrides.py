@@ -21,20 +21,23 @@ from tests.engines.test_vace_render import tiny_model as tiny_model  # fixture
 from tests.engines.tiny_vace import TINY_LAYERS, write_wan_lora
 
 FAST_LORA = RECIPES["fast"].loras  # the file name the fast recipe reads from OPENR2V_VACE_LORA_DIR
-OVERRIDES = "wan2.6-r2v-flash=fast, wan2.7-r2v=cached"  # wan2.6-r2v: OPENR2V_VACE_RECIPE (default)
+CAUSVID_LORA = RECIPES["causvid"].loras.rpartition(":")[0]  # it weighs its LoRA 0.5
+# wan2.6-r2v keeps OPENR2V_VACE_RECIPE (default); wan26_r2v is the aggregator's model.
+OVERRIDES = "wan2.6-r2v-flash=fast, wan2.7-r2v=cached, wan26_r2v=causvid"
 
 
 @pytest.fixture
 def short_recipes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``default`` and ``cached`` at 3 and 6 steps instead of 50 (their guidance and cache kept): the
-    switching is what is tested, and 50 steps cost seconds a render. ``fast`` stays as shipped."""
-    monkeypatch.setitem(RECIPES, "default", dataclasses.replace(RECIPES["default"], steps=3))
-    monkeypatch.setitem(RECIPES, "cached", dataclasses.replace(RECIPES["cached"], steps=6))
+    """``default``, ``cached`` and ``causvid`` at 5, 6 and 2 steps (the rest of each kept): the switching is
+    what is tested, and 50 steps cost seconds a render. ``fast`` stays as shipped."""
+    for name, steps in (("default", 5), ("cached", 6), ("causvid", 2)):
+        monkeypatch.setitem(RECIPES, name, dataclasses.replace(RECIPES[name], steps=steps))
 
 
 @pytest.fixture
 def settings(tmp_path: Path, tiny_model: Path, short_recipes: None) -> Settings:
-    write_wan_lora(tmp_path / "loras" / FAST_LORA, scale=0.5)  # a stand-in for lightx2v's, sized for the toy
+    write_wan_lora(tmp_path / "loras" / FAST_LORA, scale=0.5)  # stand-ins for lightx2v's and Kijai's, sized for the toy
+    write_wan_lora(tmp_path / "loras" / CAUSVID_LORA, scale=0.5, seed=2)
     return Settings(data_dir=tmp_path, vace_model=tiny_model, vace_lora_dir=tmp_path / "loras",
                     vace_max_area=TINY_AREA, x264_preset="ultrafast")
 
@@ -43,6 +46,19 @@ def engine(settings: Settings, **changes: Any) -> Any:
     from openr2v.engines.vace.engine import VaceEngine
 
     return VaceEngine(VaceOptions.from_settings(settings.model_copy(update=changes)))
+
+
+def timesteps_seen(engine: Any) -> list[float]:
+    """The timestep of each transformer pass from now on: what the scheduler in use gave the pipeline."""
+    seen: list[float] = []
+    engine.loaded.pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(round(float(kwargs["timestep"].flatten()[0]), 3)), with_kwargs=True)
+    return seen
+
+
+def schedule(scheduler: Any, steps: int, passes_per_step: int) -> list[float]:
+    scheduler.set_timesteps(steps)
+    return [round(float(t), 3) for t in scheduler.timesteps for _ in range(passes_per_step)]
 
 
 def render(engine: Any, tmp_path: Path, media_dir: Path, model: str, name: str) -> tuple[bytes, dict[str, Any], Any]:
@@ -56,32 +72,48 @@ def render(engine: Any, tmp_path: Path, media_dir: Path, model: str, name: str) 
 
 def test_each_model_renders_with_its_recipe_and_leaves_nothing_behind(
         settings: Settings, tmp_path: Path, media_dir: Path) -> None:
+    from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+
     shared = engine(settings, vace_recipe_overrides=OVERRIDES)
+    seen = timesteps_seen(shared)
     plain, plain_notes, _ = render(shared, tmp_path, media_dir, "wan2.6-r2v", "plain")
     fast, fast_notes, fast_job = render(shared, tmp_path, media_dir, "wan2.6-r2v-flash", "fast")
+    causvid, causvid_notes, _ = render(shared, tmp_path, media_dir, "wan26_r2v", "causvid")
     _, cached_notes, _ = render(shared, tmp_path, media_dir, "wan2.7-r2v", "cached")
     again, again_notes, _ = render(shared, tmp_path, media_dir, "wan2.6-r2v", "again")
 
-    # One call each (1 s = 17 model frames): the recipe's steps x (2 passes with guidance, 1 without).
+    # One call each (1 s = 17 model frames): the recipe's steps x (2 passes with guidance, 1 without), at the
+    # timesteps of the recipe's scheduler and shift (the tiny checkpoint's own: FlowMatchEuler, shift 7).
+    default_timesteps = schedule(FlowMatchEulerDiscreteScheduler(shift=7.0), 5, 2)
+    assert seen[:10] == default_timesteps
+    assert seen[10:14] == schedule(FlowMatchEulerDiscreteScheduler(shift=5.0), 4, 1)
+    assert seen[14:16] == schedule(UniPCMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction",
+                                                           flow_shift=8.0), 2, 1)
+    assert seen[-10:] == default_timesteps
     assert (plain_notes["recipe"], plain_notes["transformer_passes"], plain_notes["loras"]) == (
-        "default", {"high": 3 * 2}, [])
+        "default", {"high": 5 * 2}, [])
     assert (fast_notes["recipe"], fast_notes["transformer_passes"], fast_notes["denoising_steps"]) == (
         "fast", {"high": 4}, 4)
     assert (fast_notes["scheduler"], fast_notes["flow_shift"], fast_notes["loras"], fast_notes["guidance_scale"]) == (
         "FlowMatchEulerDiscreteScheduler", 5.0, [f"{FAST_LORA}:1"], 1.0)
     assert fast_job.extra["vace"]["recipe"] == "fast" and fast_job.extra["vace"]["steps"] == 4
     assert plain_notes["flow_shift"] == 7.0  # the checkpoint's scheduler, as loaded
+    assert (causvid_notes["recipe"], causvid_notes["scheduler"], causvid_notes["loras"]) == (
+        "causvid", "UniPCMultistepScheduler", [f"{CAUSVID_LORA}:0.5"])
     assert (cached_notes["recipe"], cached_notes["cache"], cached_notes["transformer_passes"]) == (
         "cached", "taylorseer", {"high": 6 * 2})
     assert cached_notes["blocks_computed"] < 6 * 2 * TINY_LAYERS  # TaylorSeer skipped some
     assert plain_notes["cache"] == again_notes["cache"] == "none"
-    assert again_notes["blocks_computed"] == 3 * 2 * TINY_LAYERS  # its hooks are gone: every block computed
+    assert again_notes["blocks_computed"] == 5 * 2 * TINY_LAYERS  # its hooks are gone: every block computed
+    assert not shared.loaded.pipe.transformer.is_cache_enabled
 
     # No adapter, scheduler or cache state leaks: the default task after fast and cached ones, and a fresh
     # engine without overrides, give the same bytes; so do the fast task and a fresh fast engine's.
     assert again == plain
     assert render(engine(settings), tmp_path, media_dir, "wan2.6-r2v", "fresh_default")[0] == plain
     assert render(engine(settings, vace_recipe="fast"), tmp_path, media_dir, "wan2.6-r2v", "fresh_fast")[0] == fast
+    assert render(engine(settings, vace_recipe="causvid"), tmp_path, media_dir, "wan2.6-r2v",
+                  "fresh_causvid")[0] == causvid
     # The LoRA is what makes the fast task (its other settings without it give other bytes).
     assert render(engine(settings, vace_recipe="fast", vace_loras=""), tmp_path, media_dir, "wan2.6-r2v",
                   "fast_without_lora")[0] != fast
@@ -93,8 +125,8 @@ def test_explicit_settings_win_over_the_overrides_too(settings: Settings) -> Non
     fast, cached, default = (opts.for_model(m) for m in ("wan2.6-r2v-flash", "wan2.7-r2v", "wan2.6-r2v"))
     assert (fast.recipe, fast.steps, fast.guidance_scale, fast.cache) == ("fast", 2, 1.0, "pab")
     assert (cached.recipe, cached.steps, cached.cache) == ("cached", 2, "pab")
-    assert default is opts and (default.recipe, default.steps) == ("default", 2)
-    assert opts.for_model("wan26_r2v") is opts  # a model without an override gets OPENR2V_VACE_RECIPE
+    assert default is opts and (default.recipe, default.steps) == ("default", 2)  # no override: VACE_RECIPE
+    assert opts.for_model("wan26_r2v").recipe == "causvid"
 
 
 def test_a_bad_override_stops_start_up_naming_the_setting(settings: Settings, tmp_path: Path) -> None:
