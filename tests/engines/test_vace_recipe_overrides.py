@@ -15,10 +15,10 @@ from openr2v.domain.prompt import plan_prompt
 from openr2v.domain.request import GenerationRequest
 from openr2v.engines import engine_resolver
 from openr2v.engines.vace.options import VaceOptions
-from openr2v.engines.vace.recipes import RECIPES
-from tests.engines.test_vace_render import SMALL, TINY_AREA, make_job, resolved
+from openr2v.engines.vace.recipes import RECIPES, LoraSpec
+from tests.engines.test_vace_render import SMALL, TINY_AREA, make_job, options, resolved
 from tests.engines.test_vace_render import tiny_model as tiny_model  # fixture
-from tests.engines.tiny_vace import TINY_LAYERS, write_wan_lora
+from tests.engines.tiny_vace import TINY_LAYERS, build_tiny_vace, write_wan_lora
 
 FAST_LORA = RECIPES["fast"].loras  # the file name the fast recipe reads from OPENR2V_VACE_LORA_DIR
 CAUSVID_LORA = RECIPES["causvid"].loras.rpartition(":")[0]  # it weighs its LoRA 0.5
@@ -142,3 +142,46 @@ def test_a_bad_override_stops_start_up_naming_the_setting(settings: Settings, tm
     write_wan_lora(tmp_path / "loras" / FAST_LORA, width=64, ffn=128)
     with pytest.raises(ValueError, match=f"{FAST_LORA} does not fit this model"):
         engine_resolver(settings.model_copy(update={"engine": "vace", "vace_recipe_overrides": OVERRIDES}))
+
+
+def test_compile_stays_and_serves_every_recipe(settings: Settings, tmp_path: Path, media_dir: Path) -> None:
+    """OPENR2V_VACE_COMPILE is process-wide: the compiled blocks serve each recipe (dynamo guards on the
+    adapters and cache hooks, and traces again where a recipe changes them)."""
+    shared = engine(settings, vace_recipe_overrides=OVERRIDES, vace_compile="eager", vace_steps=2)
+    for i, (model, recipe, passes) in enumerate((("wan2.6-r2v-flash", "fast", 2), ("wan2.7-r2v", "cached", 4),
+                                                 ("wan2.6-r2v", "default", 4), ("wan2.6-r2v-flash", "fast", 2))):
+        _, notes, _ = render(shared, tmp_path, media_dir, model, f"task{i}")
+        assert (notes["recipe"], notes["compile"], notes["transformer_passes"]) == (recipe, "eager", {"high": passes})
+
+
+def test_two_experts_switch_each_transformers_loras(tmp_path: Path, tiny_model: Path) -> None:
+    """On Wan2.2's two transformers each recipe's ``high:`` / ``low:`` LoRAs are on in their expert only."""
+    from openr2v.engines.vace.engine import VaceEngine
+
+    folder = build_tiny_vace(tmp_path / "tiny-wan22-vace", two_experts=True)
+    low, high = write_wan_lora(tmp_path / "low.safetensors"), write_wan_lora(tmp_path / "high.safetensors", seed=2)
+    base = options(folder, loras=(LoraSpec(low, 1.0, "low"),))
+    flash = base.replace(recipe="fast", loras=(LoraSpec(high, 0.5, "high"), LoraSpec(low, 0.25, "low")))
+    loaded = VaceEngine(base.replace(overrides={"wan2.6-r2v-flash": flash})).loaded
+    pipe = loaded.pipe
+
+    def lora_state(transformer: Any) -> tuple[bool, dict[str, float]]:
+        """Whether its LoRA layers are off, and the scale of each active adapter (one layer stands for all)."""
+        layer = next(m for m in transformer.modules() if getattr(m, "lora_A", None))
+        scales = {name: round(layer.scaling[name] / (layer.lora_alpha[name] / layer.r[name]), 3)
+                  for name in layer.active_adapters}
+        return layer.disable_adapters, scales
+
+    def adapters(transformer: Any) -> set[str]:
+        return {name for m in transformer.modules() for name in getattr(m, "lora_A", {})}
+
+    # Files are loaded once each (low: lora0, high: lora1), only where some recipe wants them.
+    assert adapters(pipe.transformer) == {"lora1"} and adapters(pipe.transformer_2) == {"lora0"}
+    assert lora_state(pipe.transformer_2) == (False, {"lora0": 1.0})  # at rest: OPENR2V_VACE_RECIPE's
+    assert lora_state(pipe.transformer)[0] is True
+    notes = loaded.sampler.apply(flash)
+    assert notes["loras"] == ["high:high.safetensors:0.5", "low:low.safetensors:0.25"]
+    assert lora_state(pipe.transformer) == (False, {"lora1": 0.5})
+    assert lora_state(pipe.transformer_2) == (False, {"lora0": 0.25})
+    loaded.sampler.apply(base)
+    assert lora_state(pipe.transformer)[0] is True and lora_state(pipe.transformer_2) == (False, {"lora0": 1.0})
