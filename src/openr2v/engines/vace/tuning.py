@@ -10,6 +10,7 @@ transformers, and each LoRA where its ``high:`` / ``low:`` prefix says (both by 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,9 @@ def load_loras(pipe: Any, loras: Iterable[LoraSpec]) -> dict[Path, str]:
         expected = _lora_layers(path)
         for role in (role for role in roles if role in wanted):
             try:
-                pipe.load_lora_weights(str(path), adapter_name=name, load_into_transformer_2=role == "low")
+                with warnings.catch_warnings():  # several named adapters in one model are the point here
+                    warnings.filterwarnings("ignore", "Already found a `peft_config` attribute", UserWarning)
+                    pipe.load_lora_weights(str(path), adapter_name=name, load_into_transformer_2=role == "low")
             except Exception as e:  # diffusers and peft raise many kinds; all mean "does not fit"
                 detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ValueError(f"OPENR2V_VACE_LORAS: the LoRA {path} does not fit this model "
