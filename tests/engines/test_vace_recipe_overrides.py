@@ -48,10 +48,10 @@ def engine(settings: Settings, **changes: Any) -> Any:
     return VaceEngine(VaceOptions.from_settings(settings.model_copy(update=changes)))
 
 
-def timesteps_seen(engine: Any) -> list[float]:
+def timesteps_seen(pipe: Any) -> list[float]:
     """The timestep of each transformer pass from now on: what the scheduler in use gave the pipeline."""
     seen: list[float] = []
-    engine.loaded.pipe.transformer.register_forward_pre_hook(
+    pipe.transformer.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(round(float(kwargs["timestep"].flatten()[0]), 3)), with_kwargs=True)
     return seen
 
@@ -75,7 +75,7 @@ def test_each_model_renders_with_its_recipe_and_leaves_nothing_behind(
     from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
     shared = engine(settings, vace_recipe_overrides=OVERRIDES)
-    seen = timesteps_seen(shared)
+    seen = timesteps_seen(shared.loaded.pipe)
     plain, plain_notes, _ = render(shared, tmp_path, media_dir, "wan2.6-r2v", "plain")
     fast, fast_notes, fast_job = render(shared, tmp_path, media_dir, "wan2.6-r2v-flash", "fast")
     causvid, causvid_notes, _ = render(shared, tmp_path, media_dir, "wan26_r2v", "causvid")
@@ -185,3 +185,23 @@ def test_two_experts_switch_each_transformers_loras(tmp_path: Path, tiny_model: 
     assert lora_state(pipe.transformer_2) == (False, {"lora0": 0.25})
     loaded.sampler.apply(base)
     assert lora_state(pipe.transformer)[0] is True and lora_state(pipe.transformer_2) == (False, {"lora0": 1.0})
+
+
+def test_every_devices_pipeline_switches_to_the_models_recipe(settings: Settings, tmp_path: Path,
+                                                             media_dir: Path) -> None:
+    """With OPENR2V_VACE_DEVICES each device's pipeline has its own Sampler: both shots of a two-shot task,
+    one on each device, are sampled by the task's recipe (its scheduler's timesteps), after another recipe's task."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    shared = engine(settings, vace_recipe_overrides=OVERRIDES, vace_devices="cpu,cpu")
+    seen = [timesteps_seen(loaded.pipe) for loaded in shared.pipelines]
+    expected = {"default": schedule(FlowMatchEulerDiscreteScheduler(shift=7.0), 5, 2),
+                "fast": schedule(FlowMatchEulerDiscreteScheduler(shift=5.0), 4, 1)}
+    refs = [resolved("character1", media_dir / "object.png"), resolved("character2", media_dir / "background.jpg")]
+    prompt = "Shot 1 [0-1s]: Wide shot of character1. Shot 2 [1-2s]: Close-up of character1 in character2."
+    for name, model, passes in (("default", "wan2.6-r2v", 5 * 2), ("fast", "wan2.6-r2v-flash", 4)):
+        job = make_job(tmp_path, refs, prompt, name, request=GenerationRequest(model=model, prompt=prompt), **SMALL)
+        notes = shared.render(job, lambda p: None, lambda: False).notes
+        assert notes["recipe"] == name and notes["devices"] == ["cpu", "cpu"]
+        assert [work["transformer_passes"] for work in notes["device_work"]] == [passes, passes], notes["device_work"]
+        assert [device[-passes:] for device in seen] == [expected[name]] * 2

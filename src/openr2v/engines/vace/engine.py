@@ -23,8 +23,9 @@ has its own seed, from a CPU generator, and only shot 1 sees the first frame), s
 same on one device or several (of one kind). One task at a time still holds all the pipelines:
 a second task waits for the first to finish, whatever its shot count (simple, and never two tasks'
 shots competing for one GPU).
-Each task is sampled by its model's recipe (``VaceOptions.for_model``), switched in before its calls
-(``sampling.Sampler``).
+
+Each task is sampled by its model's recipe (``VaceOptions.for_model``), switched in on every device's
+pipeline before its shots (``sampling.Sampler``).
 """
 
 from __future__ import annotations
