@@ -170,7 +170,14 @@ class Settings(BaseSettings):
     """A named set of sampling settings (``engines/vace/recipes.py``): ``default`` (Wan's 50 steps, guide
     5), ``fast`` (lightx2v's 4-step distillation LoRA, guide 1), ``causvid``, ``cached``. Each of
     ``STEPS``, ``GUIDANCE_SCALE``, ``FLOW_SHIFT``, ``SCHEDULER``, ``LORAS``, ``CACHE`` and
-    ``CACHE_THRESHOLD`` set explicitly wins over the recipe's."""
+    ``CACHE_THRESHOLD`` set explicitly wins over the recipe's. Per model: ``VACE_RECIPE_OVERRIDES``."""
+
+    vace_recipe_overrides: str = ""
+    """Per-model recipes, ``model=recipe`` pairs separated by commas (``wan2.6-r2v-flash=fast``); the other
+    models get ``VACE_RECIPE``. One loaded pipeline serves them all: every recipe's LoRAs are loaded at
+    start-up and each task switches to its model's LoRAs, scheduler, block cache, steps and guidance.
+    The explicit ``VACE_STEPS`` ... ``VACE_CACHE_THRESHOLD`` settings win over these recipes too. A model name the
+    registry does not know, or an unknown recipe, stops start-up."""
 
     vace_steps: int | None = None
     """Denoising steps per generation; unset: the recipe's (Wan's own default for VACE is 50)."""

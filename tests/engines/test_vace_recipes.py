@@ -113,7 +113,7 @@ def test_each_block_cache_renders_to_spec(cache: str, tmp_path: Path, tiny_model
     assert passes == 6 * 2  # a cache works inside the passes: their number stays
     if cache != "pab":  # these skip whole blocks (PAB reuses attention inside computed blocks)
         assert result.notes["blocks_computed"] < passes * TINY_LAYERS, result.notes["blocks_computed"]
-    assert ("cache_caveat" in engine.loaded.notes) == (cache == "first_block")
+    assert (engine.loaded.notes["cache_caveat"] is not None) == (cache == "first_block")
 
 
 def test_compile_reaches_the_repeated_blocks(tmp_path: Path, tiny_model: Path, media_dir: Path) -> None:

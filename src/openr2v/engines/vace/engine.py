@@ -23,6 +23,9 @@ has its own seed, from a CPU generator, and only shot 1 sees the first frame), s
 same on one device or several (of one kind). One task at a time still holds all the pipelines:
 a second task waits for the first to finish, whatever its shot count (simple, and never two tasks'
 shots competing for one GPU).
+
+Each task is sampled by its model's recipe (``VaceOptions.for_model``), switched in on every device's
+pipeline before its shots (``sampling.Sampler``).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class VaceEngine:
             self._lock.release()
 
     def _render(self, job: RenderJob, progress: ProgressFn, cancelled: CancelledFn) -> RenderResult:
-        opts = self.options
+        opts = self.options.for_model(job.request.model)  # the model's recipe (OPENR2V_VACE_RECIPE_OVERRIDES)
         progress(0)
         clock = _Clock()
         frames = job.duration * job.fps
@@ -105,11 +108,13 @@ class VaceEngine:
         calls = [segments(native_count(s.count, job.fps), opts.max_frames) for s in shots]
         adjustment = _adjustment(width, height, job.width, job.height)
         _record(job, {"model": self.loaded.notes["model"], "internal_size": [width, height],
-                      "size_adjustment": adjustment, "native_fps": NATIVE_FPS, "steps": opts.steps,
+                      "size_adjustment": adjustment, "native_fps": NATIVE_FPS, "recipe": opts.recipe,
+                      "steps": opts.steps,
                       "model_frames": [sum(p.frames for p in parts) - len(parts) + 1 for parts in calls]})
         # 3. Sound and watermark.
         audio = None
-        notes: dict[str, Any] = {"engine": self.name, **self.loaded.notes,
+        sampling = [loaded.sampler.apply(opts) for loaded in self.pipelines][0]  # the model's recipe, every device
+        notes: dict[str, Any] = {"engine": self.name, **self.loaded.notes, **sampling,
                                  "devices": [loaded.device for loaded in self.pipelines],
                                  "load_seconds": round(sum(p.notes["load_seconds"] for p in self.pipelines), 3)}
         # Built for a silent video too: its lines' phoneme timelines are for a lip-sync stage.

@@ -1,4 +1,4 @@
-"""Loading a WanVACEPipeline from a local folder, offline, with the device, memory and recipe options.
+"""Loading a WanVACEPipeline from a local folder, offline, with the device, memory and sampling options.
 
 Never from a hub: the folder is passed to ``from_pretrained`` with ``local_files_only=True``, and
 the Hugging Face offline switches are set first, so that no library quietly asks a hub for a
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openr2v.engines.vace.options import EVERY_GPU, VaceOptions
-from openr2v.engines.vace.tuning import PassCounter, apply_cache, apply_compile, apply_scheduler, experts, load_loras
+from openr2v.engines.vace.sampling import Sampler
+from openr2v.engines.vace.tuning import PassCounter, apply_compile, experts
 
 __all__ = ["OFFLINE_ENV", "Loaded", "devices", "go_offline", "load_pipeline", "on_device"]
 
@@ -30,7 +31,8 @@ class Loaded:
     pipe: Any  # diffusers.WanVACEPipeline
     device: str  # where the denoiser runs
     dtype: str
-    notes: dict[str, Any] = field(default_factory=dict)
+    sampler: Sampler  # switches the pipeline to a task's recipe
+    notes: dict[str, Any] = field(default_factory=dict)  # at rest: the engine's own recipe
     counter: PassCounter = field(default_factory=PassCounter)  # transformer passes and blocks computed
 
 
@@ -134,12 +136,11 @@ def _load(opts: VaceOptions, device: str) -> Loaded:
         if module is not None:
             module.eval()
     notes: dict[str, Any] = {"model": opts.model.name, "device": device, "dtype": str(dtype).removeprefix("torch."),
-                             "offload": "none", "vae_tiling": opts.vae_tiling, "recipe": opts.recipe,
+                             "offload": "none", "vae_tiling": opts.vae_tiling,
                              "experts": len(experts(pipe)), "boundary_ratio": pipe.config.get("boundary_ratio")}
-    notes.update(apply_scheduler(pipe, opts.scheduler, opts.flow_shift))
-    notes["scheduler"] = type(pipe.scheduler).__name__
-    notes["loras"] = load_loras(pipe, opts.loras)
-    notes.update(apply_cache(pipe, opts.cache, opts.cache_threshold))
+    # Every recipe's LoRAs, schedulers and caches, before offloading hooks the modules; at rest, opts' own.
+    sampler = Sampler(pipe, opts.choices())
+    notes.update(sampler.apply(opts))
     if opts.offload != "none" and not device.startswith("cuda"):
         notes["offload"] = f"{opts.offload} ignored on {device}"
         pipe.to(device)
@@ -158,4 +159,4 @@ def _load(opts: VaceOptions, device: str) -> Loaded:
     notes.update(apply_compile(pipe, opts.compile))
     pipe.set_progress_bar_config(disable=True)  # the task's progress comes from the step callback
     notes["load_seconds"] = round(time.perf_counter() - started, 3)
-    return Loaded(pipe=pipe, device=device, dtype=notes["dtype"], notes=notes, counter=counter)
+    return Loaded(pipe=pipe, device=device, dtype=notes["dtype"], sampler=sampler, notes=notes, counter=counter)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from openr2v.config import Settings
+from openr2v.domain.models import REGISTRY, get_model
 from openr2v.engines.vace.recipes import CACHES, RECIPES, SCHEDULERS, LoraSpec, parse_loras
 
 T = TypeVar("T")
 
-__all__ = ["COMPILE_MODES", "DEVICES", "DTYPES", "INTERPOLATIONS", "OFFLOADS", "VaceOptions"]
+__all__ = ["COMPILE_MODES", "DEVICES", "DTYPES", "INTERPOLATIONS", "OFFLOADS", "VaceOptions", "parse_recipe_overrides"]
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOADS = ("none", "model", "group")
@@ -48,6 +50,8 @@ class VaceOptions:
     cache_threshold: float | None = None
     compile: str = "off"
     devices: tuple[str, ...] = ()  # several: one pipeline on each, a task's shots side by side; (): ``device``
+    # Per API model name, the options its tasks render with (same weights, another recipe's sampling).
+    overrides: Mapping[str, VaceOptions] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VaceOptions:
@@ -56,30 +60,51 @@ class VaceOptions:
                              "checkpoint (see docs/engines/vace.md)")
         if settings.vace_recipe not in RECIPES:
             raise ValueError(f"OPENR2V_VACE_RECIPE={settings.vace_recipe!r}: use one of {', '.join(RECIPES)}")
-        recipe = RECIPES[settings.vace_recipe]
+        base = cls._with_recipe(settings, settings.vace_recipe)
+        overrides = {}
+        for model, name in parse_recipe_overrides(settings.vace_recipe_overrides).items():
+            try:
+                overrides[model] = cls._with_recipe(settings, name)
+            except ValueError as e:
+                raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {model}={name}: {e}") from None
+        return base.replace(overrides=overrides) if overrides else base
+
+    @classmethod
+    def _with_recipe(cls, settings: Settings, name: str) -> VaceOptions:
+        recipe = RECIPES[name]
+        model = settings.vace_model
+        assert model is not None
 
         def pick(value: T | None, default: T) -> T:  # an explicit setting wins over the recipe
             return default if value is None else value
 
-        lora_dir = settings.vace_lora_dir or settings.vace_model / "loras"
+        lora_dir = settings.vace_lora_dir or model / "loras"
         devices = tuple(d.strip() for d in settings.vace_devices.split(",") if d.strip())
         if devices and settings.vace_device != "auto":
             raise ValueError(f"OPENR2V_VACE_DEVICE={settings.vace_device} and OPENR2V_VACE_DEVICES="
                              f"{settings.vace_devices} are both set: give the devices in OPENR2V_VACE_DEVICES only "
                              "(OPENR2V_VACE_DEVICE is the one-device setting)")
-        return cls(model=settings.vace_model, device=settings.vace_device, dtype=settings.vace_dtype,
+        return cls(model=model, device=settings.vace_device, dtype=settings.vace_dtype,
                    offload=settings.vace_offload, vae_tiling=settings.vace_vae_tiling,
                    max_area=settings.vace_max_area, steps=pick(settings.vace_steps, recipe.steps),
                    guidance_scale=pick(settings.vace_guidance_scale, recipe.guidance_scale),
                    flow_shift=pick(settings.vace_flow_shift, recipe.flow_shift),
                    max_frames=settings.vace_max_frames, label_template=settings.vace_label_template,
                    negative_prompt=settings.vace_negative_prompt, interpolation=settings.vace_interpolation,
-                   preset=settings.x264_preset, recipe=settings.vace_recipe,
+                   preset=settings.x264_preset, recipe=name,
                    scheduler=pick(settings.vace_scheduler, recipe.scheduler),
                    loras=parse_loras(pick(settings.vace_loras, recipe.loras), lora_dir),
                    cache=pick(settings.vace_cache, recipe.cache),
                    cache_threshold=pick(settings.vace_cache_threshold, recipe.cache_threshold),
                    compile=settings.vace_compile, devices=devices).checked()
+
+    def for_model(self, model: str) -> VaceOptions:
+        """The options a task of ``model`` renders with: its recipe override, else these."""
+        return self.overrides.get(model, self)
+
+    def choices(self) -> list[VaceOptions]:
+        """Every sampling this engine may use (these options first): what the loaded pipeline must hold."""
+        return [self, *self.overrides.values()]
 
     def replace(self, **changes: object) -> VaceOptions:
         return dataclasses.replace(self, **changes).checked()  # type: ignore[arg-type]
@@ -110,6 +135,13 @@ class VaceOptions:
                                      ("INTERPOLATION", self.interpolation, INTERPOLATIONS)):
             if value not in allowed:
                 raise ValueError(f"OPENR2V_VACE_{name}={value!r}: use one of {', '.join(allowed)}")
+        for model, override in self.overrides.items():
+            if get_model(model) is None:
+                raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: unknown model {model!r}; models: "
+                                 f"{', '.join(REGISTRY)}")
+            if override.overrides:
+                raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {model}'s options have overrides of their own")
+            override.checked()
         if self.max_area < 16 * 16:
             raise ValueError(f"OPENR2V_VACE_MAX_AREA={self.max_area}: at least 256 (16x16) pixels")
         if self.steps < 1:
@@ -138,3 +170,22 @@ def _check_devices(devices: tuple[str, ...]) -> None:
     if twice:
         raise ValueError(f"OPENR2V_VACE_DEVICES={given}: {', '.join(twice)} named twice (cuda is cuda:0); each GPU "
                          "holds one copy of the weights")
+
+
+def parse_recipe_overrides(text: str) -> dict[str, str]:
+    """``model=recipe`` pairs, comma-separated (OPENR2V_VACE_RECIPE_OVERRIDES); raises ValueError naming it.
+    The model names are checked against the registry with the options (``VaceOptions.checked``)."""
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        model, sep, recipe = (side.strip() for side in item.partition("="))
+        if not sep or not model or not recipe:
+            raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {item!r} is not model=recipe")
+        if recipe not in RECIPES:
+            raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {model}={recipe}: unknown recipe; use one of "
+                             f"{', '.join(RECIPES)}")
+        if model in pairs:
+            raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {model} is given twice")
+        pairs[model] = recipe
+    return pairs

@@ -1,4 +1,5 @@
-"""The recipe applied to a loaded pipeline: scheduler and shift, LoRAs, block cache, compile; pass counters.
+"""The pieces of a recipe on a loaded pipeline: scheduler and shift, LoRAs, block cache, compile; pass counters.
+``sampling.py`` puts them together per task.
 
 Everything here goes through diffusers' own machinery: ``load_lora_weights`` (which converts LoRAs
 in the original Wan key layout), ``set_adapters``, ``enable_cache`` with its cache configs, and
@@ -9,12 +10,16 @@ transformers, and each LoRA where its ``high:`` / ``low:`` prefix says (both by 
 from __future__ import annotations
 
 import logging
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from openr2v.engines.vace.recipes import CACHES, LoraSpec
 
-__all__ = ["PassCounter", "apply_cache", "apply_compile", "apply_scheduler", "experts", "load_loras"]
+__all__ = ["FIRST_BLOCK_CAVEAT", "PassCounter", "apply_compile", "build_scheduler", "cache_config", "experts",
+           "load_loras", "set_cache", "set_loras"]
 
 log = logging.getLogger("openr2v.engines.vace")
 FIRST_BLOCK_CAVEAT = ("diffusers 0.42's First Block Cache keeps the residual of the later blocks with VACE's hints in "
@@ -28,68 +33,86 @@ def experts(pipe: Any) -> dict[str, Any]:
     return {role: module for role, module in found.items() if module is not None}
 
 
-def apply_scheduler(pipe: Any, name: str | None, shift: float | None) -> dict[str, Any]:
-    """Another scheduler class and/or shift, carrying the checkpoint's config (and its shift unless given)."""
+def build_scheduler(base: Any, name: str | None, shift: float | None) -> tuple[Any, dict[str, Any]]:
+    """The scheduler for a class and shift: ``base`` (the checkpoint's) itself when neither is given, else a
+    new one carrying its config (and its shift unless given); with what was chosen, for the notes."""
     import diffusers
 
-    if name is None and shift is None:
-        return {}
-    config = dict(pipe.scheduler.config)
+    config = dict(base.config)
     old_shift = config.get("flow_shift", config.get("shift"))
-    cls = getattr(diffusers, name) if name else type(pipe.scheduler)
+    if name is None and shift is None:
+        return base, {"scheduler": type(base).__name__, "flow_shift": old_shift}
+    cls = getattr(diffusers, name) if name else type(base)
     shift = old_shift if shift is None else shift
     extra: dict[str, Any] = {}
     if cls.__name__ != "FlowMatchEulerDiscreteScheduler":  # Wan samples flow matching: multistep ones in flow mode
         extra.update(_FLOW_MULTISTEP, flow_shift=shift)
     else:
         extra["shift"] = shift
-    pipe.scheduler = cls.from_config(config, **{k: v for k, v in extra.items() if v is not None})
-    return {"scheduler": cls.__name__, "flow_shift": shift}
+    scheduler = cls.from_config(config, **{k: v for k, v in extra.items() if v is not None})
+    return scheduler, {"scheduler": cls.__name__, "flow_shift": shift}
 
 
-def load_loras(pipe: Any, loras: tuple[LoraSpec, ...]) -> list[str]:
-    """Load and weight each LoRA; a file that does not fit the model raises ValueError naming it."""
+def load_loras(pipe: Any, loras: Iterable[LoraSpec]) -> dict[Path, str]:
+    """Load each file once, as a named adapter, into every transformer one of its uses targets; returns the
+    adapter name by file. Nothing is activated here (``set_loras``). A file that does not fit raises
+    ValueError naming it."""
     from importlib.util import find_spec
 
-    if loras and find_spec("peft") is None:
-        raise ValueError("OPENR2V_VACE_LORAS: loading LoRAs needs peft; install the `vace` extra")
+    uses: dict[Path, set[str]] = {}
     roles = experts(pipe)
-    adapters: dict[str, tuple[list[str], list[float]]] = {role: ([], []) for role in roles}
-    for i, lora in enumerate(loras):
+    for lora in loras:
         targets = list(roles) if lora.expert == "both" else [lora.expert]
         if any(role not in roles for role in targets):
             raise ValueError(f"OPENR2V_VACE_LORAS: {lora.path} is marked {lora.expert}: (one expert of a two-expert "
                              "Wan2.2 model), but this model has one transformer")
-        expected = _lora_layers(lora)
-        for role in targets:
-            name = f"lora{i}"
+        uses.setdefault(lora.path, set()).update(targets)
+    if uses and find_spec("peft") is None:
+        raise ValueError("OPENR2V_VACE_LORAS: loading LoRAs needs peft; install the `vace` extra")
+    names: dict[Path, str] = {}
+    for i, (path, wanted) in enumerate(uses.items()):
+        name = names[path] = f"lora{i}"
+        expected = _lora_layers(path)
+        for role in (role for role in roles if role in wanted):
             try:
-                pipe.load_lora_weights(str(lora.path), adapter_name=name, load_into_transformer_2=role == "low")
+                with warnings.catch_warnings():  # several named adapters in one model are the point here
+                    warnings.filterwarnings("ignore", "Already found a `peft_config` attribute", UserWarning)
+                    pipe.load_lora_weights(str(path), adapter_name=name, load_into_transformer_2=role == "low")
             except Exception as e:  # diffusers and peft raise many kinds; all mean "does not fit"
                 detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ValueError(f"OPENR2V_VACE_LORAS: the LoRA {lora.path} does not fit this model "
+                raise ValueError(f"OPENR2V_VACE_LORAS: the LoRA {path} does not fit this model "
                                  f"({_model_name(roles[role])}): {detail}") from None
             loaded = sum(1 for m in roles[role].modules() if name in getattr(m, "lora_A", {}))
             if loaded < expected:
-                raise ValueError(f"OPENR2V_VACE_LORAS: the LoRA {lora.path} does not fit this model: only {loaded} "
+                raise ValueError(f"OPENR2V_VACE_LORAS: the LoRA {path} does not fit this model: only {loaded} "
                                  f"of its {expected} layers found a place in {_model_name(roles[role])}")
-            adapters[role][0].append(name)
-            adapters[role][1].append(lora.weight)
-    for role, (names, weights) in adapters.items():
-        if names:
-            roles[role].set_adapters(names, weights)
+    return names
+
+
+def set_loras(pipe: Any, adapters: dict[Path, str], loras: tuple[LoraSpec, ...]) -> list[str]:
+    """Activate ``loras`` (loaded by ``load_loras``) with their weights on each transformer they target, and
+    switch the LoRA layers off on a transformer they do not: it then computes exactly as without them."""
+    for role, transformer in experts(pipe).items():
+        mine = [lora for lora in loras if lora.expert in ("both", role)]
+        if not getattr(transformer, "peft_config", None):
+            continue  # no LoRA was ever loaded into it
+        if mine:
+            transformer.enable_lora()
+            transformer.set_adapters([adapters[lora.path] for lora in mine], [lora.weight for lora in mine])
+        else:
+            transformer.disable_lora()
     return [lora.label() for lora in loras]
 
 
-def _lora_layers(lora: LoraSpec) -> int:
+def _lora_layers(path: Path) -> int:
     """How many layers the file adapts (its down / A matrices), read without loading the tensors."""
     from safetensors import safe_open
 
     try:
-        with safe_open(str(lora.path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:
             keys = list(f.keys())
     except Exception as e:
-        raise ValueError(f"OPENR2V_VACE_LORAS: {lora.path} is not a readable safetensors file: {e}") from None
+        raise ValueError(f"OPENR2V_VACE_LORAS: {path} is not a readable safetensors file: {e}") from None
     return sum(1 for k in keys if k.endswith((".lora_down.weight", ".lora_A.weight")))
 
 
@@ -99,32 +122,37 @@ def _model_name(module: Any) -> str:
            f"{config.num_attention_heads * config.attention_head_dim}"
 
 
-def apply_cache(pipe: Any, name: str, threshold: float | None) -> dict[str, Any]:
-    """diffusers' block cache on every transformer; the knob (threshold, interval, range) by cache."""
+def cache_config(pipe: Any, name: str, threshold: float | None) -> tuple[Any, dict[str, Any]]:
+    """diffusers' config of a block cache (None for ``none``), the knob (threshold, interval, range) by cache;
+    with the notes that describe it."""
     if name == "none":
-        return {}
+        return None, {"cache": "none", "cache_threshold": None, "cache_caveat": None}
     import torch
     from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig, TaylorSeerCacheConfig
 
     value = CACHES[name] if threshold is None else threshold
     assert value is not None
-    for transformer in experts(pipe).values():
-        if name == "first_block":
-            config: Any = FirstBlockCacheConfig(threshold=float(value))
-        elif name == "taylorseer":
-            # Lite mode: the default hooks match no Wan module names; lite caches the blocks' outputs.
-            config = TaylorSeerCacheConfig(cache_interval=max(1, round(value)), use_lite_mode=True,
-                                           taylor_factors_dtype=torch.float32)
-        else:  # pab: skip spatial attention on the middle of the schedule, reusing its last output
-            config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=max(1, round(value)),
-                                                     spatial_attention_timestep_skip_range=(100, 800),
-                                                     current_timestep_callback=lambda: pipe.current_timestep)
-        transformer.enable_cache(config)
-    notes: dict[str, Any] = {"cache": name, "cache_threshold": value}
     if name == "first_block":
-        log.warning("OPENR2V_VACE_CACHE=first_block: %s", FIRST_BLOCK_CAVEAT)
-        notes["cache_caveat"] = FIRST_BLOCK_CAVEAT
-    return notes
+        config: Any = FirstBlockCacheConfig(threshold=float(value))
+    elif name == "taylorseer":
+        # Lite mode: the default hooks match no Wan module names; lite caches the blocks' outputs.
+        config = TaylorSeerCacheConfig(cache_interval=max(1, round(value)), use_lite_mode=True,
+                                       taylor_factors_dtype=torch.float32)
+    else:  # pab: skip spatial attention on the middle of the schedule, reusing its last output
+        config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=max(1, round(value)),
+                                                 spatial_attention_timestep_skip_range=(100, 800),
+                                                 current_timestep_callback=lambda: pipe.current_timestep)
+    caveat = FIRST_BLOCK_CAVEAT if name == "first_block" else None
+    return config, {"cache": name, "cache_threshold": value, "cache_caveat": caveat}
+
+
+def set_cache(pipe: Any, config: Any) -> None:
+    """This block cache (None: none) on every transformer, replacing the one there (its hooks removed)."""
+    for transformer in experts(pipe).values():
+        if transformer.is_cache_enabled:
+            transformer.disable_cache()
+        if config is not None:
+            transformer.enable_cache(config)
 
 
 def apply_compile(pipe: Any, mode: str) -> dict[str, Any]:
