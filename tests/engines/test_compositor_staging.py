@@ -119,6 +119,23 @@ def test_blend_is_exact_and_sprites_land_where_asked() -> None:
     assert (frame[0][:200, :690] == 120).all() and (frame[0][:200, 710:] == 0).all()
 
 
+def test_a_still_picture_drawn_again_blends_as_a_fresh_one() -> None:
+    """A kept resize reuses its coverage (per visible window); the pixels are those of a fresh blend."""
+    rng = np.random.default_rng(3)
+    pic = cutout("p", 100, 200).pictures[0]
+    pic.a[:] = rng.integers(0, 256, pic.a.shape, dtype=np.uint8)  # partial alpha everywhere: every pixel an edge
+    pic.ac[:] = rng.integers(0, 256, pic.ac.shape, dtype=np.uint8)
+    for m in (np.array([[1.5, 0, 301.0], [0, 1.5, 99.0]]), np.array([[1.5, 0, -40.0], [0, 1.5, 99.0]]),
+              np.array([[1.5, 0, 301.0], [0, 1.5, 99.0]])):  # inside, cut by the left edge, inside again
+        background = rng.integers(0, 256, (720 * 3 // 2, 1280), dtype=np.uint8)
+        kept, fresh = background.copy(), background.copy()
+        draw_picture(planes_of(kept), pic, m, still=True)
+        draw_picture(planes_of(kept), pic, m, still=True)  # the second draw blends with the kept coverage
+        draw_picture(planes_of(fresh), pic, m)
+        draw_picture(planes_of(fresh), pic, m)
+        assert (kept == fresh).all()
+
+
 def bust(label: str, w: int, h: int, face: tuple[float, float, float, float]) -> Cutout:
     c = cutout(label, w, h)
     fx, fy, fw, fh = face

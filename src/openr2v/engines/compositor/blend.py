@@ -18,8 +18,8 @@ import numpy as np
 
 from openr2v.media.encode import rgb_to_yuv420, yuv420_planes
 
-__all__ = ["Picture", "Planes", "blend", "draw_ellipse", "draw_picture", "planes_of", "plate_box", "resize_plate",
-           "rgb_colour_yuv"]
+__all__ = ["Coverage", "Picture", "Planes", "blend", "draw_ellipse", "draw_picture", "planes_of", "plate_box",
+           "resize_plate", "rgb_colour_yuv"]
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y (H, W), U and V (H/2, W/2)
 _ONE = np.uint8(1)
@@ -36,6 +36,8 @@ class Picture:
     ac: np.ndarray = field(init=False)
     # The last resize (size -> planes): a still actor keeps its size for many frames while the camera drifts.
     _last: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = field(init=False, default=None, repr=False)
+    # Coverage of the last resize's alpha planes, per plane and visible window (see ``Coverage``).
+    _coverage: dict[tuple[int, int, int, int, int], Coverage] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         h, w = self.a.shape
@@ -64,7 +66,16 @@ class Picture:
                   cv2.resize(self.ac, half, interpolation=interp))
         if keep:
             self._last = ((ow, oh), planes)
+            self._coverage.clear()
         return planes
+
+    def coverage(self, plane: int, alpha: np.ndarray, window: tuple[int, int, int, int]) -> Coverage:
+        """The coverage of ``alpha[window]`` (plane 0 luma, 1 chroma) of the kept resize, made once."""
+        key = (plane, *window)
+        if key not in self._coverage:
+            sy0, sy1, sx0, sx1 = window
+            self._coverage[key] = Coverage.of(alpha[sy0:sy1, sx0:sx1])
+        return self._coverage[key]
 
 
 def planes_of(buf: np.ndarray) -> Planes:
@@ -79,18 +90,37 @@ def rgb_colour_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return int(y[0, 0]), int(u[0, 0]), int(v[0, 0])
 
 
-def blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> None:
-    """dst = src * a + dst * (1 - a) in place, ``alpha`` uint8 0..255, exact /255 rounding."""
-    np.copyto(dst, src, where=alpha == 255)
-    # alpha - 1 wraps 0 to 255 and maps 255 to 254: "< 254" picks exactly the partial pixels in one pass.
-    # Flat indices are ten times cheaper to find than (row, column) pairs.
-    edge = np.flatnonzero((alpha - _ONE) < 254)
-    if edge.size:
-        a = alpha.reshape(-1)[edge].astype(np.uint16)
-        s = src.reshape(-1)[edge]
+@dataclass(eq=False)
+class Coverage:
+    """Where an alpha plane covers: its opaque pixels (a 0/1 mask) and its partial ones (flat indices, their
+    rows and columns, and their alpha). Finding the partial pixels is most of a blend's cost, so a picture
+    drawn again at the same size keeps its coverage."""
+
+    opaque: np.ndarray
+    edge: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    alpha: np.ndarray  # uint16
+
+    @classmethod
+    def of(cls, alpha: np.ndarray) -> Coverage:
+        # alpha - 1 wraps 0 to 255 and maps 255 to 254: "< 254" picks exactly the partial pixels in one pass.
+        # Flat indices are ten times cheaper to find than (row, column) pairs.
+        edge = np.flatnonzero((alpha - _ONE) < 254)
         rows, cols = np.divmod(edge, alpha.shape[1])
-        acc = s * a + dst[rows, cols] * (255 - a) + 128
-        dst[rows, cols] = (acc + (acc >> 8)) >> 8
+        return cls(opaque=(alpha == 255).view(np.uint8), edge=edge, rows=rows, cols=cols,
+                   alpha=alpha.reshape(-1)[edge].astype(np.uint16))
+
+
+def blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray, coverage: Coverage | None = None) -> None:
+    """dst = src * a + dst * (1 - a) in place, ``alpha`` uint8 0..255, exact /255 rounding."""
+    cov = coverage or Coverage.of(alpha)
+    cv2.copyTo(src, cov.opaque, dst)
+    if cov.edge.size:
+        a = cov.alpha
+        s = src.reshape(-1)[cov.edge]
+        acc = s * a + dst[cov.rows, cov.cols] * (255 - a) + 128
+        dst[cov.rows, cov.cols] = (acc + (acc >> 8)) >> 8
 
 
 def plate_box(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
@@ -165,23 +195,27 @@ def _resized(frame: Planes, pic: Picture, x0: int, y0: int, ow: int, oh: int, op
              keep: bool) -> None:
     fy, fu, fv = frame
     luma, alpha, u, v, alpha_c = pic.resized(ow, oh, keep=keep)
+    # A kept resize at full opacity blends with its coverage from the last frame.
+    cached = pic if keep and opacity >= 1 else None
     if opacity < 1:
         fade = round(opacity * 256)
         alpha = (alpha.astype(np.uint16) * fade >> 8).astype(np.uint8)
         alpha_c = (alpha_c.astype(np.uint16) * fade >> 8).astype(np.uint8)
-    _blend_clipped(fy, luma, alpha, x0, y0)
+    _blend_clipped(fy, luma, alpha, x0, y0, cached, 0)
     # Chroma at (x0 // 2, y0 // 2): an odd luma position shifts colour by half a chroma sample (invisible),
     # while luma keeps whole-pixel placement.
-    _blend_clipped(fu, u, alpha_c, x0 // 2, y0 // 2)
-    _blend_clipped(fv, v, alpha_c, x0 // 2, y0 // 2)
+    _blend_clipped(fu, u, alpha_c, x0 // 2, y0 // 2, cached, 1)
+    _blend_clipped(fv, v, alpha_c, x0 // 2, y0 // 2, cached, 1)
 
 
-def _blend_clipped(plane: np.ndarray, src: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
+def _blend_clipped(plane: np.ndarray, src: np.ndarray, alpha: np.ndarray, x: int, y: int,
+                   pic: Picture | None = None, index: int = 0) -> None:
     h, w = alpha.shape
     sx0, sy0 = max(0, -x), max(0, -y)
     sx1, sy1 = min(w, plane.shape[1] - x), min(h, plane.shape[0] - y)
     if sx1 > sx0 and sy1 > sy0:
-        blend(plane[y + sy0:y + sy1, x + sx0:x + sx1], src[sy0:sy1, sx0:sx1], alpha[sy0:sy1, sx0:sx1])
+        cov = pic.coverage(index, alpha, (sy0, sy1, sx0, sx1)) if pic is not None else None
+        blend(plane[y + sy0:y + sy1, x + sx0:x + sx1], src[sy0:sy1, sx0:sx1], alpha[sy0:sy1, sx0:sx1], cov)
 
 
 def _warped(frame: Planes, pic: Picture, m: np.ndarray, opacity: float) -> None:
