@@ -1,5 +1,7 @@
 """A photo that talks: the compositor warps a photographed face (mouth with the speech, blinks, head motion).
 
+A filmed video of a face is rigged the same way, its face tracked picture by picture.
+
 Each test renders a close-up with one line of dialogue through our own server (DashScope dialect,
 over HTTP), then measures the output with mediapipe's face mesh: the face stays findable, the
 mouth opens with the output's speech and closes in silence, the eyes blink, the head moves
@@ -43,8 +45,30 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     w, h = img.size
     img.crop((int(0.1 * w), 0, int(0.9 * w), int(0.8 * h))).save(d / "cropped.png")
     img.resize((400, 469), Image.Resampling.LANCZOS).save(d / "small.webp", quality=90)
+    _film(np.asarray(img), d / "filmed.mp4")
     with serve_directory(d) as url:
         yield url
+
+
+def _film(rgb: np.ndarray, out: Path, seconds: int = 3, fps: int = 25) -> None:
+    """The portrait filmed by a handheld camera: drift, a slight roll and a push, a loop that ends where it began
+    (the video is replayed to fill the task), so the face moves in every picture."""
+    import av
+    import cv2
+
+    h, w = rgb.shape[:2]
+    with av.open(str(out), "w") as box:
+        stream = box.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 480, 560, "yuv420p"
+        for i in range(seconds * fps):
+            phase = 2 * np.pi * i / (seconds * fps)
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.5 * np.sin(phase), 1.04 - 0.04 * np.cos(phase))
+            m[:, 2] += (12 * np.sin(phase), 6 * np.sin(2 * phase))
+            picture = cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REFLECT)[20:580, 16:496]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")):
+                box.mux(packet)
+        for packet in stream.encode():
+            box.mux(packet)
 
 
 def _render(server: LiveServer, url: str, seed: int, out: Path) -> Path:
@@ -63,7 +87,7 @@ def _render(server: LiveServer, url: str, seed: int, out: Path) -> Path:
 
 
 @pytest.mark.parametrize(("name", "seed"), [("hopper.jpg", 3), ("mirrored.jpg", 11), ("cropped.png", 5),
-                                            ("small.webp", 8)])
+                                            ("small.webp", 8), ("filmed.mp4", 2)])
 def test_a_photo_talks_blinks_and_moves(server: LiveServer, photos: str, name: str, seed: int,
                                          tmp_path: Path) -> None:
     path = _render(server, f"{photos}/{name}", seed, tmp_path)

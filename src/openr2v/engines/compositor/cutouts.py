@@ -4,8 +4,9 @@ Images give one picture. Videos give one picture per distinct source frame shown
 rate (motion replication), decoded once straight to the encoder's Y'CbCr and, only when the masks
 are not cached yet, to a small RGB for segmentation. Masks, the method and the faces are cached
 by the file's hash (and the sizes that shaped them), so a reference reused by later tasks is not
-segmented again. A still character (an image, or a video frozen on one picture) also gets dense
-face landmarks (``face_mesh``), cached alongside, which rig its face (``face_rig``). Every picture
+segmented again. A character also gets dense face landmarks (``face_mesh``) on every picture, cached
+alongside, which rig its face (``face_rig``): an image's one picture, a video's pictures tracked in
+order (only when its first shows a photographed face: drawn figures are not rigged). Every picture
 is cropped to the union of the subject's boxes over the loop.
 """
 
@@ -44,7 +45,7 @@ from openr2v.engines.compositor.blend import Picture
 
 __all__ = ["Cutout", "cut_out"]
 
-CACHE_VERSION = 11  # bump when a method changes its output
+CACHE_VERSION = 12  # bump when a method changes its output
 IMAGE_SIDE = 1600  # image cut-outs are kept at most this big (close-ups need pixels)
 VIDEO_HEIGHT = 720  # video cut-outs: memory is frames x size
 FACE_EVERY = 10  # video pictures between face detections (faces move slowly; a detection costs ~3-6 ms)
@@ -63,7 +64,7 @@ class Cutout:
     faces: list[Face | None]  # per picture, in cut-out pixels
     face_found: bool  # True when a detector (not the silhouette) found the face
     touches_bottom: bool  # the subject runs off the reference's lower edge (a bust, a cropped body)
-    landmarks: np.ndarray | None = None  # (478, 2) face mesh of a still character, in cut-out pixels
+    landmarks: np.ndarray | None = None  # (pictures, 478, 2) face mesh per picture, cut-out pixels; NaN: no face
     rig_cache: dict[str, object] = field(default_factory=dict, repr=False)  # the face rig's mesh, built once
 
     @property
@@ -188,7 +189,8 @@ def _cut_image(ref: ResolvedReference, look: Look, role: str, cache_dir: Path | 
         else:
             alphas, method = _masks([small], (w, h), look, role, own_alpha)
         faces = _faces([mid], w / aw, role, alphas)
-        marks = _landmarks(rgb, role)
+        found_marks = _landmarks(rgb, role)
+        marks = None if found_marks is None else found_marks[None]
         _save(cache, alphas, method, faces, marks)
     else:
         alphas, method, faces, marks = found
@@ -290,9 +292,7 @@ def _cut_video(ref: ResolvedReference, look: Look, role: str, fps: int, loop: in
         rgb_small = [s for s in smalls if s is not None]
         alphas, method = _masks(rgb_small, (w, h), look, role, None)
         faces = _faces(rgb_small, w / sw, role, alphas)
-        # A video frozen on one picture is a still: its face is rigged like an image's.
-        still = len(planes) == 1
-        marks = _landmarks(cv2.cvtColor(planes[0], cv2.COLOR_YUV2RGB_I420), role) if still else None
+        marks = _video_landmarks(planes, h, role)
         _save(cache, alphas, method, faces, marks)
     else:
         alphas, method, faces, marks = found
@@ -349,6 +349,19 @@ def _clear_above(face: Face, alpha: np.ndarray) -> bool:
     y0, y1 = max(0, int(face.y - 1.6 * face.h)), max(0, int(face.y - 0.6 * face.h))
     band = alpha[y0:y1, x0:x1]
     return band.size == 0 or float((band > 127).mean()) < 0.5
+
+
+def _video_landmarks(planes: list[np.ndarray], h: int, role: str) -> np.ndarray | None:
+    """Face landmarks on every picture of a video (its Y'CbCr planes, luma ``h`` rows), when the first shows a
+    photographed face; a video frozen on one picture is a still."""
+    first = _landmarks(cv2.cvtColor(planes[0], cv2.COLOR_YUV2RGB_I420), role)
+    if first is None:
+        return None
+    if len(planes) == 1:
+        return first[None]
+    if not face_mesh.photographed(planes[0][:h], first):
+        return None  # a drawn figure: never rigged, so not worth tracking
+    return face_mesh.track_landmarks(cv2.cvtColor(p, cv2.COLOR_YUV2RGB_I420) for p in planes)
 
 
 def _landmarks(rgb: np.ndarray, role: str) -> np.ndarray | None:

@@ -1,6 +1,6 @@
 """A photo's face, animated by warping the photo itself: a triangle mesh over its landmarks.
 
-The mesh (built once per cut-out and kept on it) joins a subset of the face mesh's landmarks
+The mesh (built once per picture of the cut-out and kept on it) joins a subset of the face mesh's landmarks
 (lips, lids, irises, brows, nose, oval, cheeks) with a ring around the head and a fixed border
 around the face's box, Delaunay-triangulated. Each frame moves the landmarks (jaw drop and lip
 parting, width and rounding from the visemes; upper lids onto the lower ones for a blink; irises
@@ -25,7 +25,7 @@ from openr2v.engines.compositor.head import HeadPose
 from openr2v.engines.compositor.mouth import MouthLook, mouth_look, paint_interior
 from openr2v.engines.compositor.visemes import Visemes
 
-__all__ = ["FaceRig", "Mesh", "Warp", "face_mesh_of"]
+__all__ = ["FaceParts", "FacePart", "FaceRig", "Mesh", "Warp", "face_mesh_of"]
 
 MIN_SCREEN_FACE = 28  # output pixels of face height below which nothing is warped
 GRID_ROWS = 72  # the warp's map is computed on at most this many rows, then scaled up (it is smooth)
@@ -97,8 +97,9 @@ def _creases(marks: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def face_mesh_of(marks: np.ndarray) -> Mesh:
-    """The rig's mesh over face landmarks ``marks`` (cut-out pixels)."""
+def face_mesh_of(marks: np.ndarray, triangles: np.ndarray | None = None) -> Mesh:
+    """The rig's mesh over face landmarks ``marks`` (cut-out pixels); ``triangles``: another picture's of the same
+    face (else triangulated here)."""
     groups = (fm.UPPER_INNER + fm.LOWER_INNER + fm.UPPER_OUTER + fm.LOWER_OUTER + fm.RIGHT_LIDS[0]
               + fm.RIGHT_LIDS[1] + fm.LEFT_LIDS[0] + fm.LEFT_LIDS[1] + fm.EYE_CORNERS[0] + fm.EYE_CORNERS[1]
               + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL[::2] + fm.NOSE + fm.SKIN)
@@ -172,7 +173,8 @@ def face_mesh_of(marks: np.ndarray) -> Mesh:
                 lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids,
                 border=np.array([bx0, by0, bx1, by1]))
     # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
-    mesh.triangles = _delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
+    mesh.triangles = (_delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
+                      if triangles is None else triangles)
     return mesh
 
 
@@ -352,9 +354,54 @@ def apply_maps(frame: Planes, maps: Maps, box: tuple[int, int, int, int]) -> Non
 
 
 @dataclass
-class Warp:
-    """One frame's warp of a face: the output box it covers, the mesh at rest and posed (output pixels), maps."""
+class FacePart:
+    """One picture's face: its mesh and the colours its mouth and lids are painted with."""
 
+    mesh: Mesh
+    look: MouthLook
+    lids: list[LidLook]
+    upper: np.ndarray  # the inner lips' point indices, upper and lower
+    lower: np.ndarray
+
+
+class FaceParts:
+    """The faces of a cut-out's pictures (one for a photo, one per picture of a video), each built when first
+    drawn and kept in the cut-out's ``cache``. Every picture's mesh has the first one's triangles (the same
+    landmarks in the same order), so a video's face is one mesh whose rest shape follows the video."""
+
+    def __init__(self, pictures: list[Picture], landmarks: np.ndarray, index: np.ndarray, cache: dict[str, object],
+                 seed: int) -> None:
+        self.pictures, self.landmarks, self.index, self.cache, self.seed = pictures, landmarks, index, cache, seed
+
+    def at(self, k: int) -> FacePart | None:
+        """The face of the picture shown at frame ``k`` (None: its face was lost)."""
+        i = int(self.index[k % len(self.index)])
+        key = f"part{i}"
+        if key not in self.cache:
+            self.cache[key] = self._build(i)
+        part = self.cache[key]
+        assert part is None or isinstance(part, FacePart)
+        return part
+
+    def _build(self, i: int) -> FacePart | None:
+        marks = self.landmarks[i]
+        if not np.isfinite(marks).all():
+            return None
+        triangles = self.cache.get("triangles")
+        mesh = face_mesh_of(marks, triangles if isinstance(triangles, np.ndarray) else None)
+        self.cache.setdefault("triangles", mesh.triangles)
+        picture = self.pictures[i]
+        return FacePart(mesh, mouth_look(picture, marks, self.seed),
+                        [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids],
+                        mesh.idx(fm.UPPER_INNER), mesh.idx(fm.LOWER_INNER))
+
+
+@dataclass
+class Warp:
+    """One frame's warp of a face: the picture's face, the output box it covers, the mesh at rest and posed
+    (output pixels), and the maps."""
+
+    part: FacePart
     box: tuple[int, int, int, int]
     src: np.ndarray
     dst: np.ndarray
@@ -362,51 +409,40 @@ class Warp:
 
 
 class FaceRig:
-    """One actor's animated face: its mesh, the mouth's colours, and per-frame parameters."""
+    """One actor's animated face: its pictures' faces and per-frame parameters."""
 
-    def __init__(self, mesh: Mesh, look: MouthLook, lids: list[LidLook], visemes: Visemes, blinks: np.ndarray,
-                 head: HeadPose, frame_size: tuple[int, int]) -> None:
-        self.mesh = mesh
-        self.look = look
-        self.lid_looks = lids
+    def __init__(self, parts: FaceParts, visemes: Visemes, blinks: np.ndarray, head: HeadPose,
+                 frame_size: tuple[int, int]) -> None:
+        self.parts = parts
         self.visemes = visemes
         self.blinks = blinks
         self.head = head
-        self.upper = mesh.idx(fm.UPPER_INNER)
-        self.lower = mesh.idx(fm.LOWER_INNER)
         self.frame_size = frame_size
         self._last: Warp | None = None
 
-    @classmethod
-    def build(cls, picture: Picture, marks: np.ndarray, cache: dict[str, object], seed: int, visemes: Visemes,
-              blinks: np.ndarray, head: HeadPose, frame_size: tuple[int, int]) -> FaceRig:
-        if "mesh" not in cache:
-            built = cache["mesh"] = face_mesh_of(marks)
-            cache["look"] = mouth_look(picture, marks, seed)
-            cache["lids"] = [lid_look(picture, built.points[lid], built.points[crease]) for lid, crease in built.lids]
-        mesh, look, lids = cache["mesh"], cache["look"], cache["lids"]
-        assert isinstance(mesh, Mesh) and isinstance(look, MouthLook) and isinstance(lids, list)
-        return cls(mesh, look, lids, visemes, blinks, head, frame_size)
-
-    def pose(self, k: int) -> np.ndarray:
-        """The mesh's points at frame ``k`` (cut-out pixels)."""
+    def pose(self, mesh: Mesh, k: int) -> np.ndarray:
+        """``mesh``'s points at frame ``k`` (cut-out pixels)."""
         opening, width, rounding, closed = self.visemes.at(k)
         blink = float(self.blinks[min(k, self.blinks.size - 1)])
         tilt, nod, turn, gaze = self.head.at(k)
         # The lips seal as the mouth closes (a photo's parted lips meet in silence and on m, b, p).
         seal = 1.0 if closed else max(0.0, 1.0 - opening / 0.2)
-        return deform(self.mesh, opening, width, rounding, blink, (gaze, 0.0), tilt, nod, turn, seal)
+        return deform(mesh, opening, width, rounding, blink, (gaze, 0.0), tilt, nod, turn, seal)
 
     def prepare(self, m: np.ndarray, k: int) -> Warp | None:
         """Frame ``k``'s warp of the face drawn at ``m`` (cut-out pixels -> output, 2x3 or 3x3); None when
-        the face is too small or off the frame. Call it in frame order: it keeps its last maps for reuse.
-        It reads no pixels, so a frame's warp can be made while the previous frame is drawn."""
+        the face is too small, off the frame or lost. Call it in frame order: it keeps its last maps for
+        reuse. It reads no pixels, so a frame's warp can be made while the previous frame is drawn."""
+        part = self.parts.at(k)
+        if part is None:
+            return None
+        mesh = part.mesh
         lin, off = m[:2, :2], m[:2, 2]
         scale = math.sqrt(abs(np.linalg.det(lin)))
-        if self.mesh.face_h * scale < MIN_SCREEN_FACE:
+        if mesh.face_h * scale < MIN_SCREEN_FACE:
             return None
         fw, fh = self.frame_size
-        bx0, by0, bx1, by1 = self.mesh.border
+        bx0, by0, bx1, by1 = mesh.border
         corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]]) @ lin.T + off
         left, top = corners.min(axis=0)
         right, bottom = corners.max(axis=0)
@@ -415,26 +451,25 @@ class FaceRig:
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
         cut = (left < 0, top < 0, right > fw, bottom > fh)
-        src = self.mesh.points @ lin.T + off
-        dst = self.pose(k) @ lin.T + off
+        src = mesh.points @ lin.T + off
+        dst = self.pose(mesh, k) @ lin.T + off
         box = (x0, y0, x1, y1)
         # A face that moved less than REUSE pixels anywhere since the maps were made keeps them (idle frames).
         last = self._last
         if (last is None or last.box != box or np.abs(last.src - src).max() > REUSE
                 or np.abs(last.dst - dst).max() > REUSE):
-            maps = warp_maps(src, dst, self.mesh.triangles, box, cut)
-            self._last = Warp(box, src, dst, maps)
-        else:
-            maps = last.maps
-        return Warp(box, src, dst, maps)
+            self._last = Warp(part, box, src, dst, warp_maps(src, dst, mesh.triangles, box, cut))
+            return self._last
+        return Warp(part, box, src, dst, last.maps)
 
     def paint(self, frame: Planes, warp: Warp, k: int, opacity: float = 1.0) -> bool:
         """Apply ``warp`` (``prepare``'s for frame ``k``) to the frame, then the mouth's inside and the lids."""
         if opacity <= 0:
             return False
+        part = warp.part
         apply_maps(frame, warp.maps, warp.box)
-        paint_interior(frame, warp.dst[self.upper], warp.dst[self.lower], self.look, opacity)
+        paint_interior(frame, warp.dst[part.upper], warp.dst[part.lower], part.look, opacity)
         blink = float(self.blinks[min(k, self.blinks.size - 1)])
-        for (lid, crease), look in zip(self.mesh.lids, self.lid_looks, strict=True):
+        for (lid, crease), look in zip(part.mesh.lids, part.lids, strict=True):
             paint_lid(frame, warp.dst[lid], warp.dst[crease], look, blink * opacity)
         return True

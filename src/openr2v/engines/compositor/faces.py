@@ -1,23 +1,21 @@
 """Which actors get an animated face, and the performance each one gives over the video.
 
-A character whose cut-out has face landmarks (a photo, or a video frozen on one picture) gets a
-``FaceRig``: visemes from its speech, seeded blinks, and head motion that follows its speech and
-turns toward whoever it is talking with. Drawn figures (even those the face mesh finds: their skin is
-flat colour, which a photo's never is), objects and moving videos get none and keep their motion.
+A character whose cut-out has face landmarks (a photo, or a filmed video: its face tracked picture by
+picture) gets a ``FaceRig``: visemes from its speech, seeded blinks, and head motion that follows its
+speech and turns toward whoever it is talking with. Drawn figures (even those the face mesh finds: their
+skin is flat colour, which a photo's never is) and objects get none and keep their motion.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from openr2v.domain.prompt import Line
 from openr2v.engines.base import RenderJob
-from openr2v.engines.compositor import face_mesh as fm
-from openr2v.engines.compositor.blend import Picture
 from openr2v.engines.compositor.blink import blink_track
 from openr2v.engines.compositor.cutouts import Cutout
-from openr2v.engines.compositor.face_rig import FaceRig
+from openr2v.engines.compositor.face_mesh import photographed
+from openr2v.engines.compositor.face_rig import FaceParts, FaceRig
 from openr2v.engines.compositor.head import Turn, head_pose
 from openr2v.engines.compositor.staging import Placement
 from openr2v.engines.compositor.visemes import Visemes, from_envelope, from_track
@@ -26,20 +24,6 @@ from openr2v.media.visemes import VisemeTrack
 __all__ = ["rig_for", "turns_for", "visemes_for"]
 
 SPEAKER_TURN = 0.5  # a speaker turns half as far toward its listener as the listener toward it
-DRAWN_FLAT = 0.5  # a face whose skin is flatter than this share (no fine texture at all) is drawn, not shot
-
-
-def photographed(picture: Picture, marks: np.ndarray) -> bool:
-    """Whether the face inside the landmarks' oval has a photo's texture (measured: drawn ~0.9 flat, photos
-    ~0.1, down to a 400 px WebP)."""
-    oval = np.zeros(picture.y.shape, np.uint8)
-    cv2.fillPoly(oval, [np.round(marks[list(fm.OVAL)]).astype(np.int32)], (1,))
-    inside = cv2.erode(oval, np.ones((5, 5), np.uint8)) > 0
-    if inside.sum() < 50:
-        return False
-    y = picture.y.astype(np.float32)
-    fine = np.abs(y - cv2.GaussianBlur(y, (0, 0), 1.0))[inside]
-    return float((fine < 0.5).mean()) < DRAWN_FLAT
 
 
 def turns_for(label: str, lines: list[Line], placements: list[Placement], fps: int) -> list[Turn]:
@@ -72,18 +56,19 @@ def visemes_for(label: str, job: RenderJob, envelopes: dict[str, np.ndarray],
 
 def rig_for(p: Placement, cutout: Cutout, index: int, job: RenderJob, envelopes: dict[str, np.ndarray],
             lines: list[Line], placements: list[Placement], tracks: dict[str, VisemeTrack]) -> FaceRig | None:
-    """The rig of actor ``p`` (None: not a still photographed face); ``tracks`` are the soundtrack's visemes."""
-    if p.role != "character" or cutout.landmarks is None or len(cutout.pictures) != 1:
+    """The rig of actor ``p`` (None: no photographed face); ``tracks`` are the soundtrack's visemes."""
+    marks = cutout.landmarks
+    if p.role != "character" or marks is None:
         return None
     if "photo" not in cutout.rig_cache:
-        cutout.rig_cache["photo"] = photographed(cutout.pictures[0], cutout.landmarks)
+        found = [i for i in range(len(marks)) if np.isfinite(marks[i]).all()]
+        cutout.rig_cache["photo"] = bool(found) and photographed(cutout.pictures[found[0]].y, marks[found[0]])
     if not cutout.rig_cache["photo"]:
         return None
     frames, fps = job.duration * job.fps, job.fps
     envelope = envelopes.get(p.label)
-    return FaceRig.build(cutout.pictures[0], cutout.landmarks, cutout.rig_cache, job.seed,
-                         visemes=visemes_for(p.label, job, envelopes, tracks),
-                         blinks=blink_track(frames, fps, job.seed, index),
-                         head=head_pose(frames, fps, job.seed, index, envelope,
-                                        turns_for(p.label, lines, placements, fps)),
-                         frame_size=(job.width, job.height))
+    return FaceRig(FaceParts(cutout.pictures, marks, cutout.index, cutout.rig_cache, job.seed),
+                   visemes=visemes_for(p.label, job, envelopes, tracks),
+                   blinks=blink_track(frames, fps, job.seed, index),
+                   head=head_pose(frames, fps, job.seed, index, envelope, turns_for(p.label, lines, placements, fps)),
+                   frame_size=(job.width, job.height))
