@@ -150,6 +150,32 @@ def test_lips_close_on_m_b_p_and_in_silence() -> None:
     assert (v.open[:5] == 0).all() and v.closed[:5].all() and v.closed[-3:].all()
 
 
+def test_the_lower_lip_tucks_under_the_teeth_on_f_and_v() -> None:
+    from openr2v.engines.compositor import face_mesh
+    from openr2v.engines.compositor.face_rig import deform, face_mesh_of
+
+    frames = 30
+    track = silent_track(frames, 30)
+    track.open[5:25] = 0.5
+    track.teeth[12:15] = True  # a "v" in the middle of the line
+    envelope = np.zeros(frames, np.float32)
+    envelope[5:25] = 0.7
+    v = from_track(track, envelope, frames, 30)
+    assert v.tuck[13] > 0.5 and v.tuck[8] == 0 and v.tuck[22] < 0.2
+    assert not v.closed[13] and v.open[13] > 0.2  # the jaw stays a little open: it is no closure
+    marks = face_mesh.find_landmarks(np.asarray(Image.open(PHOTO).convert("RGB")))
+    assert marks is not None
+    mesh = face_mesh_of(marks)
+    up, low = mesh.ids[face_mesh.UPPER_INNER[5]], mesh.ids[face_mesh.LOWER_INNER[5]]
+    shape = v.at(13)
+    plain = deform(mesh, shape.open, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0)
+    tucked = deform(mesh, shape.open, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0, shape.tuck)
+    gap_plain, gap_tucked = plain[low, 1] - plain[up, 1], tucked[low, 1] - tucked[up, 1]
+    assert 0 < gap_tucked < 0.6 * gap_plain, (gap_tucked, gap_plain)  # the lip rises toward the teeth
+    chin = mesh.ids[face_mesh.CHIN]
+    assert tucked[chin, 1] == plain[chin, 1]  # while the jaw stays where it was
+
+
 def test_the_head_never_jumps() -> None:
     env = np.clip(np.sin(np.arange(300) / 2.5), 0, 1).astype(np.float32)
     pose = head_pose(300, 30, seed=2, index=1, envelope=env, turns=[Turn(60, 150, 1.0, 1.0)])

@@ -36,6 +36,7 @@ BLINK = 1.0  # how far the upper lid travels toward the lower one at a full blin
 GAZE = 0.16  # of the eye's width: the irises' shift at full gaze
 TURN = 0.045  # of the face width: the nose tip's shift at a full turn
 REUSE = 0.4  # output pixels: a mesh that moved less than this keeps its last warp maps
+TUCK = 0.65  # of the jaw's drop: how far the lower lip comes back up for an f or v
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -60,6 +61,7 @@ class Mesh:
     eyes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # upper ids, lower xs, lower ys, irises
     seal: tuple[np.ndarray, np.ndarray, np.ndarray]  # upper and lower inner lip ids, the rest gap between them
     lids: list[tuple[np.ndarray, np.ndarray]]  # per eye: the upper lid and the crease above it, corner to corner
+    lip: np.ndarray  # the lower lip's inner and outer points (not its corners)
     border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels (it may reach past the cut-out:
     # the box must end where the mesh's fixed border is, or the warp would stop short of it with a seam)
 
@@ -169,8 +171,9 @@ def face_mesh_of(marks: np.ndarray, triangles: np.ndarray | None = None) -> Mesh
         creases = len(landmark_ids) + e * (len(upper) - 2) + np.arange(len(upper) - 2)
         lids.append((np.array([ids[i] for i in (a,) + upper + (b,)]),
                      np.concatenate([[ids[a]], creases, [ids[b]]])))
+    lip = np.array([ids[i] for i in fm.LOWER_INNER[1:-1] + fm.LOWER_OUTER[1:-1]])
     mesh = Mesh(points=points, triangles=np.zeros((0, 3), np.int32), ids=ids, face_h=face_h, face_w=face_w, jaw=jaw,
-                lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids,
+                lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids, lip=lip,
                 border=np.array([bx0, by0, bx1, by1]))
     # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
     mesh.triangles = (_delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
@@ -196,12 +199,15 @@ def _lidded(rest: np.ndarray, moved: np.ndarray, iris: np.ndarray, lid: np.ndarr
 
 
 def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: float, gaze: tuple[float, float],
-           tilt: float, nod: float, turn: float, seal: float) -> np.ndarray:
-    """The mesh's points moved by one frame's parameters (cut-out pixels); ``seal`` closes a photo's parted lips."""
+           tilt: float, nod: float, turn: float, seal: float, tuck: float = 0.0) -> np.ndarray:
+    """The mesh's points moved by one frame's parameters (cut-out pixels); ``seal`` closes a photo's parted lips,
+    ``tuck`` raises the lower lip to the upper teeth (f, v) while the jaw stays a little open."""
     p = mesh.points.copy()
     h, w = mesh.face_h, mesh.face_w
     gap = OPEN_GAP * h * opening
     p[:, 1] += mesh.jaw * 0.8 * gap - mesh.lift * 0.2 * gap
+    if tuck:
+        p[mesh.lip, 1] -= TUCK * tuck * mesh.jaw[mesh.lip] * 0.8 * gap
     if seal:
         p[mesh.seal[0]] += 0.5 * seal * mesh.seal[2]
         p[mesh.seal[1]] -= 0.5 * seal * mesh.seal[2]
@@ -422,12 +428,13 @@ class FaceRig:
 
     def pose(self, mesh: Mesh, k: int) -> np.ndarray:
         """``mesh``'s points at frame ``k`` (cut-out pixels)."""
-        opening, width, rounding, closed = self.visemes.at(k)
+        shape = self.visemes.at(k)
         blink = float(self.blinks[min(k, self.blinks.size - 1)])
         tilt, nod, turn, gaze = self.head.at(k)
         # The lips seal as the mouth closes (a photo's parted lips meet in silence and on m, b, p).
-        seal = 1.0 if closed else max(0.0, 1.0 - opening / 0.2)
-        return deform(mesh, opening, width, rounding, blink, (gaze, 0.0), tilt, nod, turn, seal)
+        seal = 1.0 if shape.closed else max(0.0, 1.0 - shape.open / 0.2)
+        return deform(mesh, shape.open, shape.width, shape.round, blink, (gaze, 0.0), tilt, nod, turn, seal,
+                      shape.tuck)
 
     def prepare(self, m: np.ndarray, k: int) -> Warp | None:
         """Frame ``k``'s warp of the face drawn at ``m`` (cut-out pixels -> output, 2x3 or 3x3); None when
@@ -468,7 +475,8 @@ class FaceRig:
             return False
         part = warp.part
         apply_maps(frame, warp.maps, warp.box)
-        paint_interior(frame, warp.dst[part.upper], warp.dst[part.lower], part.look, opacity)
+        paint_interior(frame, warp.dst[part.upper], warp.dst[part.lower], part.look, opacity,
+                       self.visemes.at(k).tuck)
         blink = float(self.blinks[min(k, self.blinks.size - 1)])
         for (lid, crease), look in zip(part.mesh.lids, part.lids, strict=True):
             paint_lid(frame, warp.dst[lid], warp.dst[crease], look, blink * opacity)

@@ -75,8 +75,10 @@ def mouth_look(pic: Picture, marks: np.ndarray, seed: int) -> MouthLook:
     return MouthLook(lip=lip, skin=skin, teeth=teeth, teeth_hint=hint, noise=noise_tile(seed))
 
 
-def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: MouthLook, opacity: float) -> None:
-    """Paint the gap between the inner lips ``upper`` and ``lower`` (corner to corner, output pixels)."""
+def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: MouthLook, opacity: float,
+                   tuck: float = 0.0) -> None:
+    """Paint the gap between the inner lips ``upper`` and ``lower`` (corner to corner, output pixels); ``tuck``
+    (f, v): the upper teeth rest on the lower lip, filling most of the gap."""
     gap = float(np.max(np.linalg.norm(upper - lower, axis=1)))
     if gap < MIN_GAP or opacity <= 0:
         return
@@ -99,14 +101,14 @@ def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: Mo
     # Upper teeth: a band under the upper lip's middle, dimmer toward the corners.
     n = upper.shape[0]
     mid = upper[n // 5: n - n // 5]
-    band = min(0.4 * gap, 0.14 * float(np.linalg.norm(upper[-1] - upper[0])))
+    band = min((0.4 + 0.5 * tuck) * gap, (0.14 + 0.1 * tuck) * float(np.linalg.norm(upper[-1] - upper[0])))
     teeth_poly = np.concatenate([mid, (mid + (0, band))[::-1]])
     teeth = cv2.GaussianBlur(poly_mask(teeth_poly, box), (0, 0), max(0.6, 0.08 * gap)).astype(np.float32) / 255
     cx = float((upper[0, 0] + upper[-1, 0]) / 2)
     half_w = max(1.0, float(abs(upper[-1, 0] - upper[0, 0])) / 2)
     xs = (np.arange(w, dtype=np.float32) + x0 - cx) / half_w
     fade = np.clip(1 - np.abs(xs) ** 2, 0, 1)[None, :]
-    strength = look.teeth_hint * float(np.clip((gap - 2.0) / 6.0, 0.0, 1.0))
+    strength = max(look.teeth_hint * float(np.clip((gap - 2.0) / 6.0, 0.0, 1.0)), 0.85 * tuck)
     t = teeth * fade * strength
     inner_y = inner_y * (1 - t) + look.teeth[0] * (0.75 + 0.25 * (1 - depth)) * t
     noise = noise_patch(look.noise, w, h)

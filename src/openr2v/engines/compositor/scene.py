@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from openr2v.domain.prompt import Shot, ShotPlan, label_pattern, plan_prompt
+from openr2v.domain.prompt import Shot, ShotPlan, label_pattern
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.engines.common import vision
 from openr2v.engines.common.casting import Role, cast
 from openr2v.engines.common.segment import Look, look_at
+from openr2v.engines.common.sound import plan_for
 from openr2v.engines.common.sources import load_still
 from openr2v.engines.common.storyboard import Grid, find_grid
 from openr2v.engines.compositor.camera import CameraMove, plan_camera
@@ -37,7 +38,7 @@ from openr2v.engines.compositor.shots import Actor, ShotRender
 from openr2v.engines.compositor.staging import stage_order, stage_shot, subjects_of
 from openr2v.media.visemes import VisemeTrack
 
-__all__ = ["Scene", "ShotSpec", "build_scene", "plan_of", "prepare_shot"]
+__all__ = ["Scene", "ShotSpec", "build_scene", "prepare_shot"]
 
 # Decoded video cut-outs are held in memory (4:2:0 + alpha, 2.5 bytes a pixel); past this a loop is shortened.
 FRAME_BUDGET_BYTES = 256 * 1024 * 1024
@@ -97,17 +98,10 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def plan_of(job: RenderJob) -> ShotPlan:
-    if job.plan:
-        return ShotPlan.from_dict(job.plan)
-    req = job.request
-    return plan_prompt(req.prompt, [r.label for r in job.references], job.duration, req.shot_type, job.seed)
-
-
 def build_scene(job: RenderJob, cache_dir: Path | None) -> Scene:
     width, height, frames = job.width, job.height, job.duration * job.fps
     # 1. Plan.
-    plan = plan_of(job)
+    plan = plan_for(job)
     # 2. Look and cast.
     looks = list(_pool().map(look_at, job.references))
     grid = _storyboard_grid(job, plan)

@@ -52,8 +52,8 @@ class Actor:
         on vowels and narrows on rounded ones, not only following the volume."""
         if self.visemes is None:
             return self.motion.speech(k), 0.0, 0.0
-        opening, width, rounding, closed = self.visemes.at(k)
-        return (0.0 if closed else opening), width, rounding
+        shape = self.visemes.at(k)
+        return (0.0 if shape.closed else shape.open * (1 - 0.6 * shape.tuck)), shape.width, shape.round
 
     @property
     def label(self) -> str:

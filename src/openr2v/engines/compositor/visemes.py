@@ -2,8 +2,9 @@
 
 ``Visemes`` is what the face rig reads. Two sources fill it:
 - ``from_track``: the soundtrack's per-frame viseme track (``media.visemes.VisemeTrack``, from the
-  eSpeak phoneme timeline of what was actually said): the phonemes give the shape (rounded "oo",
-  spread "ee", lips pressed on m/b/p) and the loudness envelope scales how far the jaw drops;
+  TTS's phoneme timeline of what was actually said): the phonemes give the shape (rounded "oo",
+  spread "ee", lips pressed on m/b/p, the lower lip tucked under the upper teeth on f/v) and the
+  loudness envelope scales how far the jaw drops;
 - ``from_envelope``: loudness alone (a soundtrack without timelines): the jaw follows the loudness,
   the lips widen a little as they open and round between syllables.
 Either way the lips close in silence.
@@ -11,17 +12,26 @@ Either way the lips close in silence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from openr2v.media.visemes import VisemeTrack
 
-__all__ = ["Visemes", "from_envelope", "from_track"]
+__all__ = ["MouthShape", "Visemes", "from_envelope", "from_track"]
 
 SILENCE = 0.04  # envelope below this: the lips are closed
 VOWEL = 0.45  # a mid vowel's opening in the phoneme track (media.visemes): full articulation
 SMOOTH = 0.45  # one-pole smoothing of the opening (per frame at 30 fps): a jaw has mass
+
+
+class MouthShape(NamedTuple):
+    open: float
+    width: float
+    round: float
+    closed: bool
+    tuck: float
 
 
 @dataclass
@@ -32,11 +42,14 @@ class Visemes:
     width: np.ndarray  # -1 puckered .. 0 rest .. 1 spread
     round: np.ndarray  # 0 .. 1 rounded (an "oo"): narrower corners, a taller middle
     closed: np.ndarray  # bool: lips pressed together (m, b, p; silence)
+    tuck: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # 0 .. 1: lower lip under the
+    # upper teeth (f, v)
 
-    def at(self, k: int) -> tuple[float, float, float, bool]:
+    def at(self, k: int) -> MouthShape:
         if k >= self.open.size:
-            return 0.0, 0.0, 0.0, True
-        return float(self.open[k]), float(self.width[k]), float(self.round[k]), bool(self.closed[k])
+            return MouthShape(0.0, 0.0, 0.0, True, 0.0)
+        tuck = float(self.tuck[k]) if k < self.tuck.size else 0.0
+        return MouthShape(float(self.open[k]), float(self.width[k]), float(self.round[k]), bool(self.closed[k]), tuck)
 
     @property
     def speaking(self) -> bool:
@@ -94,5 +107,9 @@ def from_track(track: VisemeTrack, envelope: np.ndarray | None, frames: int, fps
     opening[silent & (opening < 0.08)] = 0.0
     width = np.clip((fit(track.width, 0.5) - 0.5) * 2.0, -1.0, 1.0) * (opening > 0)
     rounding = np.clip(fit(track.round, 0.0), 0.0, 1.0) * (opening > 0)
+    # f, v: the lower lip rises to the upper teeth; eased in and out over a frame or two, as lips move.
+    tucked = (fit(track.teeth.astype(np.float32), 0.0) > 0) & ~silent & ~pressed
+    tuck = np.clip(_smooth(tucked.astype(np.float32), fps) * 1.6, 0.0, 1.0) * (opening > 0)
     return Visemes(open=opening.astype(np.float32), width=width.astype(np.float32),
-                   round=rounding.astype(np.float32), closed=pressed | (silent & (opening == 0)))
+                   round=rounding.astype(np.float32), closed=pressed | (silent & (opening == 0)),
+                   tuck=tuck.astype(np.float32))
