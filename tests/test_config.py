@@ -37,3 +37,18 @@ def test_configuration_reference_is_current() -> None:
     script = Path(__file__).resolve().parent.parent / "scripts" / "config_reference.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_per_model_pairs_are_parsed_once_for_every_setting(tmp_path: Path) -> None:
+    from openr2v.config import parse_pairs
+    from openr2v.engines import engine_resolver
+
+    assert parse_pairs(" wan2.6-r2v = vace ,, wan2.7-r2v=compositor", "X") == {"wan2.6-r2v": "vace",
+                                                                             "wan2.7-r2v": "compositor"}
+    for text, words in (("wan2.6-r2v", "'wan2.6-r2v' is not model=engine"), ("=vace", "is not model=engine"),
+                        ("a=b,a=c", "a is given twice")):
+        with pytest.raises(ValueError, match=words):
+            parse_pairs(text, "OPENR2V_ENGINE_OVERRIDES", "model=engine")
+    # A malformed engine override stops start-up naming the setting (it used to be skipped silently).
+    with pytest.raises(ValueError, match="OPENR2V_ENGINE_OVERRIDES: 'wan2.7-r2v:vace' is not model=engine"):
+        engine_resolver(Settings(data_dir=tmp_path, engine_overrides="wan2.7-r2v:vace"))

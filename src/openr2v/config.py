@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEPRECATED_ENV", "Settings", "deprecated_env_values"]
+__all__ = ["DEPRECATED_ENV", "Settings", "deprecated_env_values", "parse_pairs"]
 
 log = logging.getLogger("openr2v.config")
 
@@ -38,6 +38,22 @@ def deprecated_env_values(environ: Mapping[str, str] | None = None) -> dict[str,
         warnings.warn(message, DeprecationWarning, stacklevel=3)
         log.warning(message)
     return values
+
+
+def parse_pairs(text: str, setting: str, shape: str = "model=value") -> dict[str, str]:
+    """``"a=x,b=y"`` -> ``{"a": "x", "b": "y"}`` (the per-model settings' syntax); raises ValueError naming
+    ``setting`` for an item that is not ``shape`` or a key given twice. Callers check the names themselves."""
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = (side.strip() for side in item.partition("="))
+        if not sep or not key or not value:
+            raise ValueError(f"{setting}: {item!r} is not {shape}")
+        if key in pairs:
+            raise ValueError(f"{setting}: {key} is given twice")
+        pairs[key] = value
+    return pairs
 
 
 class Settings(BaseSettings):

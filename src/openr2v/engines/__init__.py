@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from openr2v.config import Settings
+from openr2v.config import Settings, parse_pairs
 from openr2v.engines.base import Engine, RenderJob, RenderResult, ResolvedReference
 
 __all__ = ["Engine", "RenderJob", "RenderResult", "ResolvedReference", "engine_resolver", "make_engine"]
@@ -58,7 +58,7 @@ def engine_resolver(settings: Settings) -> Callable[[str], Engine]:
     Every configured engine's settings are checked here, so a mistake stops start-up instead of failing
     the first task; an engine that loads weights is built here too when this process renders.
     """
-    overrides = dict(item.split("=", 1) for item in settings.engine_overrides.split(",") if "=" in item)
+    overrides = parse_pairs(settings.engine_overrides, "OPENR2V_ENGINE_OVERRIDES", "model=engine")
     renders_here = settings.queue == "local" and settings.render_threads > 0
     names = {settings.engine, *overrides.values()}
     for name in names:

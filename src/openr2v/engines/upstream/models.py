@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from openr2v.client.wire import normalize_base_url
-from openr2v.config import Settings
+from openr2v.config import Settings, parse_pairs
 from openr2v.domain.models import REGISTRY, ModelSpec
 
 __all__ = ["check_settings", "parse_model_map", "upstream_model"]
@@ -18,13 +18,8 @@ def parse_model_map(text: str) -> dict[str, str]:
     registry that takes references another way than the local one (the prompt's labels, character1
     or Image 1, would then name the wrong references).
     """
-    mapping: dict[str, str] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        local, sep, remote = (s.strip() for s in item.partition("="))
-        if not sep or not local or not remote:
-            raise ValueError(f"OPENR2V_UPSTREAM_MODELS: {item!r} is not a local=upstream pair")
+    mapping = parse_pairs(text, "OPENR2V_UPSTREAM_MODELS", "a local=upstream pair")
+    for local, remote in mapping.items():
         spec = REGISTRY.get(local)
         if spec is None:
             raise ValueError(f"OPENR2V_UPSTREAM_MODELS: unknown local model {local!r}; known: "
@@ -33,7 +28,6 @@ def parse_model_map(text: str) -> dict[str, str]:
         if other is not None and other.input_style != spec.input_style:
             raise ValueError(f"OPENR2V_UPSTREAM_MODELS: {local} takes {spec.input_style} but {remote} takes "
                              f"{other.input_style}; map a model only to one that takes references the same way")
-        mapping[local] = remote
     return mapping
 
 

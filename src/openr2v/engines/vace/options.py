@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from openr2v.config import Settings
+from openr2v.config import Settings, parse_pairs
 from openr2v.domain.models import REGISTRY, get_model
 from openr2v.engines.vace.recipes import CACHES, RECIPES, SCHEDULERS, LoraSpec, parse_loras
 
@@ -175,17 +175,9 @@ def _check_devices(devices: tuple[str, ...]) -> None:
 def parse_recipe_overrides(text: str) -> dict[str, str]:
     """``model=recipe`` pairs, comma-separated (OPENR2V_VACE_RECIPE_OVERRIDES); raises ValueError naming it.
     The model names are checked against the registry with the options (``VaceOptions.checked``)."""
-    pairs: dict[str, str] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        model, sep, recipe = (side.strip() for side in item.partition("="))
-        if not sep or not model or not recipe:
-            raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {item!r} is not model=recipe")
+    pairs = parse_pairs(text, "OPENR2V_VACE_RECIPE_OVERRIDES", "model=recipe")
+    for model, recipe in pairs.items():
         if recipe not in RECIPES:
             raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {model}={recipe}: unknown recipe; use one of "
                              f"{', '.join(RECIPES)}")
-        if model in pairs:
-            raise ValueError(f"OPENR2V_VACE_RECIPE_OVERRIDES: {model} is given twice")
-        pairs[model] = recipe
     return pairs
