@@ -11,7 +11,14 @@ import pyworld
 from openr2v.domain.prompt import ShotPlan
 from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
-from openr2v.engines.common.sound import Soundtrack, build_soundtrack, cast_voices, line_notes, plan_for
+from openr2v.engines.common.sound import (
+    Soundtrack,
+    build_soundtrack,
+    cast_voices,
+    line_notes,
+    plan_for,
+    speak_ahead,
+)
 from openr2v.engines.compositor import CompositorEngine
 from openr2v.media import piper_voice
 from openr2v.media.audio import decode_audio, rms_dbfs, room_tone
@@ -232,6 +239,23 @@ def test_narrator_lines_and_determinism(media_dir: Path, tmp_path: Path) -> None
     assert np.array_equal(a.samples, b.samples)
     other, _ = sound_of(make_job(tmp_path, refs, job.request.prompt, seed=8))
     assert not np.array_equal(a.samples, other.samples)
+
+
+def test_lines_spoken_ahead_give_the_same_soundtrack_even_when_the_casting_changes(media_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    refs = [resolved("character1", media_dir / "object.png"), resolved("character2", media_dir / "object.png")]
+    job = make_job(tmp_path, refs, "character1 says to character2: 'Good morning.' character2 answers: 'Hello.'")
+    plan = plan_for(job)
+    fresh = build_soundtrack(job, plan, {})
+    ahead = speak_ahead(job)
+    assert len(ahead.takes) == 2
+    assert np.array_equal(build_soundtrack(job, plan, {}, ahead).samples, fresh.samples)
+    # The engine's casting gave the second line to the first speaker: that line is spoken again in its voice.
+    recast = ShotPlan.from_dict(plan.as_dict())
+    recast.lines[1].speaker = "character1"
+    again = build_soundtrack(job, recast, {}, ahead)
+    assert np.array_equal(again.samples, build_soundtrack(job, recast, {}).samples)
+    assert [pl.label for pl in again.lines] == ["character1", "character1"]
 
 
 def test_cast_voices_are_distinct_deterministic_and_fit_the_reference() -> None:

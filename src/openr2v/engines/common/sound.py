@@ -168,7 +168,7 @@ def _first_takes(lines: list[tuple[str, Voice]]) -> dict[tuple[str, Voice], Spee
     a call, so a dialogue's lines take half the wall time (eSpeak NG's calls queue on its lock)."""
     todo = list(dict.fromkeys(lines))
     if len(todo) < 2:
-        return {}
+        return {line: synthesize_timed(*line) for line in todo}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="openr2v-tts") as pool:
         return dict(zip(todo, pool.map(lambda line: synthesize_timed(*line), todo), strict=True))
 
@@ -269,8 +269,63 @@ def _window_mask(windows: list[tuple[float, float]], n: int) -> np.ndarray:
     return mask
 
 
-def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, float]) -> Soundtrack:
-    """The mix for ``job`` (which wants audio), following ``plan``'s dialogue.
+@dataclass
+class SpeakerCast:
+    """Who speaks in a plan and with which voice: each speaker's reference voice (when it has one), the
+    engine's voice, and Piper's cast F0 and formant target."""
+
+    speakers: list[str]
+    origins: dict[str, str]
+    profiles: dict[str, VoiceProfile | None]
+    voices: dict[str, Voice]
+    targets: dict[str, VoiceProfile]
+
+
+@dataclass
+class SpokenAhead:
+    """A plan's lines spoken before the soundtrack is built (``speak_ahead``), with the cast they were spoken for."""
+
+    cast: SpeakerCast
+    takes: dict[tuple[str, Voice], Speech]
+
+
+def _cast_speakers(job: RenderJob, plan: ShotPlan, ahead: SpokenAhead | None = None) -> SpeakerCast:
+    speakers: list[str] = []
+    for ln in plan.lines:
+        label = ln.speaker or NARRATOR
+        if label not in speakers and ln.text.strip():
+            speakers.append(label)
+    if ahead is not None and ahead.cast.speakers == speakers:
+        return ahead.cast
+    refs = {r.label: r for r in job.references}
+    origins: dict[str, str] = {}
+    profiles: dict[str, VoiceProfile | None] = {}
+    for label in speakers:
+        found = _voice_source(refs[label]) if label in refs else None
+        if found is not None and found[1] is not None:
+            origins[label], profiles[label] = found
+    engine = default_engine()
+    return SpeakerCast(speakers, origins, profiles, cast_voices(speakers, profiles, job.seed, engine),
+                       cast_targets(speakers, profiles, job.seed) if engine == "piper" else {})
+
+
+def _lines(plan: ShotPlan, voices: dict[str, Voice]) -> list[tuple[str, Voice]]:
+    return [(ln.text, voices[ln.speaker or NARRATOR]) for ln in plan.lines if ln.text.strip()]
+
+
+def speak_ahead(job: RenderJob) -> SpokenAhead:
+    """The lines of the job's plan spoken (the soundtrack's slowest part), so that an engine can do it while it
+    looks at the references. Should the engine's casting change who says a line, the soundtrack speaks that
+    line again in the right voice."""
+    plan = plan_for(job)
+    cast = _cast_speakers(job, plan)
+    lines = _lines(plan, cast.voices)
+    return SpokenAhead(cast, _first_takes(lines))
+
+
+def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, float],
+                     ahead: SpokenAhead | None = None) -> Soundtrack:
+    """The mix for ``job`` (which wants audio), following ``plan``'s dialogue; ``ahead``: lines already spoken.
 
     ``loop_seconds`` (video label -> picture loop) is part of the engine's interface; no reference
     audio is replayed under the policy above, so nothing needs to loop with a picture here.
@@ -283,25 +338,14 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
     sources = ["room tone"]
 
     # 2. Dialogue.
-    refs = {r.label: r for r in job.references}
-    speakers: list[str] = []
-    for ln in plan.lines:
-        label = ln.speaker or NARRATOR
-        if label not in speakers and ln.text.strip():
-            speakers.append(label)
-    origins: dict[str, str] = {}
-    profiles: dict[str, VoiceProfile | None] = {}
-    for label in speakers:
-        found = _voice_source(refs[label]) if label in refs else None
-        if found is not None and found[1] is not None:
-            origins[label], profiles[label] = found
-    engine = default_engine()
-    voices = cast_voices(speakers, profiles, job.seed, engine)
-    cast = cast_targets(speakers, profiles, job.seed) if engine == "piper" else {}
+    casting = _cast_speakers(job, plan, ahead)
+    speakers, origins, profiles, voices, cast = (casting.speakers, casting.origins, casting.profiles,
+                                                 casting.voices, casting.targets)
     per_speaker = {label: np.zeros(n, np.float32) for label in speakers}
     placed: list[PlacedLine] = []
     busy_until = 0
-    takes = _first_takes([(ln.text, voices[ln.speaker or NARRATOR]) for ln in plan.lines if ln.text.strip()])
+    takes = dict(ahead.takes) if ahead is not None else {}
+    takes.update(_first_takes([line for line in _lines(plan, voices) if line not in takes]))
     for ln in sorted(plan.lines, key=lambda ln: ln.start):
         label = ln.speaker or NARRATOR
         start = max(int(round(max(0.0, ln.start) * AUDIO_RATE)), busy_until)

@@ -25,7 +25,7 @@ from openr2v.config import Settings
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
 from openr2v.engines.common.cards import Layer
 from openr2v.engines.common.shot_segments import HaltedFn, render_shot_segments
-from openr2v.engines.common.sound import build_soundtrack, line_notes
+from openr2v.engines.common.sound import build_soundtrack, line_notes, speak_ahead
 from openr2v.engines.common.watermark import watermark_layer
 from openr2v.engines.compositor.blend import planes_of
 from openr2v.engines.compositor.captions import Caption, caption_layers, captions_wanted
@@ -73,13 +73,16 @@ class CompositorEngine:
             timings[stage] = round(now - clock[0], 3)
             clock[0] = now
 
-        # 1. Scene.
-        scene = build_scene(job, self.cache_dir)
-        notes = dict(scene.notes)
-        lap("scene")
-        _check(cancelled)
+        # 1. Scene, while the plan's lines are spoken (the slowest part of the sound) beside it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openr2v-speech") as early:
+            spoken = early.submit(speak_ahead, job)
+            scene = build_scene(job, self.cache_dir)
+            notes = dict(scene.notes)
+            lap("scene")
+            _check(cancelled)
+            ahead = spoken.result()
         # 2. Sound.
-        sound = build_soundtrack(job, scene.plan, scene.loop_seconds)
+        sound = build_soundtrack(job, scene.plan, scene.loop_seconds, ahead)
         lap("sound")
         envelopes: dict[str, np.ndarray] = getattr(sound, "envelopes", None) or {}
         if not any(e.any() for e in envelopes.values()):
