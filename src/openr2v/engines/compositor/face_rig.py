@@ -372,8 +372,8 @@ class FacePart:
 
 class FaceParts:
     """The faces of a cut-out's pictures (one for a photo, one per picture of a video), each built when first
-    drawn and kept in the cut-out's ``cache``. Every picture's mesh has the first one's triangles (the same
-    landmarks in the same order), so a video's face is one mesh whose rest shape follows the video."""
+    drawn and kept in the cut-out's ``cache``. Every picture's mesh has the first one's triangles and colours
+    (the same landmarks in the same order), so a video's face is one mesh whose rest shape follows the video."""
 
     def __init__(self, pictures: list[Picture], landmarks: np.ndarray, index: np.ndarray, cache: dict[str, object],
                  seed: int) -> None:
@@ -393,13 +393,18 @@ class FaceParts:
         marks = self.landmarks[i]
         if not np.isfinite(marks).all():
             return None
-        triangles = self.cache.get("triangles")
-        mesh = face_mesh_of(marks, triangles if isinstance(triangles, np.ndarray) else None)
-        self.cache.setdefault("triangles", mesh.triangles)
-        picture = self.pictures[i]
-        return FacePart(mesh, mouth_look(picture, marks, self.seed),
-                        [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids],
-                        mesh.idx(fm.UPPER_INNER), mesh.idx(fm.LOWER_INNER))
+        first = self.cache.get("first")
+        if not isinstance(first, FacePart):
+            mesh, picture = face_mesh_of(marks), self.pictures[i]
+            part = FacePart(mesh, mouth_look(picture, marks, self.seed),
+                            [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids],
+                            mesh.idx(fm.UPPER_INNER), mesh.idx(fm.LOWER_INNER))
+            self.cache["first"] = part
+            return part
+        # A video's later pictures: their own shape, the first face's colours (sampling them again for every
+        # picture costs more than the rest of the rig, and lips and lids keep their colours over a clip).
+        mesh = face_mesh_of(marks, first.mesh.triangles)
+        return FacePart(mesh, first.look, first.lids, first.upper, first.lower)
 
 
 @dataclass
