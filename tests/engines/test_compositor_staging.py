@@ -7,7 +7,7 @@ import pytest
 
 from openr2v.engines.common.casting import Role
 from openr2v.engines.common.vision import Face
-from openr2v.engines.compositor.blend import Picture, blend, draw_picture, planes_of
+from openr2v.engines.compositor.blend import Picture, blend, draw_picture, drawn_matrix, planes_of
 from openr2v.engines.compositor.camera import Subject, View, framing_view, keep_heads, plan_camera
 from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.staging import hand_point, stage_order, stage_shot
@@ -134,6 +134,24 @@ def test_a_still_picture_drawn_again_blends_as_a_fresh_one() -> None:
         draw_picture(planes_of(fresh), pic, m)
         draw_picture(planes_of(fresh), pic, m)
         assert (kept == fresh).all()
+
+
+@pytest.mark.parametrize("m", [np.array([[1.53, 0, 301.3], [0, 1.53, 99.6]]),  # a resize (whole pixels)
+                               np.array([[2.05, 0, -50.4], [0, 2.05, 30.7]]),  # larger: rounding moves it ~1 px
+                               np.array([[1.5, 0.05, 300.2], [-0.05, 1.5, 99.4]])])  # a rotation: a warp
+def test_drawn_matrix_is_where_the_picture_lands(m: np.ndarray) -> None:
+    """What is drawn over a picture (a face's warp) uses ``drawn_matrix``: it must match the pixels drawn."""
+    pic = cutout("p", 400, 300).pictures[0]
+    pic.y[:] = 20
+    pic.y[200:204, 280:284] = 235  # a bright 4x4 spot whose centre is at (281.5, 201.5)
+    buf = np.zeros((720 * 3 // 2, 1280), np.uint8)
+    draw_picture(planes_of(buf), pic, m, still=True)
+    frame = planes_of(buf)[0].astype(np.float64)
+    spot = np.clip(frame - 20, 0, None) * (frame > 60)
+    ys, xs = np.nonzero(spot)
+    centre = np.array([(xs * spot[ys, xs]).sum(), (ys * spot[ys, xs]).sum()]) / spot[ys, xs].sum()
+    expected = (drawn_matrix(pic.size, m, buf[:720].shape) @ (281.5, 201.5, 1.0))[:2]
+    assert np.abs(centre - expected).max() < 0.25, (centre, expected)
 
 
 def bust(label: str, w: int, h: int, face: tuple[float, float, float, float]) -> Cutout:

@@ -18,8 +18,8 @@ import numpy as np
 
 from openr2v.media.encode import rgb_to_yuv420, yuv420_planes
 
-__all__ = ["Coverage", "Picture", "Planes", "blend", "draw_ellipse", "draw_picture", "planes_of", "plate_box",
-           "resize_plate", "rgb_colour_yuv"]
+__all__ = ["Coverage", "Picture", "Planes", "blend", "draw_ellipse", "draw_picture", "drawn_matrix", "planes_of",
+           "plate_box", "resize_box", "resize_plate", "rgb_colour_yuv"]
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y (H, W), U and V (H/2, W/2)
 _ONE = np.uint8(1)
@@ -166,29 +166,51 @@ def _box(m: np.ndarray, w: int, h: int, width: int, height: int) -> tuple[int, i
     return x0, y0, x1, y1
 
 
+def resize_box(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """Where ``draw_picture`` puts a ``size`` picture by a plain resize (x0, y0, width, height in frame pixels),
+    or None when it warps it instead (a rotation; a picture mostly off the frame)."""
+    if not (m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] > 0 and m[1, 1] > 0):
+        return None
+    w, h = size
+    x0, y0 = round(m[0, 2]), round(m[1, 2])
+    ow, oh = max(2, 2 * round(w * m[0, 0] / 2)), max(2, 2 * round(h * m[1, 1] / 2))
+    vw = min(x0 + ow, frame_shape[1]) - max(x0, 0)
+    vh = min(y0 + oh, frame_shape[0]) - max(y0, 0)
+    # Mostly visible: a resize (kept while the camera holds its scale). A close-up mostly off the frame is
+    # warped instead: resizing it whole costs more, and whole-pixel steps of a large picture read as jitter.
+    if vw > 0 and vh > 0 and vw * vh >= 0.6 * ow * oh:
+        return x0, y0, ow, oh
+    return None
+
+
+def drawn_matrix(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """The 3x3 matrix a ``size`` picture is really drawn with for ``m`` (the rounded box of a resize, whose
+    pixel centres map by (x + 0.5) * scale - 0.5), so what is drawn over it (a face's warp) lines up."""
+    box = resize_box(size, m, frame_shape)
+    out = np.eye(3)
+    out[:2] = m[:2]
+    if box is not None:
+        x0, y0, ow, oh = box
+        sx, sy = ow / size[0], oh / size[1]
+        out[:2] = ((sx, 0.0, x0 + 0.5 * (sx - 1)), (0.0, sy, y0 + 0.5 * (sy - 1)))
+    return out
+
+
 def draw_picture(frame: Planes, pic: Picture, m: np.ndarray, opacity: float = 1.0, *, still: bool = False) -> None:
     """Resample ``pic`` by ``m`` (picture pixels -> frame pixels) and blend it onto the frame.
 
-    An axis-aligned ``m`` whose picture is mostly inside the frame is a plain resize to the
-    rounded box (sub-pixel placement error under half a pixel), clipped; anything else (a
-    rotation, or a close-up mostly off the frame) warps only the visible part. A ``still``
-    picture (one that is drawn again next frame) keeps its last resize.
+    An axis-aligned ``m`` whose picture is mostly inside the frame is a plain resize to the rounded box
+    (sub-pixel placement error under half a pixel; ``drawn_matrix`` is the matrix really used), clipped;
+    anything else (a rotation, or a close-up mostly off the frame) warps only the visible part. A
+    ``still`` picture (drawn again next frame) keeps its last resize.
     """
     if opacity <= 0:
         return
-    fy = frame[0]
-    w, h = pic.size
-    if m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] > 0 and m[1, 1] > 0:
-        x0, y0 = round(m[0, 2]), round(m[1, 2])
-        ow, oh = max(2, 2 * round(w * m[0, 0] / 2)), max(2, 2 * round(h * m[1, 1] / 2))
-        vw = min(x0 + ow, fy.shape[1]) - max(x0, 0)
-        vh = min(y0 + oh, fy.shape[0]) - max(y0, 0)
-        if vw <= 0 or vh <= 0:
-            return
-        if vw * vh >= 0.6 * ow * oh:
-            _resized(frame, pic, x0, y0, ow, oh, opacity, still)
-            return
-    _warped(frame, pic, m, opacity)
+    box = resize_box(pic.size, m, frame[0].shape)
+    if box is not None:
+        _resized(frame, pic, *box, opacity, still)
+    else:
+        _warped(frame, pic, m, opacity)
 
 
 def _resized(frame: Planes, pic: Picture, x0: int, y0: int, ow: int, oh: int, opacity: float,

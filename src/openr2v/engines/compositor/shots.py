@@ -18,6 +18,7 @@ from openr2v.engines.compositor.blend import (
     Planes,
     draw_ellipse,
     draw_picture,
+    drawn_matrix,
     plate_box,
     resize_plate,
     rgb_colour_yuv,
@@ -97,8 +98,9 @@ class ShotRender:
         shown = View(r.x + x0 / s, r.y + y0 / s, (x1 - x0) / s, (y1 - y0) / s)
         to_out = shown.to_output(self.width, self.height)
         matrices = [to_out @ actor.world(k) for actor in self.actors]
-        warps = [actor.rig.prepare(m, k) if actor.rig is not None else None
-                 for actor, m in zip(self.actors, matrices, strict=True)]
+        # A face is warped where its picture is really drawn (a resize lands on whole pixels).
+        warps = [actor.rig.prepare(drawn_matrix(actor.cutout.at(k)[0].size, m, (self.height, self.width)), k)
+                 if actor.rig is not None else None for actor, m in zip(self.actors, matrices, strict=True)]
         return FramePlan(box, matrices, warps)
 
     def draw(self, k: int, frame: Planes, plan: FramePlan | None = None) -> None:
