@@ -50,7 +50,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _film(rgb: np.ndarray, out: Path, seconds: int = 3, fps: int = 25) -> None:
+def _film(rgb: np.ndarray, out: Path, seconds: int = 3, fps: int = 25, size: tuple[int, int] = (480, 560)) -> None:
     """The portrait filmed by a handheld camera: drift, a slight roll and a push, a loop that ends where it began
     (the video is replayed to fill the task), so the face moves in every picture."""
     import av
@@ -59,12 +59,13 @@ def _film(rgb: np.ndarray, out: Path, seconds: int = 3, fps: int = 25) -> None:
     h, w = rgb.shape[:2]
     with av.open(str(out), "w") as box:
         stream = box.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 480, 560, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         for i in range(seconds * fps):
             phase = 2 * np.pi * i / (seconds * fps)
             m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.5 * np.sin(phase), 1.04 - 0.04 * np.cos(phase))
             m[:, 2] += (12 * np.sin(phase), 6 * np.sin(2 * phase))
-            picture = cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REFLECT)[20:580, 16:496]
+            picture = cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REFLECT)[20:h - 20, 16:w - 16]
+            picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")):
                 box.mux(packet)
         for packet in stream.encode():
@@ -174,6 +175,27 @@ def test_the_lower_lip_tucks_under_the_teeth_on_f_and_v() -> None:
     assert 0 < gap_tucked < 0.6 * gap_plain, (gap_tucked, gap_plain)  # the lip rises toward the teeth
     chin = mesh.ids[face_mesh.CHIN]
     assert tucked[chin, 1] == plain[chin, 1]  # while the jaw stays where it was
+
+
+def test_a_small_face_in_a_wide_video_gets_landmarks_in_every_picture(tmp_path: Path) -> None:
+    """A person filmed from afar (the face a quarter of the picture's height): the face mesh's own detector
+    misses it on the whole picture, so the landmarks are looked for around the face the detector found."""
+    import cv2
+
+    from openr2v.engines.common.segment import look_at
+    from openr2v.engines.compositor.cutouts import cut_out
+
+    room = np.full((720, 1280, 3), (120, 100, 80), np.uint8)
+    room[330:630, 860:1116] = cv2.resize(np.asarray(Image.open(PHOTO).convert("RGB")), (256, 300))
+    _film(room, tmp_path / "wide.mp4", seconds=2, fps=10, size=(1280, 720))
+    ref = resolved("character1", tmp_path / "wide.mp4")
+    cutout = cut_out(ref, look_at(ref), "character", fps=30, loop=60, cache_dir=None)
+    assert cutout.landmarks is not None and cutout.landmarks.shape == (len(cutout.pictures), 478, 2)
+    assert np.isfinite(cutout.landmarks).all(axis=(1, 2)).mean() >= 0.9
+    face = cutout.faces[0]
+    assert face is not None  # the landmarks sit on the detected face, in cut-out pixels
+    centre = np.nanmean(cutout.landmarks[0], axis=0)
+    assert abs(centre[0] - (face.x + face.w / 2)) < face.w / 2 and abs(centre[1] - (face.y + face.h / 2)) < face.h / 2
 
 
 def test_the_head_never_jumps() -> None:

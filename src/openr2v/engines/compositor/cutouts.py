@@ -177,6 +177,7 @@ def _cut_image(ref: ResolvedReference, look: Look, role: str, cache_dir: Path | 
     h, w = rgb.shape[:2]
     cache = _cache_path(cache_dir, ref, role, (w, h), 1)
     found = _load(cache, 1)
+    planes = [_yuv(rgb)]
     if found is None:
         sw, sh = fit(w, h, SEGMENT_SIDE)
         small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
@@ -189,12 +190,10 @@ def _cut_image(ref: ResolvedReference, look: Look, role: str, cache_dir: Path | 
         else:
             alphas, method = _masks([small], (w, h), look, role, own_alpha)
         faces = _faces([mid], w / aw, role, alphas)
-        found_marks = _landmarks(rgb, role)
-        marks = None if found_marks is None else found_marks[None]
+        marks = _face_landmarks(planes, (w, h), role, faces)
         _save(cache, alphas, method, faces, marks)
     else:
         alphas, method, faces, marks = found
-    planes = [_yuv(rgb)]
     return _crop(ref.label, method, planes, alphas, np.zeros(1, np.int32), faces, marks)
 
 
@@ -292,7 +291,7 @@ def _cut_video(ref: ResolvedReference, look: Look, role: str, fps: int, loop: in
         rgb_small = [s for s in smalls if s is not None]
         alphas, method = _masks(rgb_small, (w, h), look, role, None)
         faces = _faces(rgb_small, w / sw, role, alphas)
-        marks = _video_landmarks(planes, h, role)
+        marks = _face_landmarks(planes, (w, h), role, faces)
         _save(cache, alphas, method, faces, marks)
     else:
         alphas, method, faces, marks = found
@@ -351,17 +350,40 @@ def _clear_above(face: Face, alpha: np.ndarray) -> bool:
     return band.size == 0 or float((band > 127).mean()) < 0.5
 
 
-def _video_landmarks(planes: list[np.ndarray], h: int, role: str) -> np.ndarray | None:
-    """Face landmarks on every picture of a video (its Y'CbCr planes, luma ``h`` rows), when the first shows a
-    photographed face; a video frozen on one picture is a still."""
-    first = _landmarks(cv2.cvtColor(planes[0], cv2.COLOR_YUV2RGB_I420), role)
+def _face_landmarks(planes: list[np.ndarray], size: tuple[int, int], role: str,
+                    faces: list[Face | None]) -> np.ndarray | None:
+    """Face landmarks on every picture of a cut-out (its Y'CbCr planes: an image's one, a video's), tracked
+    through a video's only when its first shows a photographed face. They are looked for around the faces
+    the detector found: the face mesh's own detector misses a face under about a fifth of its picture."""
+    w, h = size
+    x0, y0, x1, y1 = _face_region(faces, w, h)
+
+    def rgb(yuv: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)[y0:y1, x0:x1])
+
+    first = _landmarks(rgb(planes[0]), role)
     if first is None:
         return None
+    offset = np.array([x0, y0], np.float32)
     if len(planes) == 1:
-        return first[None]
-    if not face_mesh.photographed(planes[0][:h], first):
+        return (first + offset)[None]
+    if not face_mesh.photographed(planes[0][y0:y1, x0:x1], first):
         return None  # a drawn figure: never rigged, so not worth tracking
-    return face_mesh.track_landmarks(cv2.cvtColor(p, cv2.COLOR_YUV2RGB_I420) for p in planes)
+    marks = face_mesh.track_landmarks(rgb(p) for p in planes)
+    return None if marks is None else marks + offset
+
+
+def _face_region(faces: list[Face | None], w: int, h: int) -> tuple[int, int, int, int]:
+    """The part of a video's pictures its face moves in, grown by a face's size around (even-aligned), or all."""
+    found = [f for f in faces if f is not None]
+    if not found:
+        return 0, 0, w, h
+    side = max(max(f.w, f.h) for f in found)
+    x0 = max(0, int(min(f.x for f in found) - side)) & ~1
+    y0 = max(0, int(min(f.y for f in found) - side)) & ~1
+    x1 = min(w, int(max(f.x + f.w for f in found) + side) + 2) & ~1
+    y1 = min(h, int(max(f.y + f.h for f in found) + side) + 2) & ~1
+    return x0, y0, x1, y1
 
 
 def _landmarks(rgb: np.ndarray, role: str) -> np.ndarray | None:
