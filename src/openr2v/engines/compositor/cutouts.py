@@ -374,7 +374,8 @@ def _face_landmarks(planes: list[np.ndarray], size: tuple[int, int], role: str,
 
 
 def _face_region(faces: list[Face | None], w: int, h: int) -> tuple[int, int, int, int]:
-    """The part of a video's pictures its face moves in, grown by a face's size around (even-aligned), or all."""
+    """The part of a cut-out's pictures its face is seen in (over a video: moves in), grown by a face's size around
+    (even-aligned); all of it when no face was detected."""
     found = [f for f in faces if f is not None]
     if not found:
         return 0, 0, w, h

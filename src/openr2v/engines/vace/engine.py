@@ -113,7 +113,8 @@ class VaceEngine:
                       "model_frames": [sum(p.frames for p in parts) - len(parts) + 1 for parts in calls]})
         # 3. Sound and watermark.
         audio = None
-        sampling = [loaded.sampler.apply(opts) for loaded in self.pipelines][0]  # the model's recipe, every device
+        for loaded in self.pipelines:  # the model's recipe, on every device
+            sampling = loaded.sampler.apply(opts)
         notes: dict[str, Any] = {"engine": self.name, **self.loaded.notes, **sampling,
                                  "devices": [loaded.device for loaded in self.pipelines],
                                  "load_seconds": round(sum(p.notes["load_seconds"] for p in self.pipelines), 3)}
