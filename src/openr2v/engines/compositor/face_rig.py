@@ -233,45 +233,57 @@ def deform(mesh: Mesh, opening: float, width: float, rounding: float, blink: flo
     return p + mesh.head[:, None] * (rotated - p)
 
 
-Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # luma (fixed-point xy, fraction), chroma x, y
+Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # luma x and y, chroma x and y: displacements
 
 
-def triangle_index(corners: np.ndarray, triangles: np.ndarray, drawn: np.ndarray, gw: int, gh: int) -> np.ndarray:
-    """For each cell of a ``gw`` x ``gh`` grid, the drawn triangle holding its centre (``len(triangles)``: none).
+def grid_displacements(grid: np.ndarray, src: np.ndarray, triangles: np.ndarray, gw: int, gh: int,
+                       cell: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """How far (box pixels) each cell centre of a ``gw`` x ``gh`` grid fetches from: the source point with the
+    same barycentric coordinates in its triangle (0 outside every triangle).
 
-    ``corners`` are the points in grid units (cell (i, j)'s centre at x=j, y=i). Every triangle's bounding
-    cells are tested at once by their barycentric coordinates: one pass of array arithmetic instead of a
-    rasteriser call per triangle. A centre on an edge shared by two triangles may take either: the map is
-    the same there."""
-    index = np.full((gh, gw), len(triangles), np.int32)
-    if not drawn.size:
-        return index
-    tri = corners[triangles[drawn]]  # (D, 3, 2)
+    ``grid``: the points where they are drawn, in grid units (cell (i, j)'s centre at x=j, y=i); ``src``:
+    where they are in the picture, in box pixels; a cell is ``cell`` (width, height) box pixels. Every
+    triangle's bounding cells are tested at once: one pass of array arithmetic, no rasteriser call per
+    triangle. A centre on an edge shared by two triangles may take either: both give the same point."""
+    dx, dy = np.zeros((gh, gw), np.float32), np.zeros((gh, gw), np.float32)
+    if not triangles.size:
+        return dx, dy
+    tri, s = grid[triangles], src[triangles]  # (T, 3, 2)
     lo = np.maximum(np.ceil(tri.min(axis=1) - 1e-6), 0).astype(np.int64)
     hi = np.minimum(np.floor(tri.max(axis=1) + 1e-6), (gw - 1, gh - 1)).astype(np.int64)
     nx, ny = np.maximum(hi[:, 0] - lo[:, 0] + 1, 0), np.maximum(hi[:, 1] - lo[:, 1] + 1, 0)
     counts = nx * ny
-    owner = np.repeat(np.arange(len(drawn)), counts)
-    if not owner.size:
-        return index
-    k = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    px = lo[owner, 0] + k % nx[owner]
-    py = lo[owner, 1] + k // nx[owner]
+    total = int(counts.sum())
+    if not total:
+        return dx, dy
+    # Per triangle, the barycentric u and v and the source x and y as affine functions of the cell (px, py).
     a, ab, ac = tri[:, 0], tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
-    den = ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0]
-    rx, ry = px - a[owner, 0], py - a[owner, 1]
-    inv = 1.0 / den[owner]
-    u = (rx * ac[owner, 1] - ry * ac[owner, 0]) * inv
-    v = (ab[owner, 0] * ry - ab[owner, 1] * rx) * inv
+    inv = 1.0 / (ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0])
+    ux, uy, vx, vy = ac[:, 1] * inv, -ac[:, 0] * inv, -ab[:, 1] * inv, ab[:, 0] * inv
+    u0, v0 = -(a[:, 0] * ux + a[:, 1] * uy), -(a[:, 0] * vx + a[:, 1] * vy)
+    e1, e2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+    # The source minus the cell centre ((p + 0.5) * cell - 0.5 box pixels): the displacement, likewise affine.
+    coef = np.stack([ux, uy, u0, vx, vy, v0,
+                     e1[:, 0] * ux + e2[:, 0] * vx - cell[0], e1[:, 0] * uy + e2[:, 0] * vy,
+                     s[:, 0, 0] + e1[:, 0] * u0 + e2[:, 0] * v0 - 0.5 * cell[0] + 0.5,
+                     e1[:, 1] * ux + e2[:, 1] * vx, e1[:, 1] * uy + e2[:, 1] * vy - cell[1],
+                     s[:, 0, 1] + e1[:, 1] * u0 + e2[:, 1] * v0 - 0.5 * cell[1] + 0.5], axis=1)
+    # Every triangle's bounding cells, row by row: (triangle, row) pairs, then the cells of each row.
+    rows_of = np.repeat(np.arange(len(tri)), ny)
+    row_y = lo[rows_of, 1] + np.arange(rows_of.size) - np.repeat(np.cumsum(ny) - ny, ny)
+    per_row = nx[rows_of]
+    py = np.repeat(row_y, per_row).astype(np.float64)
+    px = (np.arange(total) - np.repeat(np.cumsum(per_row) - per_row - lo[rows_of, 0], per_row)).astype(np.float64)
+    c = np.repeat(coef, counts, axis=0)
+    u = c[:, 0] * px + c[:, 1] * py + c[:, 2]
+    v = c[:, 3] * px + c[:, 4] * py + c[:, 5]
     eps = 1e-6
-    inside = (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
-    index[py[inside], px[inside]] = drawn[owner[inside]]
-    return index
-
-
-def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross products of rows (x, y, 1) given as (n, 2) points."""
-    return np.stack([a[:, 1] - b[:, 1], b[:, 0] - a[:, 0], a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
+    inside = np.flatnonzero((u >= -eps) & (v >= -eps) & (u + v <= 1 + eps))
+    c, px, py = c[inside], px[inside], py[inside]
+    at = py.astype(np.intp) * gw + px.astype(np.intp)
+    dx.reshape(-1)[at] = c[:, 6] * px + c[:, 7] * py + c[:, 8]
+    dy.reshape(-1)[at] = c[:, 9] * px + c[:, 10] * py + c[:, 11]
+    return dx, dy
 
 
 def _fade_cut_sides(dx: np.ndarray, dy: np.ndarray, cut: tuple[bool, bool, bool, bool], step: int) -> None:
@@ -294,10 +306,11 @@ def _fade_cut_sides(dx: np.ndarray, dy: np.ndarray, cut: tuple[bool, bool, bool,
 
 def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int],
               cut: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> Maps:
-    """Remap tables for ``box`` (even luma pixels) that move the mesh at ``src`` to ``dst`` (output pixels).
+    """Remap tables for ``box`` (even luma pixels) that move the mesh at ``src`` to ``dst`` (output pixels):
+    displacements, luma then chroma, for ``cv2.remap``'s relative maps.
 
-    The triangles are rasterised on a coarse grid (the map is piecewise affine, so smooth), each grid
-    point takes its triangle's destination -> source affine, and the grid is scaled up to the box.
+    The map is piecewise affine, so smooth: it is made on a coarse grid (each cell fetches from the
+    point with the same barycentric coordinates in its triangle's source) and scaled up to the box.
     ``cut``: the box's left, top, right and bottom sides that the frame's edge cut off (the mesh's
     fixed border lies beyond them): there the motion fades to nothing, since the pixels it would
     fetch from past the edge do not exist (sampling the edge instead smears it across the face).
@@ -306,57 +319,48 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     w, h = x1 - x0, y1 - y0
     step = max(1, math.ceil(h / GRID_ROWS))
     gw, gh = max(2, math.ceil(w / step)), max(2, math.ceil(h / step))
+    cell = (w / gw, h / gh)
     # Grid cells placed where a bilinear resize of gw x gh to w x h puts them.
-    corners = (dst - (x0, y0) + 0.5) / (w / gw, h / gh) - 0.5
-    # Each triangle's affine, destination -> source (both box-relative).
-    d = dst[triangles] - (x0, y0)
-    s = src[triangles] - (x0, y0)
-    # Inverse by the adjugate: the rows are (x, y, 1), so its columns are cross products written out
-    # (numpy's batched solve pays a LAPACK call per 3x3, np.cross a dozen temporaries).
-    adj = np.stack([_cross_rows(d[:, 1], d[:, 2]), _cross_rows(d[:, 2], d[:, 0]), _cross_rows(d[:, 0], d[:, 1])],
-                   axis=2)
-    det = d[:, 0, 0] * adj[:, 0, 0] + d[:, 0, 1] * adj[:, 1, 0] + adj[:, 2, 0]  # twice the destination's area
-    coef = np.zeros((len(triangles) + 1, 3, 2))
-    coef[:, 0, 0] = coef[:, 1, 1] = 1.0
-    live = np.abs(det) > 0.5
-    coef[:-1][live] = (adj[live] / det[live, None, None]) @ s[live]
+    grid = (dst - (x0, y0) + 0.5) / cell - 0.5
+    source = src - (x0, y0)
     # A triangle squashed flat (a shut lid, closed lips) covers no pixel: it is not drawn, or its
-    # near-infinite affine would sample anywhere along its edge.
-    live &= np.abs(coef[:-1, :2]).max(axis=(1, 2)) < 12
-    index = triangle_index(corners, triangles, np.flatnonzero(live), gw, gh)
-    coef = coef.reshape(-1, 6).astype(np.float32)
-    gx = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw) - 0.5)[None, :]
-    gy = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh) - 0.5)[:, None]
-    c = coef[index]  # (gh, gw, 6): ax, ay for x', then for y', then the shifts
-    # Displacements, not positions, are scaled up: a resize repeats its edge, and a displacement of zero at
-    # the box's fixed edge stays zero there (positions would come out half a grid cell inside: a seam).
-    dx = c[..., 0] * gx + c[..., 2] * gy + c[..., 4] - gx
-    dy = c[..., 1] * gx + c[..., 3] * gy + c[..., 5] - gy
+    # near-infinite affine would fetch from anywhere along its edge.
+    d = dst[triangles] - dst[triangles][:, :1]
+    sd = src[triangles] - src[triangles][:, :1]
+    (d1x, d1y), (d2x, d2y) = d[:, 1].T, d[:, 2].T
+    det = d1x * d2y - d1y * d2x  # twice the drawn area
+    live = np.abs(det) > 0.5
+    # The drawn-to-source affine's linear part: source edges times the inverse of the drawn ones.
+    (s1x, s1y), (s2x, s2y) = sd[:, 1].T, sd[:, 2].T
+    lin = np.stack([s1x * d2y - s2x * d1y, s2x * d1x - s1x * d2x, s1y * d2y - s2y * d1y, s2y * d1x - s1y * d2x],
+                   axis=1) / np.where(live, det, 1.0)[:, None]
+    live &= np.abs(lin).max(axis=1) < 12
+    dx, dy = grid_displacements(grid, source, triangles[live], gw, gh, cell)
     if any(cut):
         _fade_cut_sides(dx, dy, cut, step)
+    # Displacements, not positions, are scaled up: a resize repeats its edge, and a displacement of zero at
+    # the box's fixed edge stays zero there (positions would come out half a grid cell inside: a seam).
+    # Chroma sample j sits at luma 2j + 0.5: it moves by half the displacement there.
+    cx = cv2.resize(dx, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * np.float32(0.5)
+    cy = cv2.resize(dy, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * np.float32(0.5)
     if step > 1:
-        full_x = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(w, dtype=np.float32)[None, :]
-        full_y = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR) + np.arange(h, dtype=np.float32)[:, None]
-    else:
-        full_x, full_y = dx + gx, dy + gy
-    xy, frac = cv2.convertMaps(full_x, full_y, cv2.CV_16SC2)
-    # Chroma sample j sits at luma 2j + 0.5: its source is j plus half the displacement there.
-    cx = cv2.resize(dx, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 \
-        + np.arange(w // 2, dtype=np.float32)[None, :]
-    cy = cv2.resize(dy, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR) * 0.5 \
-        + np.arange(h // 2, dtype=np.float32)[:, None]
-    return xy, frac, cx, cy
+        dx, dy = (cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR),
+                  cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR))
+    return dx, dy, cx, cy
+
+
+_RELATIVE = cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP
 
 
 def apply_maps(frame: Planes, maps: Maps, box: tuple[int, int, int, int]) -> None:
     x0, y0, x1, y1 = box
-    xy, frac, cx, cy = maps
+    dx, dy, cx, cy = maps
     fy, fu, fv = frame
     region = fy[y0:y1, x0:x1]
-    region[:] = cv2.remap(region.copy(), xy, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    region[:] = cv2.remap(region.copy(), dx, dy, _RELATIVE, borderMode=cv2.BORDER_REPLICATE)
     for plane in (fu, fv):
         sub = plane[y0 // 2:y1 // 2, x0 // 2:x1 // 2]
-        sub[:] = cv2.remap(sub.copy(), cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        sub[:] = cv2.remap(sub.copy(), cx, cy, _RELATIVE, borderMode=cv2.BORDER_REPLICATE)
 
 
 @dataclass
