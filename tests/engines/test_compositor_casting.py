@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageOps
 
-from openr2v.engines.common import vision
+from openr2v.engines.common import segment, vision
 from openr2v.engines.common.casting import Role, cast
 from openr2v.engines.common.segment import Look, look_at
 from openr2v.engines.common.vision import Face
@@ -90,6 +91,36 @@ def test_looking_at_pictures(previz_dir: Path) -> None:
     if vision.available() is None:
         assert person.person and person.face is not None
         assert 0.2 < person.face.mouth[1] / person.height < 0.5  # a mouth in the upper half of the picture
+
+
+def test_looks_are_cached_by_the_file_bytes(tmp_path: Path, previz_dir: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reference seen again is not searched for people and faces again; a changed file is."""
+    cache = tmp_path / "cache"
+    person, place = resolved("Image 1", previz_dir / "red.png"), resolved("Image 2", previz_dir / "room.png")
+    first = [look_at(person, cache), look_at(place, cache)]
+    assert len(list(cache.glob("*.look.json"))) == 2
+    calls: list[int] = []
+    see = segment.see_person
+    monkeypatch.setattr(segment, "see_person", lambda rgb: calls.append(1) or see(rgb))
+    again = [look_at(resolved("Image 9", previz_dir / "red.png"), cache), look_at(place, cache)]
+    assert not calls
+    for a, b in zip(first, again, strict=True):
+        assert (a.face, a.person_model, a.person_cover, a.width, a.height) == (b.face, b.person_model, b.person_cover,
+                                                                                b.width, b.height)
+        assert np.array_equal(a.keyframe, b.keyframe)
+    assert again[0].label == "Image 9"
+    # Other bytes (the same name) are looked at again; a torn cache file is looked at again and rewritten.
+    changed = tmp_path / "red.png"
+    ImageOps.mirror(Image.open(previz_dir / "red.png")).save(changed)
+    mirrored = look_at(resolved("Image 1", changed), cache)
+    assert len(calls) == 1
+    if first[0].face is not None:
+        assert mirrored.face is not None and abs(mirrored.face.x + mirrored.face.w - (first[0].width - first[0].face.x)) < 12
+    torn = sorted(cache.glob("*.look.json"))[0]
+    torn.write_text("{")
+    look_at(person, cache), look_at(place, cache)
+    assert len(calls) == 2 and all(p.read_text().startswith("{\"") for p in cache.glob("*.look.json"))
 
 
 def test_each_character_is_on_screen_only_in_its_shots(tmp_path: Path, previz_dir: Path) -> None:

@@ -17,6 +17,7 @@ from openr2v.engines.common.sound import (
     cast_voices,
     line_notes,
     plan_for,
+    room_bed,
     speak_ahead,
 )
 from openr2v.engines.compositor import CompositorEngine
@@ -250,6 +251,8 @@ def test_lines_spoken_ahead_give_the_same_soundtrack_even_when_the_casting_chang
     ahead = speak_ahead(job)
     assert len(ahead.takes) == 2
     assert np.array_equal(build_soundtrack(job, plan, {}, ahead).samples, fresh.samples)
+    # The room tone made ahead (while the speech is made) is the one the soundtrack would make.
+    assert np.array_equal(build_soundtrack(job, plan, {}, ahead, room_bed(job)).samples, fresh.samples)
     # The engine's casting gave the second line to the first speaker: that line is spoken again in its voice.
     recast = ShotPlan.from_dict(plan.as_dict())
     recast.lines[1].speaker = "character1"

@@ -7,11 +7,19 @@ Mask methods, best first (``cutouts`` picks one per reference and records it):
 - ``ellipse``: a feathered ellipse, when nothing else finds a subject or mediapipe is missing.
 Faces (for close-ups and talking mouths) come from mediapipe face detection, else from the
 silhouette: the top of the mask, as wide as the shape is there.
+
+A look (``look_at``) can be cached by the reference's bytes: a reference seen again is not searched
+for people and faces again (the background of a scene costs ~0.1 s: nobody is in it, so it is
+searched again at a larger size for small faces).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import cv2
@@ -20,7 +28,7 @@ from PIL import Image
 
 from openr2v.engines.base import ResolvedReference
 from openr2v.engines.common import vision
-from openr2v.engines.common.sources import load_still, video_frames
+from openr2v.engines.common.sources import file_digest, load_still, video_frames
 from openr2v.engines.common.vision import Face
 
 __all__ = ["Look", "ellipse_alpha", "fit", "flatten", "grabcut_alpha", "look_at", "see_person", "selfie_alpha",
@@ -34,6 +42,7 @@ TOPOLOGY_SIDE = 256  # blobs and holes of a mask are found at this size
 SOFTEN_SIDE = 400  # person masks are cleaned at this size, then scaled to the cut-out's
 PERSON_CONFIDENCE = 0.95  # mean |p - 0.5| * 2 of a segmentation that really saw someone
 _BACKDROP = (128, 128, 128)
+LOOK_VERSION = 1  # bump when what ``look_at`` finds changes: cached looks of the old kind are ignored
 
 
 @dataclass
@@ -103,8 +112,23 @@ def see_person(rgb: np.ndarray) -> tuple[int | None, float]:
     return best
 
 
-def look_at(ref: ResolvedReference) -> Look:
+def look_at(ref: ResolvedReference, cache_dir: Path | None = None) -> Look:
+    """What ``ref``'s keyframe shows; with ``cache_dir``, what was found is kept there by the file's bytes."""
     rgb, alpha, w, h = _keyframe(ref)
+    path = None if cache_dir is None else cache_dir / f"{file_digest(ref.path)[:40]}.v{LOOK_VERSION}.look.json"
+    seen = _load_seen(path, rgb.shape)
+    if seen is None:
+        seen = _see(ref, rgb, w, h)
+        _save_seen(path, seen, rgb.shape)
+    face, model, cover = seen
+    return Look(label=ref.label, kind=ref.kind, width=w, height=h, has_alpha=alpha is not None,
+                face=face, person_model=model, person_cover=cover, keyframe=rgb)
+
+
+Seen = tuple[Face | None, int | None, float]  # the face, the segmentation model that saw a person, its cover
+
+
+def _see(ref: ResolvedReference, rgb: np.ndarray, w: int, h: int) -> Seen:
     model, cover = see_person(rgb)
     face = vision.find_face(rgb)
     if face is None and model is None and ref.kind == "image" and max(w, h) > ANALYSIS_SIDE:
@@ -114,8 +138,36 @@ def look_at(ref: ResolvedReference) -> Look:
         full = cv2.resize(full, (fw, fh), interpolation=cv2.INTER_AREA) if (fw, fh) != (w, h) else full
         small = vision.find_small_face(full)
         face = small.scaled(rgb.shape[1] / full.shape[1]) if small is not None else None
-    return Look(label=ref.label, kind=ref.kind, width=w, height=h, has_alpha=alpha is not None,
-                face=face, person_model=model, person_cover=cover, keyframe=rgb)
+    return face, model, cover
+
+
+def _load_seen(path: Path | None, shape: tuple[int, ...]) -> Seen | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if tuple(data["keyframe"]) != tuple(shape[:2]):
+            return None
+        f = data["face"]
+        face = None if f is None else Face(f[0], f[1], f[2], f[3], (f[4], f[5]), f[6])
+        model = data["person_model"]
+        seen = face, None if model is None else int(model), float(data["person_cover"])
+        os.utime(path)  # recently used: the last to be pruned (with the cut-outs kept beside it)
+        return seen
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None  # a torn or foreign file: look again (and overwrite it)
+
+
+def _save_seen(path: Path | None, seen: Seen, shape: tuple[int, ...]) -> None:
+    if path is None:
+        return
+    face, model, cover = seen
+    row = None if face is None else [face.x, face.y, face.w, face.h, face.mouth[0], face.mouth[1], face.score]
+    data = {"keyframe": list(shape[:2]), "person_model": model, "person_cover": cover, "face": row}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)  # atomic: a concurrent reader sees no file or the whole one
 
 
 # -- masks ----------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ from openr2v.media.tts import Speech, Voice, default_engine, resample, synthesiz
 from openr2v.media.visemes import Phoneme, VisemeTrack, retime, silent_track, viseme_track
 from openr2v.media.voice import VoiceProfile, profile_from_file, transform
 
-__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_targets", "cast_voices", "line_notes", "plan_for"]
+__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_targets", "cast_voices", "line_notes", "plan_for",
+           "room_bed"]
 
 SPEECH_DBFS = -20.0  # RMS of voiced speech (dialogue level, with headroom for its peaks)
 MUSIC_DBFS = -28.0
@@ -323,9 +324,15 @@ def speak_ahead(job: RenderJob) -> SpokenAhead:
     return SpokenAhead(cast, _first_takes(lines))
 
 
+def room_bed(job: RenderJob) -> np.ndarray:
+    """The soundtrack's room tone (stage 1), which an engine may make ahead while it waits for something else."""
+    return room_tone(job.duration, seed=job.seed)
+
+
 def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, float],
-                     ahead: SpokenAhead | None = None) -> Soundtrack:
-    """The mix for ``job`` (which wants audio), following ``plan``'s dialogue; ``ahead``: lines already spoken.
+                     ahead: SpokenAhead | None = None, bed: np.ndarray | None = None) -> Soundtrack:
+    """The mix for ``job`` (which wants audio), following ``plan``'s dialogue; ``ahead``: lines already spoken;
+    ``bed``: the room tone already made (``room_bed``).
 
     ``loop_seconds`` (video label -> picture loop) is part of the engine's interface; no reference
     audio is replayed under the policy above, so nothing needs to loop with a picture here.
@@ -333,7 +340,7 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
     duration = float(job.duration)
     n = job.duration * AUDIO_RATE
     frames = job.duration * job.fps
-    tracks: list[np.ndarray] = [room_tone(job.duration, seed=job.seed)]
+    tracks: list[np.ndarray] = [room_bed(job) if bed is None else bed]
     gains: list[float] = [1.0]
     sources = ["room tone"]
 

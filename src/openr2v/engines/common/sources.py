@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,30 @@ from PIL import Image, ImageOps
 from openr2v.errors import UnsupportedFileFormat
 from openr2v.media.probe import open_container
 
-__all__ = ["cover_box", "fit_still", "load_still", "video_frames"]
+__all__ = ["cover_box", "file_digest", "fit_still", "load_still", "video_frames"]
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS_LOCK = threading.Lock()
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), kept per (path, mtime, size): a reference's caches (its look, its
+    cut-out) are keyed by what it holds, and a render asks for it more than once."""
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _DIGESTS_LOCK:
+        if key in _DIGESTS:
+            return _DIGESTS[key]
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    with _DIGESTS_LOCK:
+        if len(_DIGESTS) >= 256:
+            _DIGESTS.clear()
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def load_still(path: Path) -> Image.Image:

@@ -38,7 +38,7 @@ from openr2v.engines.common.segment import (
     selfie_alpha,
     silhouette_face,
 )
-from openr2v.engines.common.sources import load_still, video_frames
+from openr2v.engines.common.sources import file_digest, load_still, video_frames
 from openr2v.engines.common.vision import Face
 from openr2v.engines.compositor import face_mesh
 from openr2v.engines.compositor.blend import Picture
@@ -95,10 +95,7 @@ def _cache_path(cache_dir: Path | None, ref: ResolvedReference, role: str, size:
                 loop: int) -> Path | None:
     if cache_dir is None:
         return None
-    h = hashlib.sha256()
-    with ref.path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    h = hashlib.sha256(file_digest(ref.path).encode())
     h.update(f"|{CACHE_VERSION}|{role}|{size}|{loop}".encode())
     return cache_dir / f"{h.hexdigest()[:40]}.npz"
 
@@ -140,8 +137,8 @@ def _save(path: Path | None, alphas: list[np.ndarray], method: str, faces: list[
 def _prune(folder: Path) -> None:
     """Drop the least recently used entries beyond CACHE_BYTES."""
     entries = []
-    for p in folder.glob("*.npz"):
-        if ".tmp." in p.name:  # another writer's file in progress
+    for p in [*folder.glob("*.npz"), *folder.glob("*.look.json")]:  # masks, and looks (``segment.look_at``)
+        if ".tmp" in p.name:  # another writer's file in progress
             continue
         try:
             st = p.stat()

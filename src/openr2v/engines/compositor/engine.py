@@ -25,7 +25,7 @@ from openr2v.config import Settings
 from openr2v.engines.base import CancelledFn, ProgressFn, RenderJob, RenderResult
 from openr2v.engines.common.cards import Layer
 from openr2v.engines.common.shot_segments import HaltedFn, render_shot_segments
-from openr2v.engines.common.sound import build_soundtrack, line_notes, speak_ahead
+from openr2v.engines.common.sound import build_soundtrack, line_notes, room_bed, speak_ahead
 from openr2v.engines.common.watermark import watermark_layer
 from openr2v.engines.compositor.blend import planes_of
 from openr2v.engines.compositor.captions import Caption, caption_layers, captions_wanted
@@ -80,9 +80,10 @@ class CompositorEngine:
             notes = dict(scene.notes)
             lap("scene")
             _check(cancelled)
+            bed = room_bed(job)  # while the speech is still being made
             ahead = spoken.result()
         # 2. Sound.
-        sound = build_soundtrack(job, scene.plan, scene.loop_seconds, ahead)
+        sound = build_soundtrack(job, scene.plan, scene.loop_seconds, ahead, bed)
         lap("sound")
         envelopes: dict[str, np.ndarray] = getattr(sound, "envelopes", None) or {}
         if not any(e.any() for e in envelopes.values()):

@@ -21,7 +21,7 @@ from openr2v.engines.compositor.staging import Placement
 from openr2v.engines.compositor.visemes import Visemes, from_envelope, from_track
 from openr2v.media.visemes import VisemeTrack
 
-__all__ = ["rig_for", "turns_for", "visemes_for"]
+__all__ = ["prepare_face", "rig_for", "turns_for", "visemes_for"]
 
 SPEAKER_TURN = 0.5  # a speaker turns half as far toward its listener as the listener toward it
 
@@ -57,18 +57,34 @@ def visemes_for(label: str, job: RenderJob, envelopes: dict[str, np.ndarray],
 def rig_for(p: Placement, cutout: Cutout, index: int, job: RenderJob, envelopes: dict[str, np.ndarray],
             lines: list[Line], placements: list[Placement], tracks: dict[str, VisemeTrack]) -> FaceRig | None:
     """The rig of actor ``p`` (None: no photographed face); ``tracks`` are the soundtrack's visemes."""
+    parts = _face_parts(cutout, job.seed) if p.role == "character" else None
+    if parts is None:
+        return None
+    frames, fps = job.duration * job.fps, job.fps
+    envelope = envelopes.get(p.label)
+    return FaceRig(parts,
+                   visemes=visemes_for(p.label, job, envelopes, tracks),
+                   blinks=blink_track(frames, fps, job.seed, index),
+                   head=head_pose(frames, fps, job.seed, index, envelope, turns_for(p.label, lines, placements, fps)),
+                   frame_size=(job.width, job.height))
+
+
+def prepare_face(cutout: Cutout, seed: int) -> None:
+    """Build a character cut-out's first face (mesh, mouth and lid colours) now: done in the cut-out's worker,
+    it is ready before the first frame instead of delaying it (~10 ms a face)."""
+    parts = _face_parts(cutout, seed)
+    if parts is not None:
+        parts.at(0)
+
+
+def _face_parts(cutout: Cutout, seed: int) -> FaceParts | None:
+    """The faces of ``cutout``'s pictures, kept in its cache (None: no photographed face)."""
     marks = cutout.landmarks
-    if p.role != "character" or marks is None:
+    if marks is None:
         return None
     if "photo" not in cutout.rig_cache:
         found = [i for i in range(len(marks)) if np.isfinite(marks[i]).all()]
         cutout.rig_cache["photo"] = bool(found) and photographed(cutout.pictures[found[0]].y, marks[found[0]])
     if not cutout.rig_cache["photo"]:
         return None
-    frames, fps = job.duration * job.fps, job.fps
-    envelope = envelopes.get(p.label)
-    return FaceRig(FaceParts(cutout.pictures, marks, cutout.index, cutout.rig_cache, job.seed),
-                   visemes=visemes_for(p.label, job, envelopes, tracks),
-                   blinks=blink_track(frames, fps, job.seed, index),
-                   head=head_pose(frames, fps, job.seed, index, envelope, turns_for(p.label, lines, placements, fps)),
-                   frame_size=(job.width, job.height))
+    return FaceParts(cutout.pictures, marks, cutout.index, cutout.rig_cache, seed)

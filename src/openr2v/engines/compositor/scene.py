@@ -31,7 +31,7 @@ from openr2v.engines.common.sources import load_still
 from openr2v.engines.common.storyboard import Grid, find_grid
 from openr2v.engines.compositor.camera import CameraMove, plan_camera
 from openr2v.engines.compositor.cutouts import Cutout, cut_out, video_size
-from openr2v.engines.compositor.faces import rig_for, visemes_for
+from openr2v.engines.compositor.faces import prepare_face, rig_for, visemes_for
 from openr2v.engines.compositor.motion import WALK, Motion, exit_side, make_motion
 from openr2v.engines.compositor.plates import Plate, derived_plate, plate_from, render_canvas
 from openr2v.engines.compositor.shots import Actor, ShotRender
@@ -103,7 +103,7 @@ def build_scene(job: RenderJob, cache_dir: Path | None) -> Scene:
     # 1. Plan.
     plan = plan_for(job)
     # 2. Look and cast.
-    looks = list(_pool().map(look_at, job.references))
+    looks = list(_pool().map(lambda ref: look_at(ref, cache_dir), job.references))
     grid = _storyboard_grid(job, plan)
     roles = cast(job.request.prompt, looks, grid)
     recast = _recast_speakers(plan, roles)
@@ -116,8 +116,8 @@ def build_scene(job: RenderJob, cache_dir: Path | None) -> Scene:
                    key=lambda r: need.index(r.label) if r.label in need else len(need))
     looks_by = {lk.label: lk for lk in looks}
     loops_wanted = {r.label: _loop_frames(r, frames, len(videos)) for r in order}
-    pending = {r.label: _pool().submit(cut_out, r, looks_by[r.label], roles[r.label].role, fps=job.fps,
-                                       loop=loops_wanted[r.label], cache_dir=cache_dir) for r in order}
+    pending = {r.label: _pool().submit(_cut_out, r, looks_by[r.label], roles[r.label].role, fps=job.fps,
+                                       loop=loops_wanted[r.label], cache_dir=cache_dir, seed=job.seed) for r in order}
     # The soundtrack gets each video's loop before its pictures are decoded: from its duration.
     loops = {r.label: min(loops_wanted[r.label], math.ceil((r.info.duration or 0) * job.fps) or 1) / job.fps
              for r in order if r.label in videos}
@@ -135,6 +135,15 @@ def build_scene(job: RenderJob, cache_dir: Path | None) -> Scene:
         notes["video_loops_seconds"] = {k: round(v, 3) for k, v in loops.items()}
     return Scene(plan=plan, roles=roles, pending=pending, order=stage_order(roles), shots=shots, loop_seconds=loops,
                  videos=videos, notes=notes)
+
+
+def _cut_out(ref: ResolvedReference, look: Look, role: str, *, fps: int, loop: int, cache_dir: Path | None,
+             seed: int) -> Cutout:
+    """A reference's cut-out; a character's with its face rig's first face built too."""
+    cutout = cut_out(ref, look, role, fps=fps, loop=loop, cache_dir=cache_dir)
+    if role == "character":
+        prepare_face(cutout, seed)
+    return cutout
 
 
 def _shot_list(plan: ShotPlan) -> list[list[str]]:
