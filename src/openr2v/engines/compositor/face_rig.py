@@ -249,8 +249,10 @@ def grid_displacements(grid: np.ndarray, src: np.ndarray, triangles: np.ndarray,
     if not triangles.size:
         return dx, dy
     tri, s = grid[triangles], src[triangles]  # (T, 3, 2)
-    lo = np.maximum(np.ceil(tri.min(axis=1) - 1e-6), 0).astype(np.int64)
-    hi = np.minimum(np.floor(tri.max(axis=1) + 1e-6), (gw - 1, gh - 1)).astype(np.int64)
+    first, second, third = tri[:, 0], tri[:, 1], tri[:, 2]
+    lo = np.maximum(np.ceil(np.minimum(np.minimum(first, second), third) - 1e-6), 0).astype(np.int64)
+    hi = np.floor(np.maximum(np.maximum(first, second), third) + 1e-6)
+    hi = np.minimum(hi, (gw - 1, gh - 1)).astype(np.int64)
     nx, ny = np.maximum(hi[:, 0] - lo[:, 0] + 1, 0), np.maximum(hi[:, 1] - lo[:, 1] + 1, 0)
     counts = nx * ny
     total = int(counts.sum())
@@ -272,12 +274,13 @@ def grid_displacements(grid: np.ndarray, src: np.ndarray, triangles: np.ndarray,
     rows_of = np.repeat(np.arange(len(tri)), ny)
     row_y = lo[rows_of, 1] + np.arange(rows_of.size) - np.repeat(np.cumsum(ny) - ny, ny)
     per_row = nx[rows_of]
-    py = np.repeat(row_y, per_row).astype(np.float64)
-    px = (np.arange(total) - np.repeat(np.cumsum(per_row) - per_row - lo[rows_of, 0], per_row)).astype(np.float64)
-    c = np.repeat(coef, counts, axis=0)
+    # Single precision from here: cells are at most a few hundred apart, and this is most of a map's work.
+    py = np.repeat(row_y, per_row).astype(np.float32)
+    px = (np.arange(total) - np.repeat(np.cumsum(per_row) - per_row - lo[rows_of, 0], per_row)).astype(np.float32)
+    c = np.repeat(coef.astype(np.float32), counts, axis=0)
     u = c[:, 0] * px + c[:, 1] * py + c[:, 2]
     v = c[:, 3] * px + c[:, 4] * py + c[:, 5]
-    eps = 1e-6
+    eps = np.float32(1e-5)
     inside = np.flatnonzero((u >= -eps) & (v >= -eps) & (u + v <= 1 + eps))
     c, px, py = c[inside], px[inside], py[inside]
     at = py.astype(np.intp) * gw + px.astype(np.intp)
@@ -325,8 +328,8 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     source = src - (x0, y0)
     # A triangle squashed flat (a shut lid, closed lips) covers no pixel: it is not drawn, or its
     # near-infinite affine would fetch from anywhere along its edge.
-    d = dst[triangles] - dst[triangles][:, :1]
-    sd = src[triangles] - src[triangles][:, :1]
+    d, sd = dst[triangles], src[triangles]
+    d, sd = d - d[:, :1], sd - sd[:, :1]
     (d1x, d1y), (d2x, d2y) = d[:, 1].T, d[:, 2].T
     det = d1x * d2y - d1y * d2x  # twice the drawn area
     live = np.abs(det) > 0.5
