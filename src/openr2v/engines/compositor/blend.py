@@ -38,6 +38,7 @@ class Picture:
     _last: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = field(init=False, default=None, repr=False)
     # Coverage of the last resize's alpha planes, per plane and visible window (see ``Coverage``).
     _coverage: dict[tuple[int, int, int, int, int], Coverage] = field(init=False, default_factory=dict, repr=False)
+    _interleaved: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         h, w = self.a.shape
@@ -68,6 +69,16 @@ class Picture:
             self._last = ((ow, oh), planes)
             self._coverage.clear()
         return planes
+
+    def interleaved(self) -> tuple[np.ndarray, np.ndarray]:
+        """Luma and alpha, and the two chroma planes, as 4-channel pictures (channels repeated), made once: OpenCV
+        warps 4 channels in about a third of the time of 4 single ones. The luma one has a one-pixel frame (luma
+        repeated, alpha 0), so that a constant border is a repeated one for luma and an empty one for alpha."""
+        if self._interleaved is None:
+            y = cv2.copyMakeBorder(self.y, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+            a = cv2.copyMakeBorder(self.a, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=(0,))
+            self._interleaved = cv2.merge([y, a, y, a]), cv2.merge([self.u, self.v, self.u, self.v])
+        return self._interleaved
 
     def coverage(self, plane: int, alpha: np.ndarray, window: tuple[int, int, int, int]) -> Coverage:
         """The coverage of ``alpha[window]`` (plane 0 luma, 1 chroma) of the kept resize, made once."""
@@ -215,7 +226,7 @@ def draw_picture(frame: Planes, pic: Picture, m: np.ndarray, opacity: float = 1.
     if box is not None:
         _resized(frame, pic, *box, opacity, still)
     else:
-        _warped(frame, pic, m, opacity)
+        _warped(frame, pic, m, opacity, still)
 
 
 def _resized(frame: Planes, pic: Picture, x0: int, y0: int, ow: int, oh: int, opacity: float,
@@ -245,7 +256,7 @@ def _blend_clipped(plane: np.ndarray, src: np.ndarray, alpha: np.ndarray, x: int
         blend(plane[y + sy0:y + sy1, x + sx0:x + sx1], src[sy0:sy1, sx0:sx1], alpha[sy0:sy1, sx0:sx1], cov)
 
 
-def _warped(frame: Planes, pic: Picture, m: np.ndarray, opacity: float) -> None:
+def _warped(frame: Planes, pic: Picture, m: np.ndarray, opacity: float, still: bool) -> None:
     fy, fu, fv = frame
     box = _box(m, pic.y.shape[1], pic.y.shape[0], fy.shape[1], fy.shape[0])
     if box is None:
@@ -254,20 +265,37 @@ def _warped(frame: Planes, pic: Picture, m: np.ndarray, opacity: float) -> None:
     w, h = x1 - x0, y1 - y0
     mm = m.copy()
     mm[:, 2] -= (x0, y0)
-    alpha = cv2.warpAffine(pic.a, mm, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                           borderValue=(0,))
-    if opacity < 1:
-        alpha = (alpha.astype(np.uint16) * round(opacity * 256) >> 8).astype(np.uint8)
-    if not alpha.any():
-        return
-    # Outside the picture the colour planes repeat their edge: alpha is 0 there, and no dark fringe bleeds in.
-    luma = cv2.warpAffine(pic.y, mm, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    blend(fy[y0:y1, x0:x1], luma, alpha)
     mc = _chroma(mm)
+    linear = cv2.INTER_LINEAR
+    if still:
+        # A picture drawn again warps its interleaved planes (made once): the same samples, a third of the cost.
+        ya, uv = pic.interleaved()
+        framed = mm.copy()
+        framed[:, 2] -= mm[:, :2].sum(axis=1)  # picture pixel (0, 0) is (1, 1) of the framed one
+        warped = cv2.warpAffine(ya, framed, (w, h), flags=linear, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=(0, 0, 0, 0))
+        alpha = cv2.extractChannel(warped, 1)
+        if opacity < 1:
+            alpha = (alpha.astype(np.uint16) * round(opacity * 256) >> 8).astype(np.uint8)
+        if not alpha.any():
+            return
+        blend(fy[y0:y1, x0:x1], cv2.extractChannel(warped, 0), alpha)
+        colour = cv2.warpAffine(uv, mc, (w // 2, h // 2), flags=linear, borderMode=cv2.BORDER_REPLICATE)
+        chroma = [cv2.extractChannel(colour, 0), cv2.extractChannel(colour, 1)]
+    else:
+        alpha = cv2.warpAffine(pic.a, mm, (w, h), flags=linear, borderMode=cv2.BORDER_CONSTANT, borderValue=(0,))
+        if opacity < 1:
+            alpha = (alpha.astype(np.uint16) * round(opacity * 256) >> 8).astype(np.uint8)
+        if not alpha.any():
+            return
+        # Outside the picture the colour planes repeat their edge: alpha is 0 there, and no dark fringe bleeds in.
+        blend(fy[y0:y1, x0:x1], cv2.warpAffine(pic.y, mm, (w, h), flags=linear, borderMode=cv2.BORDER_REPLICATE),
+              alpha)
+        chroma = [cv2.warpAffine(src, mc, (w // 2, h // 2), flags=linear, borderMode=cv2.BORDER_REPLICATE)
+                  for src in (pic.u, pic.v)]
     alpha_c = cv2.resize(alpha, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    for src, dst in ((pic.u, fu), (pic.v, fv)):
-        warped = cv2.warpAffine(src, mc, (w // 2, h // 2), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        blend(dst[y0 // 2:y1 // 2, x0 // 2:x1 // 2], warped, alpha_c)
+    for warped_plane, dst in zip(chroma, (fu, fv), strict=True):
+        blend(dst[y0 // 2:y1 // 2, x0 // 2:x1 // 2], warped_plane, alpha_c)
 
 
 def draw_ellipse(frame: Planes, centre: tuple[float, float], axes: tuple[float, float], angle: float,
