@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pyworld
 from openr2v.domain.prompt import ShotPlan
 from openr2v.domain.request import GenerationRequest
 from openr2v.engines.base import RenderJob, ResolvedReference
+from openr2v.engines.common import sound as sound_module
 from openr2v.engines.common.sound import (
     Soundtrack,
     build_soundtrack,
@@ -242,15 +244,20 @@ def test_narrator_lines_and_determinism(media_dir: Path, tmp_path: Path) -> None
     assert not np.array_equal(a.samples, other.samples)
 
 
-def test_lines_spoken_ahead_give_the_same_soundtrack_even_when_the_casting_changes(media_dir: Path,
-                                                                                   tmp_path: Path) -> None:
+def test_lines_spoken_ahead_give_the_same_soundtrack_even_when_the_casting_changes(
+        media_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     refs = [resolved("character1", media_dir / "object.png"), resolved("character2", media_dir / "object.png")]
     job = make_job(tmp_path, refs, "character1 says to character2: 'Good morning.' character2 answers: 'Hello.'")
     plan = plan_for(job)
     fresh = build_soundtrack(job, plan, {})
     ahead = speak_ahead(job)
-    assert len(ahead.takes) == 2
+    assert len(ahead.takes) == 2 and len(ahead.placed) == 2
+    # Both lines were moved to their voices and fitted to their windows ahead: the soundtrack only mixes them.
+    calls: list[str] = []
+    speak = sound_module._speak
+    monkeypatch.setattr(sound_module, "_speak", lambda text, *a, **k: calls.append(text) or speak(text, *a, **k))
     assert np.array_equal(build_soundtrack(job, plan, {}, ahead).samples, fresh.samples)
+    assert calls == []
     # The room tone made ahead (while the speech is made) is the one the soundtrack would make.
     assert np.array_equal(build_soundtrack(job, plan, {}, ahead, room_bed(job)).samples, fresh.samples)
     # The engine's casting gave the second line to the first speaker: that line is spoken again in its voice.
@@ -259,6 +266,16 @@ def test_lines_spoken_ahead_give_the_same_soundtrack_even_when_the_casting_chang
     again = build_soundtrack(job, recast, {}, ahead)
     assert np.array_equal(again.samples, build_soundtrack(job, recast, {}).samples)
     assert [pl.label for pl in again.lines] == ["character1", "character1"]
+    # A line whose window moved (the line before it ran over its own) is placed again, in the window it got.
+    late = ShotPlan.from_dict(plan.as_dict())
+    late.lines[0].end = late.lines[1].start + 0.4
+    late.lines[0].text = "Good morning, my dear friend, and what a fine long morning it is."
+    ahead_late = speak_ahead(dataclasses.replace(job, plan=late.as_dict()))
+    reference = build_soundtrack(job, late, {}).samples
+    calls.clear()
+    placed = build_soundtrack(job, late, {}, ahead_late)
+    assert np.array_equal(placed.samples, reference)
+    assert placed.lines[1].start > late.lines[1].start and calls == ["Hello."]
 
 
 def test_cast_voices_are_distinct_deterministic_and_fit_the_reference() -> None:

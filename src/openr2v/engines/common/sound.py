@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
-from openr2v.domain.prompt import ShotPlan, plan_prompt
+from openr2v.domain.prompt import Line, ShotPlan, plan_prompt
 from openr2v.engines.base import RenderJob, ResolvedReference
 from openr2v.media.audio import decode_audio, fit_length, mix, room_tone
 from openr2v.media.encode import AUDIO_RATE
@@ -51,6 +53,9 @@ from openr2v.media.voice import VoiceProfile, profile_from_file, transform
 
 __all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_targets", "cast_voices", "line_notes", "plan_for",
            "room_bed"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 SPEECH_DBFS = -20.0  # RMS of voiced speech (dialogue level, with headroom for its peaks)
 MUSIC_DBFS = -28.0
@@ -164,14 +169,25 @@ def _voice_source(ref: ResolvedReference) -> tuple[str, VoiceProfile | None] | N
     return None
 
 
-def _first_takes(lines: list[tuple[str, Voice]]) -> dict[tuple[str, Voice], Speech]:
-    """Every line spoken once at its voice's own pace, two at a time: Piper's network runs on one core
-    a call, so a dialogue's lines take half the wall time (eSpeak NG's calls queue on its lock)."""
-    todo = list(dict.fromkeys(lines))
-    if len(todo) < 2:
-        return {line: synthesize_timed(*line) for line in todo}
+def _two_at_a_time(work: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+    """``work`` on every item, two at a time: Piper's network runs on one core a call, so a dialogue's lines take
+    half the wall time (eSpeak NG's calls queue on its lock, Praat's on its own)."""
+    if len(items) < 2:
+        return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="openr2v-tts") as pool:
-        return dict(zip(todo, pool.map(lambda line: synthesize_timed(*line), todo), strict=True))
+        return list(pool.map(work, items))
+
+
+def _first_takes(lines: list[tuple[str, Voice]]) -> dict[tuple[str, Voice], Speech]:
+    """Every line spoken once at its voice's own pace."""
+    todo = list(dict.fromkeys(lines))
+    return dict(zip(todo, _two_at_a_time(lambda line: synthesize_timed(*line), todo), strict=True))
+
+
+def _window(ln: Line, busy_until: int, duration: float, n: int) -> tuple[int, int]:
+    """Where a line may be spoken (samples): from its start, or after the line before it ends, to its end."""
+    start = max(int(round(max(0.0, ln.start) * AUDIO_RATE)), busy_until)
+    return start, min(int(round(min(ln.end, duration) * AUDIO_RATE)), n)
 
 
 def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
@@ -284,10 +300,13 @@ class SpeakerCast:
 
 @dataclass
 class SpokenAhead:
-    """A plan's lines spoken before the soundtrack is built (``speak_ahead``), with the cast they were spoken for."""
+    """A plan's lines spoken before the soundtrack is built (``speak_ahead``), with the cast they were spoken for:
+    each line's take, and each line as placed in its planned window (speaker, text and window in samples ->
+    ``_speak``'s samples and phonemes), which the soundtrack uses when the window turns out the same."""
 
     cast: SpeakerCast
     takes: dict[tuple[str, Voice], Speech]
+    placed: dict[tuple[str, str, int], tuple[np.ndarray, list[Phoneme]]] = field(default_factory=dict)
 
 
 def _cast_speakers(job: RenderJob, plan: ShotPlan, ahead: SpokenAhead | None = None) -> SpeakerCast:
@@ -320,8 +339,26 @@ def speak_ahead(job: RenderJob) -> SpokenAhead:
     line again in the right voice."""
     plan = plan_for(job)
     cast = _cast_speakers(job, plan)
-    lines = _lines(plan, cast.voices)
-    return SpokenAhead(cast, _first_takes(lines))
+    n = job.duration * AUDIO_RATE
+    todo = []
+    for ln in plan.lines:
+        label = ln.speaker or NARRATOR
+        start, stop = _window(ln, 0, float(job.duration), n)  # as placed when no line before it overruns
+        if ln.text.strip() and stop - start >= MIN_WINDOW * AUDIO_RATE:
+            todo.append((label, ln.text, stop - start))
+
+    def speak(item: tuple[str, str, int]) -> tuple[Speech, tuple[np.ndarray, list[Phoneme]]]:
+        # The line moved to its voice and fitted to its window right after it is spoken: the voice matching
+        # (Praat) runs beside the other line's speech instead of after both.
+        label, text, window = item
+        take = synthesize_timed(text, cast.voices[label])
+        target = cast.profiles.get(label) or cast.targets.get(label)
+        return take, _speak(text, cast.voices[label], target, window / AUDIO_RATE, take)
+
+    unique = list(dict.fromkeys(todo))
+    done = _two_at_a_time(speak, unique)
+    takes = {(text, cast.voices[label]): take for (label, text, _), (take, _) in zip(unique, done, strict=True)}
+    return SpokenAhead(cast, takes, {item: placed for item, (_, placed) in zip(unique, done, strict=True)})
 
 
 def room_bed(job: RenderJob) -> np.ndarray:
@@ -353,15 +390,18 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
     busy_until = 0
     takes = dict(ahead.takes) if ahead is not None else {}
     takes.update(_first_takes([line for line in _lines(plan, voices) if line not in takes]))
+    # Lines already placed ahead count only when spoken by this very cast.
+    ready = ahead.placed if ahead is not None and casting is ahead.cast else {}
     for ln in sorted(plan.lines, key=lambda ln: ln.start):
         label = ln.speaker or NARRATOR
-        start = max(int(round(max(0.0, ln.start) * AUDIO_RATE)), busy_until)
-        stop = min(int(round(min(ln.end, duration) * AUDIO_RATE)), n)
+        start, stop = _window(ln, busy_until, duration, n)
         if not ln.text.strip() or (stop - start) < MIN_WINDOW * AUDIO_RATE:
             continue
         target = profiles.get(label) or cast.get(label)
-        speech, phonemes = _speak(ln.text, voices[label], target, (stop - start) / AUDIO_RATE,
-                                  takes.get((ln.text, voices[label])))
+        key = (label, ln.text, stop - start)
+        speech, phonemes = ready[key] if key in ready else _speak(ln.text, voices[label], target,
+                                                                  (stop - start) / AUDIO_RATE,
+                                                                  takes.get((ln.text, voices[label])))
         if speech.size == 0:
             continue
         per_speaker[label][start:start + speech.size] += speech
