@@ -115,8 +115,9 @@ def test_looks_are_cached_by_the_file_bytes(tmp_path: Path, previz_dir: Path,
     ImageOps.mirror(Image.open(previz_dir / "red.png")).save(changed)
     mirrored = look_at(resolved("Image 1", changed), cache)
     assert len(calls) == 1
-    if first[0].face is not None:
-        assert mirrored.face is not None and abs(mirrored.face.x + mirrored.face.w - (first[0].width - first[0].face.x)) < 12
+    face = first[0].face
+    if face is not None:  # the mirrored picture's face is the mirror image of the first one's
+        assert mirrored.face is not None and abs(mirrored.face.x + mirrored.face.w - (first[0].width - face.x)) < 12
     torn = sorted(cache.glob("*.look.json"))[0]
     torn.write_text("{")
     look_at(person, cache), look_at(place, cache)
