@@ -278,6 +278,24 @@ def test_lines_spoken_ahead_give_the_same_soundtrack_even_when_the_casting_chang
     assert placed.lines[1].start > late.lines[1].start and calls == ["Hello."]
 
 
+def test_a_line_said_twice_ahead_is_spoken_once(media_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    refs = [resolved("character1", media_dir / "object.png"), resolved("character2", media_dir / "object.png")]
+    job = make_job(tmp_path, refs, "character1 says to character2: 'Again.' character2 answers: 'Hello.' "
+                                   "character1 says: 'Again.'")
+    plan = plan_for(job)
+    assert [ln.text for ln in plan.lines].count("Again.") == 2
+    spoken: list[str] = []
+    synthesize = sound_module.synthesize_timed
+    monkeypatch.setattr(sound_module, "synthesize_timed", lambda text, voice: spoken.append(text) or synthesize(
+        text, voice))
+    ahead = speak_ahead(job)
+    assert sorted(spoken) == ["Again.", "Hello."]
+    assert {text for _, text, _ in ahead.placed} == {"Again.", "Hello."}
+    monkeypatch.setattr(sound_module, "synthesize_timed", synthesize)
+    assert np.array_equal(build_soundtrack(job, plan, {}, ahead).samples, build_soundtrack(job, plan, {}).samples)
+
+
 def test_cast_voices_are_distinct_deterministic_and_fit_the_reference() -> None:
     speakers = [f"character{i}" for i in range(1, 6)]
     a = cast_voices(speakers, {}, seed=3)

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -347,18 +348,31 @@ def speak_ahead(job: RenderJob) -> SpokenAhead:
         if ln.text.strip() and stop - start >= MIN_WINDOW * AUDIO_RATE:
             todo.append((label, ln.text, stop - start))
 
-    def speak(item: tuple[str, str, int]) -> tuple[Speech, tuple[np.ndarray, list[Phoneme]]]:
+    takes: dict[tuple[str, Voice], Future[Speech]] = {}
+    lock = threading.Lock()
+
+    def speak(item: tuple[str, str, int]) -> tuple[np.ndarray, list[Phoneme]]:
         # The line moved to its voice and fitted to its window right after it is spoken: the voice matching
-        # (Praat) runs beside the other line's speech instead of after both.
+        # (Praat) runs beside the other line's speech instead of after both. A line said again in the same
+        # voice (in another window) is spoken once.
         label, text, window = item
-        take = synthesize_timed(text, cast.voices[label])
+        key = (text, cast.voices[label])
+        with lock:
+            mine = key not in takes
+            future = takes.setdefault(key, Future())
+        if mine:
+            try:
+                future.set_result(synthesize_timed(*key))
+            except BaseException as exc:  # the other worker may be waiting for this take
+                future.set_exception(exc)
+        take = future.result()
         target = cast.profiles.get(label) or cast.targets.get(label)
-        return take, _speak(text, cast.voices[label], target, window / AUDIO_RATE, take)
+        return _speak(text, cast.voices[label], target, window / AUDIO_RATE, take)
 
     unique = list(dict.fromkeys(todo))
     done = _two_at_a_time(speak, unique)
-    takes = {(text, cast.voices[label]): take for (label, text, _), (take, _) in zip(unique, done, strict=True)}
-    return SpokenAhead(cast, takes, {item: placed for item, (_, placed) in zip(unique, done, strict=True)})
+    return SpokenAhead(cast, {key: future.result() for key, future in takes.items()},
+                       dict(zip(unique, done, strict=True)))
 
 
 def room_bed(job: RenderJob) -> np.ndarray:

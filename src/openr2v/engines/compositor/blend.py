@@ -235,10 +235,7 @@ def _resized(frame: Planes, pic: Picture, x0: int, y0: int, ow: int, oh: int, op
     luma, alpha, u, v, alpha_c = pic.resized(ow, oh, keep=keep)
     # A kept resize at full opacity blends with its coverage from the last frame.
     cached = pic if keep and opacity >= 1 else None
-    if opacity < 1:
-        fade = round(opacity * 256)
-        alpha = (alpha.astype(np.uint16) * fade >> 8).astype(np.uint8)
-        alpha_c = (alpha_c.astype(np.uint16) * fade >> 8).astype(np.uint8)
+    alpha, alpha_c = _faded(alpha, opacity), _faded(alpha_c, opacity)
     _blend_clipped(fy, luma, alpha, x0, y0, cached, 0)
     # Chroma at (x0 // 2, y0 // 2): an odd luma position shifts colour by half a chroma sample (invisible),
     # while luma keeps whole-pixel placement.
@@ -265,37 +262,39 @@ def _warped(frame: Planes, pic: Picture, m: np.ndarray, opacity: float, still: b
     w, h = x1 - x0, y1 - y0
     mm = m.copy()
     mm[:, 2] -= (x0, y0)
-    mc = _chroma(mm)
-    linear = cv2.INTER_LINEAR
-    if still:
-        # A picture drawn again warps its interleaved planes (made once): the same samples, a third of the cost.
-        ya, uv = pic.interleaved()
-        framed = mm.copy()
-        framed[:, 2] -= mm[:, :2].sum(axis=1)  # picture pixel (0, 0) is (1, 1) of the framed one
-        warped = cv2.warpAffine(ya, framed, (w, h), flags=linear, borderMode=cv2.BORDER_CONSTANT,
-                                borderValue=(0, 0, 0, 0))
-        alpha = cv2.extractChannel(warped, 1)
-        if opacity < 1:
-            alpha = (alpha.astype(np.uint16) * round(opacity * 256) >> 8).astype(np.uint8)
-        if not alpha.any():
-            return
-        blend(fy[y0:y1, x0:x1], cv2.extractChannel(warped, 0), alpha)
-        colour = cv2.warpAffine(uv, mc, (w // 2, h // 2), flags=linear, borderMode=cv2.BORDER_REPLICATE)
-        chroma = [cv2.extractChannel(colour, 0), cv2.extractChannel(colour, 1)]
-    else:
-        alpha = cv2.warpAffine(pic.a, mm, (w, h), flags=linear, borderMode=cv2.BORDER_CONSTANT, borderValue=(0,))
-        if opacity < 1:
-            alpha = (alpha.astype(np.uint16) * round(opacity * 256) >> 8).astype(np.uint8)
-        if not alpha.any():
-            return
-        # Outside the picture the colour planes repeat their edge: alpha is 0 there, and no dark fringe bleeds in.
-        blend(fy[y0:y1, x0:x1], cv2.warpAffine(pic.y, mm, (w, h), flags=linear, borderMode=cv2.BORDER_REPLICATE),
-              alpha)
-        chroma = [cv2.warpAffine(src, mc, (w // 2, h // 2), flags=linear, borderMode=cv2.BORDER_REPLICATE)
-                  for src in (pic.u, pic.v)]
+    luma, alpha, u, v = _warp_planes(pic, mm, (w, h), still)
+    alpha = _faded(alpha, opacity)
+    if not alpha.any():
+        return
+    blend(fy[y0:y1, x0:x1], luma, alpha)
     alpha_c = cv2.resize(alpha, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    for warped_plane, dst in zip(chroma, (fu, fv), strict=True):
-        blend(dst[y0 // 2:y1 // 2, x0 // 2:x1 // 2], warped_plane, alpha_c)
+    for plane, dst in ((u, fu), (v, fv)):
+        blend(dst[y0 // 2:y1 // 2, x0 // 2:x1 // 2], plane, alpha_c)
+
+
+def _warp_planes(pic: Picture, m: np.ndarray, size: tuple[int, int],
+                 still: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Luma, alpha (``size``) and chroma (half) of ``pic`` warped by ``m``. Outside the picture the colour planes
+    repeat their edge and alpha is 0: no dark fringe bleeds in. A still picture (drawn again) warps its
+    interleaved planes, made once: the same samples, a third of the cost."""
+    w, h = size
+    mc, linear = _chroma(m), cv2.INTER_LINEAR
+    if not still:
+        u, v = (cv2.warpAffine(p, mc, (w // 2, h // 2), flags=linear, borderMode=cv2.BORDER_REPLICATE)
+                for p in (pic.u, pic.v))
+        return (cv2.warpAffine(pic.y, m, size, flags=linear, borderMode=cv2.BORDER_REPLICATE),
+                cv2.warpAffine(pic.a, m, size, flags=linear, borderMode=cv2.BORDER_CONSTANT, borderValue=(0,)), u, v)
+    ya, uv = pic.interleaved()
+    framed = m.copy()
+    framed[:, 2] -= m[:, :2].sum(axis=1)  # picture pixel (0, 0) is (1, 1) of the framed one
+    warped = cv2.warpAffine(ya, framed, size, flags=linear, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    colour = cv2.warpAffine(uv, mc, (w // 2, h // 2), flags=linear, borderMode=cv2.BORDER_REPLICATE)
+    return (cv2.extractChannel(warped, 0), cv2.extractChannel(warped, 1), cv2.extractChannel(colour, 0),
+            cv2.extractChannel(colour, 1))
+
+
+def _faded(alpha: np.ndarray, opacity: float) -> np.ndarray:
+    return alpha if opacity >= 1 else (alpha.astype(np.uint16) * round(opacity * 256) >> 8).astype(np.uint8)
 
 
 def draw_ellipse(frame: Planes, centre: tuple[float, float], axes: tuple[float, float], angle: float,
