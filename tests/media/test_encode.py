@@ -135,3 +135,30 @@ def test_abort_removes_the_partial_file(tmp_path: Path) -> None:
         writer.write(_frames(320, 240, 1)[0])
         raise RuntimeError("stop")
     assert not path.exists()
+
+
+def test_a_writer_closed_early_or_aborted_leaves_no_audio_thread(tmp_path: Path) -> None:
+    import threading
+
+    long_audio = tone(30.0, 220.0)
+    writer = Mp4Writer(tmp_path / "short.mp4", 320, 240, 900, audio=long_audio, preset="ultrafast")
+    writer.write(_frames(320, 240, 1)[0])
+    with pytest.raises(ValueError, match="1 of 900 frames"):
+        writer.close()
+    with pytest.raises(RuntimeError), Mp4Writer(tmp_path / "gone.mp4", 320, 240, 900, audio=long_audio,
+                                                preset="ultrafast") as w:
+        w.write(_frames(320, 240, 1)[0])
+        raise RuntimeError("stop")
+    assert not (tmp_path / "gone.mp4").exists()
+    assert not [t for t in threading.enumerate() if t.name == "openr2v-aac"]
+
+
+def test_an_audio_the_encoder_refuses_fails_the_writer(tmp_path: Path) -> None:
+    """The AAC is encoded in a thread of its own: its failure still reaches the caller, as the writer's."""
+    audio = np.zeros((2, 96_000), np.float32)
+    audio[:, 5000:] = np.nan  # FFmpeg's AAC encoder refuses NaN input
+    with pytest.raises(av.FFmpegError), Mp4Writer(tmp_path / "nan.mp4", 320, 240, 60, audio=audio,
+                                                  preset="ultrafast") as writer:
+        for frame in _frames(320, 240, 60):
+            writer.write(frame)
+    assert not (tmp_path / "nan.mp4").exists()
