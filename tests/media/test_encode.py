@@ -162,3 +162,19 @@ def test_an_audio_the_encoder_refuses_fails_the_writer(tmp_path: Path) -> None:
         for frame in _frames(320, 240, 60):
             writer.write(frame)
     assert not (tmp_path / "nan.mp4").exists()
+
+
+def test_a_buffer_refilled_after_each_write_gives_the_same_video(tmp_path: Path) -> None:
+    """``write_yuv420`` hands x264 the caller's buffer itself (no copy): it must be free again on return, as
+    the compositor refills its few buffers in turn."""
+    frames = [rgb_to_yuv420(f) for f in _frames(320, 240, 40)]
+    outputs = []
+    for name, reuse in (("own.mp4", False), ("reused.mp4", True)):
+        shared = np.empty_like(frames[0])
+        with Mp4Writer(tmp_path / name, 320, 240, len(frames), preset="ultrafast", audio=tone(2.0, 220.0)) as w:
+            for f in frames:
+                if reuse:
+                    shared[:] = f
+                w.write_yuv420(shared if reuse else f.copy())
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]

@@ -98,7 +98,8 @@ class Mp4Writer:
         """Encode the next frame given as a (H * 3 // 2, W) buffer (see ``rgb_to_yuv420``)."""
         if buf.shape != (self.height * 3 // 2, self.width) or buf.dtype != np.uint8:
             raise ValueError(f"frame must be {self.height * 3 // 2}x{self.width} uint8, got {buf.shape} {buf.dtype}")
-        self._encode(av.VideoFrame.from_ndarray(buf, format="yuv420p"))
+        # The frame refers to ``buf`` (no copy): x264 copies its input before ``encode`` returns.
+        self._encode(av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(buf), format="yuv420p"))
 
     def _encode(self, frame: av.VideoFrame) -> None:
         if self._written >= self.frames:
@@ -214,6 +215,8 @@ class AudioTrack:
 
     def feed(self, upto: int, *, final: bool = False) -> None:
         """Mux audio up to sample ``upto`` in whole AAC frames (a short tail only when ``final``)."""
+        if self._thread is None:
+            self.start()
         total = self._samples.shape[1]
         while self._pos < min(upto, total):
             n = min(_AAC_FRAME, total - self._pos)
