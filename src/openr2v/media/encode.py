@@ -98,8 +98,7 @@ class Mp4Writer:
         """Encode the next frame given as a (H * 3 // 2, W) buffer (see ``rgb_to_yuv420``)."""
         if buf.shape != (self.height * 3 // 2, self.width) or buf.dtype != np.uint8:
             raise ValueError(f"frame must be {self.height * 3 // 2}x{self.width} uint8, got {buf.shape} {buf.dtype}")
-        # The frame refers to ``buf`` (no copy): x264 copies its input before ``encode`` returns.
-        self._encode(av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(buf), format="yuv420p"))
+        self._encode(_frame_of(np.ascontiguousarray(buf)))
 
     def _encode(self, frame: av.VideoFrame) -> None:
         if self._written >= self.frames:
@@ -148,6 +147,14 @@ class Mp4Writer:
             self.close()
         else:
             self.abort()
+
+
+def _frame_of(buf: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame that refers to ``buf`` (no copy: x264 copies its input before ``encode`` returns)."""
+    try:
+        return av.VideoFrame.from_numpy_buffer(buf, format="yuv420p")
+    except ValueError:  # a PyAV too old to wrap yuv420p: a copy
+        return av.VideoFrame.from_ndarray(buf, format="yuv420p")
 
 
 class AudioTrack:
