@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import av
@@ -138,8 +139,6 @@ def test_abort_removes_the_partial_file(tmp_path: Path) -> None:
 
 
 def test_a_writer_closed_early_or_aborted_leaves_no_audio_thread(tmp_path: Path) -> None:
-    import threading
-
     long_audio = tone(30.0, 220.0)
     writer = Mp4Writer(tmp_path / "short.mp4", 320, 240, 900, audio=long_audio, preset="ultrafast")
     writer.write(_frames(320, 240, 1)[0])

@@ -33,29 +33,38 @@ def join_segments(segments: list[tuple[Path, int]], out: Path, fps: int, *, audi
                  if audio is not None else None)
         if track is not None:
             track.start()
-        done = 0
-        for path, frames in segments:
-            with av.open(str(path)) as src:
-                stream = src.streams.video[0]
-                tb = stream.time_base
-                if tb is None:
-                    raise ValueError(f"{path}: the video stream has no time base")
-                offset = round(done / fps / tb)
-                count = 0
-                for packet in src.demux(stream):
-                    if packet.dts is None:  # the demuxer's flush packet
-                        continue
-                    packet.pts = None if packet.pts is None else packet.pts + offset
-                    packet.dts += offset
-                    packet.stream = video
-                    packet.time_base = tb
-                    dst.mux(packet)
-                    count += 1
-            if count != frames:
-                raise ValueError(f"segment {path.name} holds {count} frames, not {frames}")
-            done += frames
+        try:
+            _copy_segments(segments, dst, video, fps, track)
+        finally:
             if track is not None:
-                track.feed(done * AUDIO_RATE // fps)
-        if track is not None:
-            track.finish()
+                track.close(stop=True)  # the container is not closed under its encoding thread
     return out
+
+
+def _copy_segments(segments: list[tuple[Path, int]], dst: av.container.OutputContainer, video: av.VideoStream,
+                   fps: int, track: AudioTrack | None) -> None:
+    done = 0
+    for path, frames in segments:
+        with av.open(str(path)) as src:
+            stream = src.streams.video[0]
+            tb = stream.time_base
+            if tb is None:
+                raise ValueError(f"{path}: the video stream has no time base")
+            offset = round(done / fps / tb)
+            count = 0
+            for packet in src.demux(stream):
+                if packet.dts is None:  # the demuxer's flush packet
+                    continue
+                packet.pts = None if packet.pts is None else packet.pts + offset
+                packet.dts += offset
+                packet.stream = video
+                packet.time_base = tb
+                dst.mux(packet)
+                count += 1
+        if count != frames:
+            raise ValueError(f"segment {path.name} holds {count} frames, not {frames}")
+        done += frames
+        if track is not None:
+            track.feed(done * AUDIO_RATE // fps)
+    if track is not None:
+        track.finish()
