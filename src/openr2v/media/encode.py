@@ -81,8 +81,6 @@ class Mp4Writer:
         cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
         self._audio = (AudioTrack(self._container, fit_audio(audio, frames * AUDIO_RATE // fps), audio_bitrate)
                        if audio is not None else None)
-        if self._audio is not None:
-            self._audio.start()
 
     @property
     def has_audio(self) -> bool:
@@ -163,7 +161,9 @@ class AudioTrack:
 
     The encoding runs ahead in a thread of its own (FFmpeg's AAC encoder costs ~0.3 s of a 10 s video's
     encode, which was on the video's path); the packets are muxed by the caller in the order, and at the
-    points, the encoder gave them, so the bytes are those of encoding in step with the video."""
+    points, the encoder gave them, so the bytes are those of encoding in step with the video. Add the track
+    last: it writes the container's header (which opens the encoders and reads their settings) before its
+    thread starts encoding."""
 
     def __init__(self, container: av.container.OutputContainer, samples: np.ndarray, bitrate: int) -> None:
         self._container = container
@@ -176,13 +176,8 @@ class AudioTrack:
         self._encoded: list[list[av.Packet]] = []  # per AAC frame (the last: the flush), the packets it gave
         self._ready = threading.Condition()
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self._stopped = False
-
-    def start(self) -> None:
-        """Start encoding; call it once every stream is added. The container's header is written first: it opens
-        the encoders and reads their settings, which must not happen beside the encoding."""
-        self._container.start_encoding()
+        container.start_encoding()
         self._thread = threading.Thread(target=self._encode_all, name="openr2v-aac", daemon=True)
         self._thread.start()
 
@@ -222,8 +217,6 @@ class AudioTrack:
 
     def feed(self, upto: int, *, final: bool = False) -> None:
         """Mux audio up to sample ``upto`` in whole AAC frames (a short tail only when ``final``)."""
-        if self._thread is None:
-            self.start()
         total = self._samples.shape[1]
         while self._pos < min(upto, total):
             n = min(_AAC_FRAME, total - self._pos)
@@ -240,8 +233,7 @@ class AudioTrack:
     def close(self, *, stop: bool = False) -> None:
         """Wait for the encoding thread (the container may not be closed under it); ``stop``: it encodes no more."""
         self._stopped = self._stopped or stop
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
 
 
 def fit_audio(audio: np.ndarray, n: int) -> np.ndarray:

@@ -31,8 +31,6 @@ def join_segments(segments: list[tuple[Path, int]], out: Path, fps: int, *, audi
             video.time_base = template.time_base
         track = (AudioTrack(dst, fit_audio(audio, total * AUDIO_RATE // fps), audio_bitrate)
                  if audio is not None else None)
-        if track is not None:
-            track.start()
         try:
             _copy_segments(segments, dst, video, fps, track)
         finally:
