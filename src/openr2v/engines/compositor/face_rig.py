@@ -62,11 +62,15 @@ class Mesh:
     seal: tuple[np.ndarray, np.ndarray, np.ndarray]  # upper and lower inner lip ids, the rest gap between them
     lids: list[tuple[np.ndarray, np.ndarray]]  # per eye: the upper lid and the crease above it, corner to corner
     lip: np.ndarray  # the lower lip's inner and outer points (not its corners)
-    border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, cut-out pixels (it may reach past the cut-out:
+    border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, upright pixels (it may reach past the cut-out:
     # the box must end where the mesh's fixed border is, or the warp would stop short of it with a seam)
+    to_picture: np.ndarray  # 3x3: the upright face's pixels -> cut-out pixels (a rotation about the face)
 
     def idx(self, ids: tuple[int, ...]) -> np.ndarray:
         return np.array([self.ids[i] for i in ids], dtype=np.int64)
+
+    def in_picture(self, points: np.ndarray) -> np.ndarray:
+        return points @ self.to_picture[:2, :2].T + self.to_picture[:2, 2]
 
 
 def _delaunay(points: np.ndarray) -> np.ndarray:
@@ -99,9 +103,22 @@ def _creases(marks: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def _upright(marks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``marks`` turned about their centre until the eyes' outer corners are level, and the 3x3 matrix back: a
+    tilted head opens its jaw and closes its lids along its own axis, not the picture's."""
+    right, left = marks[fm.EYE_CORNERS[0][0]], marks[fm.EYE_CORNERS[1][0]]
+    roll = math.atan2(float(left[1] - right[1]), float(left[0] - right[0]))
+    centre = marks[: fm.COUNT - 10].astype(np.float64).mean(axis=0)
+    c, s = math.cos(roll), math.sin(roll)
+    back = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    back[:2, 2] = centre - back[:2, :2] @ centre
+    return (marks - centre) @ back[:2, :2] + centre, back
+
+
 def face_mesh_of(marks: np.ndarray, triangles: np.ndarray | None = None) -> Mesh:
-    """The rig's mesh over face landmarks ``marks`` (cut-out pixels); ``triangles``: another picture's of the same
-    face (else triangulated here)."""
+    """The rig's mesh over face landmarks ``marks`` (cut-out pixels), built upright (``Mesh.to_picture`` turns it
+    back); ``triangles``: another picture's of the same face (else triangulated here)."""
+    marks, to_picture = _upright(marks)
     groups = (fm.UPPER_INNER + fm.LOWER_INNER + fm.UPPER_OUTER + fm.LOWER_OUTER + fm.RIGHT_LIDS[0]
               + fm.RIGHT_LIDS[1] + fm.LEFT_LIDS[0] + fm.LEFT_LIDS[1] + fm.EYE_CORNERS[0] + fm.EYE_CORNERS[1]
               + fm.IRISES[0] + fm.IRISES[1] + fm.BROWS + fm.OVAL[::2] + fm.NOSE + fm.SKIN)
@@ -174,7 +191,7 @@ def face_mesh_of(marks: np.ndarray, triangles: np.ndarray | None = None) -> Mesh
     lip = np.array([ids[i] for i in fm.LOWER_INNER[1:-1] + fm.LOWER_OUTER[1:-1]])
     mesh = Mesh(points=points, triangles=np.zeros((0, 3), np.int32), ids=ids, face_h=face_h, face_w=face_w, jaw=jaw,
                 lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids, lip=lip,
-                border=np.array([bx0, by0, bx1, by1]))
+                border=np.array([bx0, by0, bx1, by1]), to_picture=to_picture)
     # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
     mesh.triangles = (_delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
                       if triangles is None else triangles)
@@ -404,7 +421,8 @@ class FaceParts:
         if not isinstance(first, FacePart):
             mesh, picture = face_mesh_of(marks), self.pictures[i]
             part = FacePart(mesh, mouth_look(picture, marks, self.seed),
-                            [lid_look(picture, mesh.points[lid], mesh.points[crease]) for lid, crease in mesh.lids],
+                            [lid_look(picture, mesh.in_picture(mesh.points[lid]), mesh.in_picture(mesh.points[crease]))
+                             for lid, crease in mesh.lids],
                             mesh.idx(fm.UPPER_INNER), mesh.idx(fm.LOWER_INNER))
             self.cache["first"] = part
             return part
@@ -449,13 +467,14 @@ class FaceRig:
                       shape.tuck)
 
     def prepare(self, m: np.ndarray, k: int) -> Warp | None:
-        """Frame ``k``'s warp of the face drawn at ``m`` (cut-out pixels -> output, 2x3 or 3x3); None when
+        """Frame ``k``'s warp of the face drawn at ``m`` (cut-out pixels -> output, 3x3); None when
         the face is too small, off the frame or lost. Call it in frame order: it keeps its last maps for
         reuse. It reads no pixels, so a frame's warp can be made while the previous frame is drawn."""
         part = self.parts.at(k)
         if part is None:
             return None
         mesh = part.mesh
+        m = m @ mesh.to_picture
         lin, off = m[:2, :2], m[:2, 2]
         scale = math.sqrt(abs(np.linalg.det(lin)))
         if mesh.face_h * scale < MIN_SCREEN_FACE:

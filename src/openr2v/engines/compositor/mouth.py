@@ -98,16 +98,20 @@ def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: Mo
     lip_y = look.lip[0]
     dark_y = max(24.0, 0.28 * lip_y)
     inner_y = (0.65 * lip_y) * (1 - depth) + dark_y * depth
-    # Upper teeth: a band under the upper lip's middle, dimmer toward the corners.
+    # Upper teeth: a band under the upper lip's middle, dimmer toward the corners; "under" and "along" are the
+    # mouth's own (a tilted head's teeth hang toward its chin).
     n = upper.shape[0]
     mid = upper[n // 5: n - n // 5]
-    band = min((0.4 + 0.5 * tuck) * gap, (0.14 + 0.1 * tuck) * float(np.linalg.norm(upper[-1] - upper[0])))
-    teeth_poly = np.concatenate([mid, (mid + (0, band))[::-1]])
+    span = upper[-1] - upper[0]
+    width = max(2.0, float(np.linalg.norm(span)))
+    along = span / width
+    band = min((0.4 + 0.5 * tuck) * gap, (0.14 + 0.1 * tuck) * width)
+    teeth_poly = np.concatenate([mid, (mid + band * np.array([-along[1], along[0]]))[::-1]])
     teeth = cv2.GaussianBlur(poly_mask(teeth_poly, box), (0, 0), max(0.6, 0.08 * gap)).astype(np.float32) / 255
-    cx = float((upper[0, 0] + upper[-1, 0]) / 2)
-    half_w = max(1.0, float(abs(upper[-1, 0] - upper[0, 0])) / 2)
-    xs = (np.arange(w, dtype=np.float32) + x0 - cx) / half_w
-    fade = np.clip(1 - np.abs(xs) ** 2, 0, 1)[None, :]
+    centre = (upper[0] + upper[-1]) / 2
+    xs = ((np.arange(w, dtype=np.float32) + x0 - centre[0])[None, :] * along[0]
+          + (np.arange(h, dtype=np.float32) + y0 - centre[1])[:, None] * along[1]) / (width / 2)
+    fade = np.clip(1 - xs ** 2, 0, 1)
     strength = max(look.teeth_hint * float(np.clip((gap - 2.0) / 6.0, 0.0, 1.0)), 0.85 * tuck)
     t = teeth * fade * strength
     inner_y = inner_y * (1 - t) + look.teeth[0] * (0.75 + 0.25 * (1 - depth)) * t
