@@ -212,3 +212,45 @@ def test_a_drawn_figure_keeps_its_drawn_mouth(tmp_path: Path, previz_dir: Path) 
     _, notes = render(previz_job(tmp_path, refs, "Close-up of Image 1 in Image 2. Image 1 says: 'Hello there.'",
                                  shot_type="single", duration=2, width=640, height=360))
     assert all(shot["animated_faces"] == [] for shot in notes["shots"]), notes["shots"]
+
+
+@pytest.mark.parametrize("degrees", [0.0, 22.0, -35.0])
+def test_a_tilted_head_opens_its_mouth_and_shuts_its_eyes_along_its_own_axis(degrees: float) -> None:
+    """A photo of a tilted head: the jaw drops and the lids close toward the chin, not toward the picture's
+    bottom (a mouth torn sideways, lids that slide across the eye and never read as shut)."""
+    from openr2v.engines.compositor import face_mesh
+    from openr2v.engines.compositor.face_rig import deform, face_mesh_of
+
+    marks = face_mesh.find_landmarks(np.asarray(Image.open(PHOTO).convert("RGB")))
+    assert marks is not None
+    a = np.radians(degrees)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    centre = marks.mean(axis=0)
+    tilted = (marks - centre) @ turn.T + centre
+    mesh = face_mesh_of(tilted)
+    rest = mesh.in_picture(mesh.points)
+    lip, lid = mesh.ids[face_mesh.LOWER_INNER[5]], mesh.ids[face_mesh.RIGHT_LIDS[0][3]]
+    assert np.abs(rest[lip] - tilted[face_mesh.LOWER_INNER[5]]).max() < 1e-6  # the mesh sits on the photo
+    down = turn @ (0.0, 1.0)
+    for moved, point in ((deform(mesh, 1.0, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0), lip),
+                         (deform(mesh, 0.0, 0.0, 0.0, 1.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0), lid)):
+        step = mesh.in_picture(moved)[point] - rest[point]
+        cosine = float(step @ down) / float(np.linalg.norm(step))
+        assert cosine > np.cos(np.radians(4)), (degrees, point, np.degrees(np.arccos(min(1.0, cosine))))
+
+
+def test_frames_drawn_two_at_a_time_are_the_serial_bytes(tmp_path: Path) -> None:
+    """Two photos talking, a medium shot and a pushing close-up (resizes replaced frame after frame): drawn
+    two frames at a time, the video is byte for byte the one drawn a frame at a time."""
+    from openr2v.engines.compositor import CompositorEngine
+
+    img = Image.open(PHOTO).convert("RGB")
+    img.save(tmp_path / "one.jpg", quality=92)
+    ImageOps.mirror(img).save(tmp_path / "two.jpg", quality=92)
+    refs = [resolved("character1", tmp_path / "one.jpg"), resolved("character2", tmp_path / "two.jpg")]
+    prompt = ("Shot 1 [0-2s]: Medium shot of character1 and character2. Character1 says to character2: 'Have you "
+              "seen it?' Shot 2 [2-4s]: Close-up of character2, the camera pushes in. Character2 says to "
+              "character1: 'I have.'")
+    videos = [render(previz_job(tmp_path, refs, prompt, f"drawers{n}", duration=4, width=640, height=360,
+                                audio=True), CompositorEngine(preset="ultrafast", drawers=n))[0] for n in (1, 2)]
+    assert videos[0].read_bytes() == videos[1].read_bytes()

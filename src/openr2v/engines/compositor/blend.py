@@ -18,8 +18,8 @@ import numpy as np
 
 from openr2v.media.encode import rgb_to_yuv420, yuv420_planes
 
-__all__ = ["Coverage", "Picture", "Planes", "blend", "draw_ellipse", "draw_picture", "drawn_matrix", "planes_of",
-           "plate_box", "resize_box", "resize_plate", "rgb_colour_yuv"]
+__all__ = ["Coverage", "Picture", "Planes", "Resize", "blend", "draw_ellipse", "draw_picture", "drawn_matrix",
+           "planes_of", "plate_box", "resize_box", "resize_plate", "rgb_colour_yuv"]
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y (H, W), U and V (H/2, W/2)
 _ONE = np.uint8(1)
@@ -34,10 +34,8 @@ class Picture:
     v: np.ndarray
     a: np.ndarray
     ac: np.ndarray = field(init=False)
-    # The last resize (size -> planes): a still actor keeps its size for many frames while the camera drifts.
-    _last: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = field(init=False, default=None, repr=False)
-    # Coverage of the last resize's alpha planes, per plane and visible window (see ``Coverage``).
-    _coverage: dict[tuple[int, int, int, int, int], Coverage] = field(init=False, default_factory=dict, repr=False)
+    # The last resize: a still actor keeps its size for many frames while the camera drifts.
+    _last: Resize | None = field(init=False, default=None, repr=False)
     _interleaved: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -55,20 +53,21 @@ class Picture:
         y, u, v = (p.copy() for p in yuv420_planes(rgb_to_yuv420(np.ascontiguousarray(rgb))))
         return cls(y, u, v, np.ascontiguousarray(alpha, dtype=np.uint8))
 
-    def resized(self, ow: int, oh: int, *, keep: bool) -> tuple[np.ndarray, ...]:
-        """(y, a, u, v, ac) at ow x oh (chroma at half); ``keep`` remembers it for the next frame."""
-        if self._last is not None and self._last[0] == (ow, oh):
-            return self._last[1]
+    def resized(self, ow: int, oh: int, *, keep: bool) -> Resize:
+        """The picture at ow x oh (chroma at half); ``keep`` remembers it for the next frame. Frames are drawn
+        on several threads: a resize is never changed once made, only replaced."""
+        last = self._last
+        if last is not None and last.size == (ow, oh):
+            return last
         # Area averaging when shrinking (no aliasing); bilinear otherwise.
         interp = cv2.INTER_AREA if ow < 0.8 * self.y.shape[1] else cv2.INTER_LINEAR
         full, half = (ow, oh), (ow // 2, oh // 2)
-        planes = (cv2.resize(self.y, full, interpolation=interp), cv2.resize(self.a, full, interpolation=interp),
-                  cv2.resize(self.u, half, interpolation=interp), cv2.resize(self.v, half, interpolation=interp),
-                  cv2.resize(self.ac, half, interpolation=interp))
+        out = Resize((ow, oh), cv2.resize(self.y, full, interpolation=interp),
+                     cv2.resize(self.a, full, interpolation=interp), cv2.resize(self.u, half, interpolation=interp),
+                     cv2.resize(self.v, half, interpolation=interp), cv2.resize(self.ac, half, interpolation=interp))
         if keep:
-            self._last = ((ow, oh), planes)
-            self._coverage.clear()
-        return planes
+            self._last = out
+        return out
 
     def interleaved(self) -> tuple[np.ndarray, np.ndarray]:
         """Luma and alpha, and the two chroma planes, as 4-channel pictures (channels repeated), made once: OpenCV
@@ -80,13 +79,28 @@ class Picture:
             self._interleaved = cv2.merge([y, a, y, a]), cv2.merge([self.u, self.v, self.u, self.v])
         return self._interleaved
 
-    def coverage(self, plane: int, alpha: np.ndarray, window: tuple[int, int, int, int]) -> Coverage:
-        """The coverage of ``alpha[window]`` (plane 0 luma, 1 chroma) of the kept resize, made once."""
+
+@dataclass(eq=False)
+class Resize:
+    """A picture resized to ``size``: luma and alpha, chroma and chroma alpha at half size."""
+
+    size: tuple[int, int]
+    y: np.ndarray
+    a: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    ac: np.ndarray
+    # Coverage of its alpha planes, per plane and visible window (see ``Coverage``).
+    _coverage: dict[tuple[int, int, int, int, int], Coverage] = field(default_factory=dict, repr=False)
+
+    def coverage(self, plane: int, window: tuple[int, int, int, int]) -> Coverage:
+        """The coverage of the alpha (plane 0 luma, 1 chroma) in ``window`` (rows then columns), made once."""
         key = (plane, *window)
-        if key not in self._coverage:
+        found = self._coverage.get(key)
+        if found is None:
             sy0, sy1, sx0, sx1 = window
-            self._coverage[key] = Coverage.of(alpha[sy0:sy1, sx0:sx1])
-        return self._coverage[key]
+            found = self._coverage[key] = Coverage.of((self.a, self.ac)[plane][sy0:sy1, sx0:sx1])
+        return found
 
 
 def planes_of(buf: np.ndarray) -> Planes:
@@ -232,10 +246,11 @@ def draw_picture(frame: Planes, pic: Picture, m: np.ndarray, opacity: float = 1.
 def _resized(frame: Planes, pic: Picture, x0: int, y0: int, ow: int, oh: int, opacity: float,
              keep: bool) -> None:
     fy, fu, fv = frame
-    luma, alpha, u, v, alpha_c = pic.resized(ow, oh, keep=keep)
+    out = pic.resized(ow, oh, keep=keep)
+    luma, u, v = out.y, out.u, out.v
     # A kept resize at full opacity blends with its coverage from the last frame.
-    cached = pic if keep and opacity >= 1 else None
-    alpha, alpha_c = _faded(alpha, opacity), _faded(alpha_c, opacity)
+    cached = out if keep and opacity >= 1 else None
+    alpha, alpha_c = _faded(out.a, opacity), _faded(out.ac, opacity)
     _blend_clipped(fy, luma, alpha, x0, y0, cached, 0)
     # Chroma at (x0 // 2, y0 // 2): an odd luma position shifts colour by half a chroma sample (invisible),
     # while luma keeps whole-pixel placement.
@@ -244,12 +259,12 @@ def _resized(frame: Planes, pic: Picture, x0: int, y0: int, ow: int, oh: int, op
 
 
 def _blend_clipped(plane: np.ndarray, src: np.ndarray, alpha: np.ndarray, x: int, y: int,
-                   pic: Picture | None = None, index: int = 0) -> None:
+                   kept: Resize | None = None, index: int = 0) -> None:
     h, w = alpha.shape
     sx0, sy0 = max(0, -x), max(0, -y)
     sx1, sy1 = min(w, plane.shape[1] - x), min(h, plane.shape[0] - y)
     if sx1 > sx0 and sy1 > sy0:
-        cov = pic.coverage(index, alpha, (sy0, sy1, sx0, sx1)) if pic is not None else None
+        cov = kept.coverage(index, (sy0, sy1, sx0, sx1)) if kept is not None else None
         blend(plane[y + sy0:y + sy1, x + sx0:x + sx1], src[sy0:sy1, sx0:sx1], alpha[sy0:sy1, sx0:sx1], cov)
 
 

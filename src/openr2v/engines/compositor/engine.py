@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -32,13 +33,14 @@ from openr2v.engines.compositor.captions import Caption, caption_layers, caption
 from openr2v.engines.compositor.motion import fallback_envelopes
 from openr2v.engines.compositor.pipeline import EncoderThread
 from openr2v.engines.compositor.scene import Scene, build_scene, prepare_shot
-from openr2v.engines.compositor.shots import ShotRender
+from openr2v.engines.compositor.shots import FramePlan, ShotRender
 from openr2v.errors import Canceled
 from openr2v.media.encode import Mp4Writer
 
 __all__ = ["CompositorEngine"]
 
 CHECK_EVERY = 15  # frames between cancellation checks and progress reports
+DRAWERS = 2  # frames drawn at once (2 cores)
 _PREP_PERCENT = 10  # progress once stages 1-3 are done; drawing and encoding cover the rest
 
 
@@ -46,8 +48,9 @@ class CompositorEngine:
     name = "compositor"
 
     def __init__(self, preset: str = "veryfast", *, threads: int = 2, cache_dir: Path | None = None,
-                 parallel_shots: bool = False, shot_workers: int = 2) -> None:
+                 parallel_shots: bool = False, shot_workers: int = 2, drawers: int = DRAWERS) -> None:
         self.preset = preset
+        self.drawers = max(1, drawers)
         self.parallel_shots = parallel_shots
         self.shot_workers = max(1, shot_workers)
         self.threads = threads  # fixed, not "auto": x264's bytes depend on it (determinism)
@@ -138,12 +141,21 @@ class CompositorEngine:
               writer: Mp4Writer, progress: ProgressFn, cancelled: CancelledFn) -> list[dict[str, object]]:
         meter = _Meter(progress, writer.frames)
         shot_notes = []
-        with EncoderThread(writer, (job.height * 3 // 2, job.width)) as encoder:
-            for spec in scene.shots:
-                _check(cancelled)
-                shot = prepare_shot(scene, spec, job, envelopes)
-                shot_notes.append(shot.notes)
-                _draw_frames(shot, encoder, overlays, meter, cancelled)
+        # The next shot is staged while this one is drawn, so x264 is not left waiting at a cut.
+        stager = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openr2v-stage")
+        try:
+            with EncoderThread(writer, (job.height * 3 // 2, job.width)) as encoder:
+                ahead = stager.submit(prepare_shot, scene, scene.shots[0], job, envelopes) if scene.shots else None
+                for i in range(len(scene.shots)):
+                    _check(cancelled)
+                    assert ahead is not None
+                    shot = ahead.result()
+                    if i + 1 < len(scene.shots):
+                        ahead = stager.submit(prepare_shot, scene, scene.shots[i + 1], job, envelopes)
+                    shot_notes.append(shot.notes)
+                    _draw_frames(shot, encoder, overlays, meter, cancelled, self.drawers)
+        finally:
+            stager.shutdown(wait=False, cancel_futures=True)  # a failed or canceled render does not wait for it
         return shot_notes
 
     def _draw_segments(self, job: RenderJob, scene: Scene, envelopes: dict[str, np.ndarray], overlays: _Overlays,
@@ -158,7 +170,7 @@ class CompositorEngine:
                            threads=self.threads) as writer, \
                     EncoderThread(writer, (job.height * 3 // 2, job.width)) as encoder:
                 shot = prepare_shot(scene, spec, job, envelopes)
-                _draw_frames(shot, encoder, overlays, meter, halted)
+                _draw_frames(shot, encoder, overlays, meter, halted, self.drawers)
             return spec.last - spec.first, shot.notes
 
         return render_shot_segments(len(scene.shots), self.shot_workers, one, out, job.fps, audio=audio,
@@ -199,24 +211,34 @@ class _Meter:
 
 
 def _draw_frames(shot: ShotRender, encoder: EncoderThread, overlays: _Overlays, meter: _Meter,
-                 cancelled: CancelledFn) -> None:
-    # The next frame's plan (geometry, face warp maps) is made beside this frame's drawing: a third of a
-    # talking face's cost moves off the drawing thread. Plans are made in frame order, so the bytes are
-    # those of a serial loop.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openr2v-plan") as planner:
-        ahead = planner.submit(shot.plan, shot.first)
-        for k in range(shot.first, shot.last):
-            if (k - shot.first) % CHECK_EVERY == 0:
-                _check(cancelled)
-                if k > shot.first:
-                    meter.add(CHECK_EVERY)
-            plan = ahead.result()
-            if k + 1 < shot.last:
-                ahead = planner.submit(shot.plan, k + 1)
-            buf = encoder.acquire()
-            shot.draw(k, planes_of(buf), plan)
-            overlays.draw(buf, k)
-            encoder.submit(buf)
+                 cancelled: CancelledFn, drawers: int) -> None:
+    # Plans (geometry, face warp maps) are made in frame order on one thread (a face keeps its last warp for
+    # reuse); frames are drawn ``drawers`` at a time from their plans and handed to the encoder in order, so the
+    # bytes are those of a serial loop. Drawing on two threads keeps both cores busy while x264's own threads
+    # wait on each other.
+    def draw(k: int, buf: np.ndarray, plan: Future[FramePlan]) -> np.ndarray:
+        shot.draw(k, planes_of(buf), plan.result())
+        overlays.draw(buf, k)
+        return buf
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openr2v-plan") as planner, \
+            ThreadPoolExecutor(max_workers=drawers, thread_name_prefix="openr2v-draw") as pool:
+        drawing: deque[Future[np.ndarray]] = deque()
+        try:
+            for k in range(shot.first, shot.last):
+                if (k - shot.first) % CHECK_EVERY == 0:
+                    _check(cancelled)
+                    if k > shot.first:
+                        meter.add(CHECK_EVERY)
+                plan = planner.submit(shot.plan, k)
+                drawing.append(pool.submit(draw, k, encoder.acquire(), plan))
+                if len(drawing) >= drawers:
+                    encoder.submit(drawing.popleft().result())
+            while drawing:
+                encoder.submit(drawing.popleft().result())
+        finally:
+            for future in drawing:
+                future.cancel()
     meter.add((shot.last - shot.first - 1) % CHECK_EVERY + 1)
 
 

@@ -18,7 +18,7 @@ from openr2v.media.encode import Mp4Writer
 
 __all__ = ["EncoderThread"]
 
-POOL = 4  # frames in flight: enough to ride out an uneven frame, little memory (1.4 MB each at 720p)
+POOL = 6  # frames in flight: two being drawn, the rest queued for x264 (1.4 MB each at 720p)
 
 
 class EncoderThread:
