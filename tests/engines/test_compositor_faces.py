@@ -254,3 +254,41 @@ def test_frames_drawn_two_at_a_time_are_the_serial_bytes(tmp_path: Path) -> None
     videos = [render(previz_job(tmp_path, refs, prompt, f"drawers{n}", duration=4, width=640, height=360,
                                 audio=True), CompositorEngine(preset="ultrafast", drawers=n))[0] for n in (1, 2)]
     assert videos[0].read_bytes() == videos[1].read_bytes()
+
+
+def test_a_smile_closes_over_its_teeth_without_a_seam() -> None:
+    """A photo that smiles showing its teeth closes its lips in silence: where the lips meet, lip, not the teeth
+    (a coarse warp map blended the two lips' motions there and let a bright staircase of teeth through)."""
+    import cv2
+    import skimage
+
+    from openr2v.engines.compositor import face_mesh
+    from openr2v.engines.compositor.blend import Picture, planes_of
+    from openr2v.engines.compositor.face_rig import FaceParts, FaceRig
+
+    photo = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB").resize((1024, 1024))
+    rgb = np.ascontiguousarray(np.asarray(photo))
+    marks = face_mesh.find_landmarks(rgb)
+    assert marks is not None
+    pic = Picture.from_rgb(rgb, np.full(rgb.shape[:2], 255, np.uint8))
+    frames = 4
+    rig = FaceRig(FaceParts([pic], marks[None], np.zeros(1, np.int64), {}, 1),
+                  from_track(silent_track(frames, 30), None, frames, 30), np.zeros(frames, np.float32),
+                  head_pose(frames, 30, 1, 0, None, []), (1024, 1024))
+    buf = np.zeros((1024 * 3 // 2, 1024), np.uint8)
+    planes = planes_of(buf)
+    for plane, source in zip(planes, (pic.y, pic.u, pic.v), strict=True):
+        plane[:] = source
+    warp = rig.prepare(np.eye(3), 0)
+    assert warp is not None and rig.paint(planes, warp, 0)
+    gap = np.zeros(pic.y.shape, np.uint8)
+    cv2.fillPoly(gap, [np.round(marks[list(face_mesh.UPPER_INNER + face_mesh.LOWER_INNER[::-1])]).astype(np.int32)], 1)
+    teeth = float(np.percentile(pic.y[gap > 0], 90))
+    lips = float(np.median(pic.y[tuple(np.round(marks[list(face_mesh.LOWER_OUTER[2:-2])][:, ::-1]).astype(int).T)]))
+    assert teeth > lips + 40  # the photo does show bright teeth between its lips
+    part = warp.part
+    meet = (warp.dst[part.upper] + warp.dst[part.lower])[2:-2] / 2  # where the lips meet, corners left out
+    xs = np.linspace(meet[0, 0], meet[-1, 0], 80)
+    ys = np.interp(xs, meet[:, 0], meet[:, 1])
+    seam = [int(planes[0][round(y) + d, round(x)]) for x, y in zip(xs, ys, strict=True) for d in (-1, 0, 1)]
+    assert np.percentile(seam, 95) < (teeth + lips) / 2, (np.percentile(seam, 95), teeth, lips)

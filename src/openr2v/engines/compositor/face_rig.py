@@ -62,6 +62,7 @@ class Mesh:
     seal: tuple[np.ndarray, np.ndarray, np.ndarray]  # upper and lower inner lip ids, the rest gap between them
     lids: list[tuple[np.ndarray, np.ndarray]]  # per eye: the upper lid and the crease above it, corner to corner
     lip: np.ndarray  # the lower lip's inner and outer points (not its corners)
+    lips: np.ndarray  # both lips' outer points, corner to corner
     border: np.ndarray  # (4,) x0, y0, x1, y1 of the warped box, upright pixels (it may reach past the cut-out:
     # the box must end where the mesh's fixed border is, or the warp would stop short of it with a seam)
     to_picture: np.ndarray  # 3x3: the upright face's pixels -> cut-out pixels (a rotation about the face)
@@ -189,8 +190,9 @@ def face_mesh_of(marks: np.ndarray, triangles: np.ndarray | None = None) -> Mesh
         lids.append((np.array([ids[i] for i in (a,) + upper + (b,)]),
                      np.concatenate([[ids[a]], creases, [ids[b]]])))
     lip = np.array([ids[i] for i in fm.LOWER_INNER[1:-1] + fm.LOWER_OUTER[1:-1]])
+    lips = np.array([ids[i] for i in fm.UPPER_OUTER + fm.LOWER_OUTER])
     mesh = Mesh(points=points, triangles=np.zeros((0, 3), np.int32), ids=ids, face_h=face_h, face_w=face_w, jaw=jaw,
-                lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids, lip=lip,
+                lift=lift, spread=spread, head=head, depth=depth, eyes=eyes, seal=seal, lids=lids, lip=lip, lips=lips,
                 border=np.array([bx0, by0, bx1, by1]), to_picture=to_picture)
     # Triangulated with the mouth half open, so no triangle joins the upper lip to the lower one.
     mesh.triangles = (_delaunay(deform(mesh, 0.5, 0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0))
@@ -325,7 +327,8 @@ def _fade_cut_sides(dx: np.ndarray, dy: np.ndarray, cut: tuple[bool, bool, bool,
 
 
 def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int],
-              cut: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> Maps:
+              cut: tuple[bool, bool, bool, bool] = (False, False, False, False),
+              fine: tuple[int, int, int, int] | None = None) -> Maps:
     """Remap tables for ``box`` (even luma pixels) that move the mesh at ``src`` to ``dst`` (output pixels):
     displacements, luma then chroma, for ``cv2.remap``'s relative maps.
 
@@ -334,6 +337,9 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     ``cut``: the box's left, top, right and bottom sides that the frame's edge cut off (the mesh's
     fixed border lies beyond them): there the motion fades to nothing, since the pixels it would
     fetch from past the edge do not exist (sampling the edge instead smears it across the face).
+    ``fine``: a part of the box (output pixels) mapped pixel by pixel instead, where the map is not smooth: lips
+    that meet over a photo's parted teeth (a coarse map would blend the two lips' motions across the line where
+    they meet and fetch the teeth between them there, a bright staircase).
     """
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
@@ -366,7 +372,30 @@ def warp_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tupl
     if step > 1:
         dx, dy = (cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR),
                   cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR))
+    if fine is not None and not any(cut):
+        _map_finely((dx, dy, cx, cy), src, dst, triangles[live], box, fine)
     return dx, dy, cx, cy
+
+
+def _map_finely(maps: Maps, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int],
+                fine: tuple[int, int, int, int]) -> None:
+    """Overwrite ``maps`` (``box``'s) in ``fine`` (output pixels) with the map made pixel by pixel."""
+    x0, y0, x1, y1 = box
+    fx0, fy0 = max(x0, fine[0]) & ~1, max(y0, fine[1]) & ~1
+    fx1, fy1 = min(x1, fine[2] + 2) & ~1, min(y1, fine[3] + 2) & ~1
+    if fx1 <= fx0 or fy1 <= fy0:
+        return
+    drawn = dst[triangles]
+    near = ((drawn.min(axis=1) <= (fx1, fy1)) & (drawn.max(axis=1) >= (fx0, fy0))).all(axis=1)
+    fdx, fdy = grid_displacements(dst - (fx0, fy0), src - (fx0, fy0), triangles[near], fx1 - fx0, fy1 - fy0,
+                                  (1.0, 1.0))
+    dx, dy, cx, cy = maps
+    rows, cols = slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0)
+    dx[rows, cols], dy[rows, cols] = fdx, fdy
+    half = ((fx1 - fx0) // 2, (fy1 - fy0) // 2)
+    rows, cols = slice((fy0 - y0) // 2, (fy1 - y0) // 2), slice((fx0 - x0) // 2, (fx1 - x0) // 2)
+    cx[rows, cols] = cv2.resize(fdx, half, interpolation=cv2.INTER_AREA) * np.float32(0.5)
+    cy[rows, cols] = cv2.resize(fdy, half, interpolation=cv2.INTER_AREA) * np.float32(0.5)
 
 
 _RELATIVE = cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP
@@ -496,9 +525,23 @@ class FaceRig:
         last = self._last
         if (last is None or last.box != box or np.abs(last.src - src).max() > REUSE
                 or np.abs(last.dst - dst).max() > REUSE):
-            self._last = Warp(part, box, src, dst, warp_maps(src, dst, mesh.triangles, box, cut))
+            self._last = Warp(part, box, src, dst, warp_maps(src, dst, mesh.triangles, box, cut,
+                                                             self._sealing(mesh, dst, scale)))
             return self._last
         return Warp(part, box, src, dst, last.maps)
+
+    @staticmethod
+    def _sealing(mesh: Mesh, dst: np.ndarray, scale: float) -> tuple[int, int, int, int] | None:
+        """The lips' box (output pixels) when a photo's parted lips are brought together over its teeth (their
+        gap now under a third of its rest, which was over a pixel), else None."""
+        upper, lower, rest = mesh.seal
+        was = float(np.linalg.norm(rest, axis=1).max()) * scale
+        now = float(np.linalg.norm(dst[lower] - dst[upper], axis=1).max())
+        if was <= 1.0 or now >= was / 3:
+            return None
+        lips = dst[mesh.lips]
+        (left, top), (right, bottom) = np.floor(lips.min(axis=0)), np.ceil(lips.max(axis=0))
+        return int(left) - 2, int(top) - 2, int(right) + 2, int(bottom) + 2
 
     def paint(self, frame: Planes, warp: Warp, k: int, opacity: float = 1.0) -> bool:
         """Apply ``warp`` (``prepare``'s for frame ``k``) to the frame, then the mouth's inside and the lids."""
