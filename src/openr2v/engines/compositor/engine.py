@@ -214,8 +214,8 @@ def _draw_frames(shot: ShotRender, encoder: EncoderThread, overlays: _Overlays, 
                  cancelled: CancelledFn, drawers: int) -> None:
     # Plans (geometry, face warp maps) are made in frame order on one thread (a face keeps its last warp for
     # reuse); frames are drawn ``drawers`` at a time from their plans and handed to the encoder in order, so the
-    # bytes are those of a serial loop. Drawing on two threads keeps both cores busy while x264's own threads
-    # wait on each other.
+    # bytes are those of a serial loop. One drawing thread is about as slow as x264 on a talking face's frame:
+    # with more cores than 2 it would set the pace.
     def draw(k: int, buf: np.ndarray, plan: Future[FramePlan]) -> np.ndarray:
         shot.draw(k, planes_of(buf), plan.result())
         overlays.draw(buf, k)

@@ -1,9 +1,9 @@
 """Drawing and encoding side by side: the encoder runs in its own thread, fed finished frames.
 
 x264 at the contract's settings keeps about 1.4 of the 2 cores busy (1.65 with the audio encoded
-beside it); drawing the next frame (numpy and OpenCV, which release the GIL) takes the rest.
-Frames go through a small pool of buffers in order, so the bytes are the same as a serial loop's
-(x264's own threading is fixed, see ``media.encode``).
+beside it); drawing the next frames (numpy and OpenCV, which release the GIL) takes the rest.
+Frames go through a small pool of buffers and are submitted in frame order, so the bytes are the
+same as a serial loop's (x264's own threading is fixed, see ``media.encode``).
 """
 
 from __future__ import annotations
