@@ -21,7 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from openr2v.engines.compositor.blend import Picture, Planes, planes_of
 from openr2v.engines.compositor.blink import blink_track
+from openr2v.engines.compositor.face_rig import Warp
 from openr2v.engines.compositor.head import Turn, head_pose
 from openr2v.engines.compositor.visemes import from_track
 from openr2v.media.visemes import silent_track
@@ -256,14 +258,12 @@ def test_frames_drawn_two_at_a_time_are_the_serial_bytes(tmp_path: Path) -> None
     assert videos[0].read_bytes() == videos[1].read_bytes()
 
 
-def test_a_smile_closes_over_its_teeth_without_a_seam() -> None:
-    """A photo that smiles showing its teeth closes its lips in silence: where the lips meet, lip, not the teeth
-    (a coarse warp map blended the two lips' motions there and let a bright staircase of teeth through)."""
-    import cv2
+def _smile(opening: float) -> tuple[np.ndarray, Picture, Planes, Warp]:
+    """scikit-image's astronaut (she smiles showing her teeth) at 1024 px, drawn as is, her face rigged and painted
+    at frame 2 with the mouth ``opening`` (0: silent, lips sealed): her landmarks, picture, frame and warp."""
     import skimage
 
     from openr2v.engines.compositor import face_mesh
-    from openr2v.engines.compositor.blend import Picture, planes_of
     from openr2v.engines.compositor.face_rig import FaceParts, FaceRig
 
     photo = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB").resize((1024, 1024))
@@ -272,15 +272,28 @@ def test_a_smile_closes_over_its_teeth_without_a_seam() -> None:
     assert marks is not None
     pic = Picture.from_rgb(rgb, np.full(rgb.shape[:2], 255, np.uint8))
     frames = 4
+    track = silent_track(frames, 30)
+    if opening:
+        track.open[:], track.closed[:] = opening, False
     rig = FaceRig(FaceParts([pic], marks[None], np.zeros(1, np.int64), {}, 1),
-                  from_track(silent_track(frames, 30), None, frames, 30), np.zeros(frames, np.float32),
-                  head_pose(frames, 30, 1, 0, None, []), (1024, 1024))
-    buf = np.zeros((1024 * 3 // 2, 1024), np.uint8)
-    planes = planes_of(buf)
+                  from_track(track, np.full(frames, 0.8 if opening else 0.0, np.float32), frames, 30),
+                  np.zeros(frames, np.float32), head_pose(frames, 30, 1, 0, None, []), (1024, 1024))
+    planes = planes_of(np.zeros((1024 * 3 // 2, 1024), np.uint8))
     for plane, source in zip(planes, (pic.y, pic.u, pic.v), strict=True):
         plane[:] = source
-    warp = rig.prepare(np.eye(3), 0)
-    assert warp is not None and rig.paint(planes, warp, 0)
+    warp = rig.prepare(np.eye(3), 2)
+    assert warp is not None and rig.paint(planes, warp, 2)
+    return marks, pic, planes, warp
+
+
+def test_a_smile_closes_over_its_teeth_without_a_seam() -> None:
+    """A photo that smiles showing its teeth closes its lips in silence: where the lips meet, lip, not the teeth
+    (a coarse warp map blended the two lips' motions there and let a bright staircase of teeth through)."""
+    import cv2
+
+    from openr2v.engines.compositor import face_mesh
+
+    marks, pic, planes, warp = _smile(0.0)
     gap = np.zeros(pic.y.shape, np.uint8)
     cv2.fillPoly(gap, [np.round(marks[list(face_mesh.UPPER_INNER + face_mesh.LOWER_INNER[::-1])]).astype(np.int32)], 1)
     teeth = float(np.percentile(pic.y[gap > 0], 90))
@@ -292,3 +305,30 @@ def test_a_smile_closes_over_its_teeth_without_a_seam() -> None:
     ys = np.interp(xs, meet[:, 0], meet[:, 1])
     seam = [int(planes[0][round(y) + d, round(x)]) for x, y in zip(xs, ys, strict=True) for d in (-1, 0, 1)]
     assert np.percentile(seam, 95) < (teeth + lips) / 2, (np.percentile(seam, 95), teeth, lips)
+
+
+def test_an_open_smile_shows_the_photos_own_teeth_under_the_upper_lip() -> None:
+    """Talking, the same photo shows its own teeth hanging from the upper lip (tooth by tooth, as bright as in the
+    photo), the shadow of the open mouth below them, not a painted band of its teeth's mean colour."""
+    import cv2
+
+    from openr2v.engines.compositor import face_mesh
+
+    marks, pic, planes, warp = _smile(0.9)
+    part = warp.part
+    gap = np.linalg.norm(warp.dst[part.upper] - warp.dst[part.lower], axis=1).max()
+    assert gap > 20  # open well past the photo's own parting
+
+    def row(luma: np.ndarray, lip: np.ndarray) -> np.ndarray:
+        """Luma along a line 6 px under the middle three fifths of an upper inner lip."""
+        lip = lip[len(lip) // 5: len(lip) - len(lip) // 5]
+        xs = lip[0, 0] + np.linspace(0.05, 0.95, 60) * (lip[-1, 0] - lip[0, 0])
+        smooth = cv2.GaussianBlur(luma.astype(np.float32), (0, 0), 0.8)
+        return np.array([smooth[round(float(np.interp(x, lip[:, 0], lip[:, 1])) + 6), round(x)] for x in xs])
+
+    photo = row(pic.y, marks[list(face_mesh.UPPER_INNER)].astype(np.float64))
+    shown = row(planes[0], warp.dst[part.upper])
+    assert float(np.corrcoef(photo, shown)[0, 1]) > 0.9 and abs(shown.mean() - photo.mean()) < 10, (photo, shown)
+    # Below the teeth, the mouth's shadow: darker than the lips.
+    low = warp.dst[part.lower][len(part.lower) // 2]
+    assert planes[0][round(low[1]) - 4, round(low[0])] < part.look.lip[0] - 30

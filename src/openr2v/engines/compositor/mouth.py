@@ -1,9 +1,10 @@
 """The inside of an open mouth, painted from the photo's own colours into the frame.
 
 When the rig parts the lips, the warp stretches the thin line between them; this paints the gap:
-a shadow that deepens from the lips' own colour toward the middle, a hint of upper teeth (the
-photo's own when it shows them, else a dim off-white drawn from the lips and skin), and grain
-matched to the photo's texture around the mouth, so the gap is never a flat fill.
+a shadow that deepens from the lips' own colour toward the middle, upper teeth (the photo's own,
+hung from the upper lip, when it shows them; else a hint of them, a dim off-white drawn from the
+lips and skin), and grain matched to the photo's texture around the mouth, so the gap is never a
+flat fill.
 """
 
 from __future__ import annotations
@@ -17,9 +18,23 @@ from openr2v.engines.compositor import face_mesh as fm
 from openr2v.engines.compositor.blend import Picture, Planes
 from openr2v.engines.compositor.paint import blend_patch, grain, noise_patch, noise_tile, poly_box, poly_mask
 
-__all__ = ["MouthLook", "mouth_look", "paint_interior"]
+__all__ = ["MouthLook", "TeethPatch", "mouth_look", "paint_interior"]
 
 MIN_GAP = 1.0  # output pixels between the inner lips before anything is painted
+
+
+@dataclass
+class TeethPatch:
+    """The photo's own teeth: the picture between its parted inner lips (Y'CbCr, chroma at half size), how much
+    of each pixel is between the lips (0..1), and where the upper inner lip's corners and middle are (patch
+    pixels)."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray
+    corners: np.ndarray  # (2, 2)
+    middle: np.ndarray  # (2,)
 
 
 @dataclass
@@ -29,6 +44,7 @@ class MouthLook:
     teeth: tuple[float, float, float]
     teeth_hint: float  # how strongly teeth show at full opening (the photo's own: more)
     noise: np.ndarray  # a seeded unit-variance tile, anchored to the mouth
+    patch: TeethPatch | None = None  # a photo that shows its teeth: they are shown, moving with the upper lip
 
 
 def _mean(pic: Picture, mask: np.ndarray) -> tuple[float, float, float]:
@@ -72,7 +88,43 @@ def mouth_look(pic: Picture, marks: np.ndarray, seed: int) -> MouthLook:
     if teeth is None:
         ty = min(200.0, lip[0] + 0.6 * max(0.0, skin[0] - lip[0]) + 25)
         teeth = (ty, 128 + 0.25 * (lip[1] - 128), 128 + 0.25 * (lip[2] - 128))
-    return MouthLook(lip=lip, skin=skin, teeth=teeth, teeth_hint=hint, noise=noise_tile(seed))
+    patch = _teeth_patch(pic, marks, inner) if hint > 0.6 else None
+    return MouthLook(lip=lip, skin=skin, teeth=teeth, teeth_hint=hint, noise=noise_tile(seed), patch=patch)
+
+
+def _teeth_patch(pic: Picture, marks: np.ndarray, inner: np.ndarray) -> TeethPatch | None:
+    h, w = pic.y.shape
+    x0, y0 = (np.floor(inner.min(axis=0)).astype(int) - 2) & ~1
+    x1, y1 = (np.ceil(inner.max(axis=0)).astype(int) + 3) & ~1
+    x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    mask = poly_mask(inner, (x0, y0, x1, y1)).astype(np.float32) / 255
+    ends = [fm.UPPER_INNER[0], fm.UPPER_INNER[-1], fm.UPPER_INNER[len(fm.UPPER_INNER) // 2]]
+    anchors = marks[ends].astype(np.float64) - (x0, y0)
+    return TeethPatch(pic.y[y0:y1, x0:x1].copy(), pic.u[y0 // 2:y1 // 2, x0 // 2:x1 // 2].copy(),
+                      pic.v[y0 // 2:y1 // 2, x0 // 2:x1 // 2].copy(), mask, anchors[:2], anchors[2])
+
+
+def _placed_teeth(patch: TeethPatch, upper: np.ndarray, box: tuple[int, int, int, int]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The photo's teeth hung from the upper lip as it is now (turned and scaled as the inner lip's corners are,
+    its middle where the lip's middle is: the teeth stay under the lip as it lifts): luma, its coverage, chroma
+    and the chroma's coverage, in ``box``."""
+    x0, y0, x1, y1 = box
+    (a0, a1), (b0, b1) = patch.corners, (upper[0], upper[-1])
+    k = complex(*(b1 - b0)) / complex(*(a1 - a0)) if np.any(a1 != a0) else 1.0
+    t = complex(*(upper[len(upper) // 2] - (x0, y0))) - k * complex(*patch.middle)
+    m = np.array([[k.real, -k.imag, t.real], [k.imag, k.real, t.imag]])
+    mc = m.copy()
+    mc[:, 2] *= 0.5
+    size, half = (x1 - x0, y1 - y0), ((x1 - x0) // 2, (y1 - y0) // 2)
+    warp = cv2.INTER_LINEAR
+    y = cv2.warpAffine(patch.y.astype(np.float32), m, size, flags=warp, borderMode=cv2.BORDER_REPLICATE)
+    cover = cv2.warpAffine(patch.mask, m, size, flags=warp, borderMode=cv2.BORDER_CONSTANT, borderValue=(0,))
+    u, v = (cv2.warpAffine(c.astype(np.float32), mc, half, flags=warp, borderMode=cv2.BORDER_REPLICATE)
+            for c in (patch.u, patch.v))
+    return y, cover, u, v, cv2.resize(cover, half, interpolation=cv2.INTER_AREA)
 
 
 def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: MouthLook, opacity: float,
@@ -113,10 +165,13 @@ def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: Mo
           + (np.arange(h, dtype=np.float32) + y0 - centre[1])[:, None] * along[1]) / (width / 2)
     fade = np.clip(1 - xs ** 2, 0, 1)
     strength = max(look.teeth_hint * float(np.clip((gap - 2.0) / 6.0, 0.0, 1.0)), 0.85 * tuck)
-    t = teeth * fade * strength
+    t = teeth * fade * strength if look.patch is None else np.zeros_like(teeth)
     inner_y = inner_y * (1 - t) + look.teeth[0] * (0.75 + 0.25 * (1 - depth)) * t
     noise = noise_patch(look.noise, w, h)
     inner_y = inner_y + noise * g
+    own = _placed_teeth(look.patch, upper, box) if look.patch is not None else None
+    if own is not None:  # the photo's own teeth (and their grain) where they are, the shadow below them
+        inner_y = inner_y * (1 - own[1]) + own[0] * own[1]
     a = mask.astype(np.float32) * (opacity / 255)
     # Chroma at half size: the lips' hue, deeper and less saturated inside; teeth toward neutral.
     hw, hh = w // 2, h // 2
@@ -127,4 +182,6 @@ def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: Mo
     u, v = (128 + (c - 128) * (0.9 - 0.3 * dc) for c in look.lip[1:])
     u = u * (1 - tc) + look.teeth[1] * tc + nc
     v = v * (1 - tc) + look.teeth[2] * tc + nc
+    if own is not None:
+        u, v = u * (1 - own[4]) + own[2] * own[4], v * (1 - own[4]) + own[3] * own[4]
     blend_patch(frame, box, inner_y, u, v, a, ac)
