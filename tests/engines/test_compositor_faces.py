@@ -332,3 +332,15 @@ def test_an_open_smile_shows_the_photos_own_teeth_under_the_upper_lip() -> None:
     # Below the teeth, the mouth's shadow: darker than the lips.
     low = warp.dst[part.lower][len(part.lower) // 2]
     assert planes[0][round(low[1]) - 4, round(low[0])] < part.look.lip[0] - 30
+
+
+@pytest.mark.parametrize("width", [96, 64])
+def test_a_thumbnail_photo_talks_with_its_own_face(tmp_path: Path, width: int) -> None:
+    """An avatar-sized photo (its face a few dozen pixels) is enlarged before its face is looked for: the face
+    mesh finds it and the close-up warps the photo, instead of pasting a drawn mouth on it."""
+    img = Image.open(PHOTO).convert("RGB")
+    img.resize((width, round(width * img.height / img.width)), Image.Resampling.LANCZOS).save(tmp_path / "avatar.jpg")
+    refs = [resolved("character1", tmp_path / "avatar.jpg")]
+    _, notes = render(previz_job(tmp_path, refs, "Close-up of character1. Character1 says: 'Hello there.'",
+                                 shot_type="single", duration=2, width=640, height=360))
+    assert notes["shots"][0]["animated_faces"] == ["character1"], notes["shots"]

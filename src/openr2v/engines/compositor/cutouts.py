@@ -47,6 +47,7 @@ __all__ = ["Cutout", "cut_out"]
 
 CACHE_VERSION = 12  # bump when a method changes its output
 IMAGE_SIDE = 1600  # image cut-outs are kept at most this big (close-ups need pixels)
+MIN_IMAGE_SIDE = 512  # and at least this big: the face mesh misses a face of a thumbnail's few dozen pixels
 VIDEO_HEIGHT = 720  # video cut-outs: memory is frames x size
 FACE_EVERY = 10  # video pictures between face detections (faces move slowly; a detection costs ~3-6 ms)
 SMALL_FACE = 0.12  # a face shorter than this share of its photo: the person is cut out of a crop around the face
@@ -167,9 +168,14 @@ def cut_out(ref: ResolvedReference, look: Look, role: str, *, fps: int, loop: in
 def _cut_image(ref: ResolvedReference, look: Look, role: str, cache_dir: Path | None) -> Cutout:
     rgb, own_alpha = flatten(load_still(ref.path))
     w, h = fit(rgb.shape[1], rgb.shape[0], IMAGE_SIDE)
+    if max(w, h) < MIN_IMAGE_SIDE:  # a thumbnail: enlarged now, as every shot would enlarge it anyway
+        s = MIN_IMAGE_SIDE / max(w, h)
+        w, h = max(2, 2 * round(w * s / 2)), max(2, 2 * round(h * s / 2))
     if (w, h) != (rgb.shape[1], rgb.shape[0]):
-        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-        own_alpha = None if own_alpha is None else cv2.resize(own_alpha, (w, h), interpolation=cv2.INTER_AREA)
+        shrink = w < rgb.shape[1]
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+        rgb = cv2.resize(rgb, (w, h), interpolation=interp)
+        own_alpha = None if own_alpha is None else cv2.resize(own_alpha, (w, h), interpolation=interp)
     rgb, look = _around_face(rgb, look, role, own_alpha is None)
     h, w = rgb.shape[:2]
     cache = _cache_path(cache_dir, ref, role, (w, h), 1)
