@@ -541,7 +541,9 @@ class FaceRig:
             return None
         lips = dst[mesh.lips]
         (left, top), (right, bottom) = np.floor(lips.min(axis=0)), np.ceil(lips.max(axis=0))
-        return int(left) - 2, int(top) - 2, int(right) + 2, int(bottom) + 2
+        # A margin of skin around the lips, where the coarse map outside meets the fine one without a step.
+        margin = max(4, round(0.2 * float(right - left)))
+        return int(left) - margin, int(top) - margin, int(right) + margin, int(bottom) + margin
 
     def paint(self, frame: Planes, warp: Warp, k: int, opacity: float = 1.0) -> bool:
         """Apply ``warp`` (``prepare``'s for frame ``k``) to the frame, then the mouth's inside and the lids."""
