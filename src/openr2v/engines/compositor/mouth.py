@@ -150,8 +150,37 @@ def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: Mo
     lip_y = look.lip[0]
     dark_y = max(24.0, 0.28 * lip_y)
     inner_y = (0.65 * lip_y) * (1 - depth) + dark_y * depth
-    # Upper teeth: a band under the upper lip's middle, dimmer toward the corners; "under" and "along" are the
-    # mouth's own (a tilted head's teeth hang toward its chin).
+    noise = noise_patch(look.noise, w, h)
+    # Upper teeth: the photo's own where it shows them, else a painted hint of them.
+    own = _placed_teeth(look.patch, upper, box) if look.patch is not None else None
+    t = _teeth_hint(upper, gap, tuck, box, look.teeth_hint) if own is None else None
+    if t is not None:
+        inner_y = inner_y * (1 - t) + look.teeth[0] * (0.75 + 0.25 * (1 - depth)) * t
+    inner_y = inner_y + noise * g
+    if own is not None:  # the photo's own teeth (and their grain) where they are, the shadow below them
+        inner_y = inner_y * (1 - own[1]) + own[0] * own[1]
+    a = mask.astype(np.float32) * (opacity / 255)
+    # Chroma at half size: the lips' hue, deeper and less saturated inside; teeth toward neutral.
+    hw, hh = w // 2, h // 2
+    ac = cv2.resize(a, (hw, hh), interpolation=cv2.INTER_AREA)
+    dc = cv2.resize(depth, (hw, hh), interpolation=cv2.INTER_AREA)
+    nc = noise[: hh * 2: 2, : hw * 2: 2] * (0.3 * g)
+    u, v = (128 + (c - 128) * (0.9 - 0.3 * dc) for c in look.lip[1:])
+    if t is not None:
+        tc = cv2.resize(t, (hw, hh), interpolation=cv2.INTER_AREA)
+        u, v = u * (1 - tc) + look.teeth[1] * tc, v * (1 - tc) + look.teeth[2] * tc
+    u, v = u + nc, v + nc
+    if own is not None:
+        u, v = u * (1 - own[4]) + own[2] * own[4], v * (1 - own[4]) + own[3] * own[4]
+    blend_patch(frame, box, inner_y, u, v, a, ac)
+
+
+def _teeth_hint(upper: np.ndarray, gap: float, tuck: float, box: tuple[int, int, int, int],
+                hint: float) -> np.ndarray:
+    """How much of each pixel of ``box`` a painted band of upper teeth covers: under the upper lip's middle,
+    dimmer toward the corners; "under" and "along" are the mouth's own (a tilted head's teeth hang toward its
+    chin)."""
+    x0, y0, x1, y1 = box
     n = upper.shape[0]
     mid = upper[n // 5: n - n // 5]
     span = upper[-1] - upper[0]
@@ -161,27 +190,8 @@ def paint_interior(frame: Planes, upper: np.ndarray, lower: np.ndarray, look: Mo
     teeth_poly = np.concatenate([mid, (mid + band * np.array([-along[1], along[0]]))[::-1]])
     teeth = cv2.GaussianBlur(poly_mask(teeth_poly, box), (0, 0), max(0.6, 0.08 * gap)).astype(np.float32) / 255
     centre = (upper[0] + upper[-1]) / 2
-    xs = ((np.arange(w, dtype=np.float32) + x0 - centre[0])[None, :] * along[0]
-          + (np.arange(h, dtype=np.float32) + y0 - centre[1])[:, None] * along[1]) / (width / 2)
+    xs = ((np.arange(x1 - x0, dtype=np.float32) + x0 - centre[0])[None, :] * along[0]
+          + (np.arange(y1 - y0, dtype=np.float32) + y0 - centre[1])[:, None] * along[1]) / (width / 2)
     fade = np.clip(1 - xs ** 2, 0, 1)
-    strength = max(look.teeth_hint * float(np.clip((gap - 2.0) / 6.0, 0.0, 1.0)), 0.85 * tuck)
-    t = teeth * fade * strength if look.patch is None else np.zeros_like(teeth)
-    inner_y = inner_y * (1 - t) + look.teeth[0] * (0.75 + 0.25 * (1 - depth)) * t
-    noise = noise_patch(look.noise, w, h)
-    inner_y = inner_y + noise * g
-    own = _placed_teeth(look.patch, upper, box) if look.patch is not None else None
-    if own is not None:  # the photo's own teeth (and their grain) where they are, the shadow below them
-        inner_y = inner_y * (1 - own[1]) + own[0] * own[1]
-    a = mask.astype(np.float32) * (opacity / 255)
-    # Chroma at half size: the lips' hue, deeper and less saturated inside; teeth toward neutral.
-    hw, hh = w // 2, h // 2
-    ac = cv2.resize(a, (hw, hh), interpolation=cv2.INTER_AREA)
-    dc = cv2.resize(depth, (hw, hh), interpolation=cv2.INTER_AREA)
-    tc = cv2.resize(t, (hw, hh), interpolation=cv2.INTER_AREA)
-    nc = noise[: hh * 2: 2, : hw * 2: 2] * (0.3 * g)
-    u, v = (128 + (c - 128) * (0.9 - 0.3 * dc) for c in look.lip[1:])
-    u = u * (1 - tc) + look.teeth[1] * tc + nc
-    v = v * (1 - tc) + look.teeth[2] * tc + nc
-    if own is not None:
-        u, v = u * (1 - own[4]) + own[2] * own[4], v * (1 - own[4]) + own[3] * own[4]
-    blend_patch(frame, box, inner_y, u, v, a, ac)
+    strength = max(hint * float(np.clip((gap - 2.0) / 6.0, 0.0, 1.0)), 0.85 * tuck)
+    return teeth * fade * strength
