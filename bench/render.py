@@ -13,9 +13,11 @@ they are smoother than the drawn ones, and x264 spends ~6% less on them; ``--dec
 measures that one too, for comparison.) Printed per size: frames/s, the
 real-time factor (video seconds per wall second), the peak memory (max RSS of the process),
 render time / encode floor, and the same ratio in CPU seconds (which a busy machine does not
-skew). Two renders are timed: "cold" (the references are new: segmentation
-included) and "warm" (their cut-out masks are cached, as for references a server sees again);
-the process is warm in both (mediapipe imported), as a server's worker is.
+skew). Three renders are timed: "cold" (the references and lines are new: segmentation and speech
+included), "spoken" (the cut-out masks are cached, as for references a server sees again, but every
+line is spoken afresh) and "warm" (masks and spoken lines kept, as for a job a server sees again:
+a CI suite's prompts, a scene rendered again with another framing); the process is warm in all
+three (mediapipe imported), as a server's worker is.
 
     .venv/bin/python bench/render.py [--sizes 1280*720,1920*1080] [--cases guide,dialogue] [--repeat 3]
         [--preset veryfast]
@@ -127,21 +129,24 @@ def _floor(frames: list[np.ndarray], audio_from: Path, width: int, height: int, 
 
 def child(width: int, height: int, repeat: int, preset: str, case: str, decoded: bool) -> dict[str, object]:
     from openr2v.engines.common import vision
+    from openr2v.engines.common.sound import forget_takes
     from openr2v.engines.compositor import CompositorEngine
 
     vision.available()  # a worker process has mediapipe loaded already
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         engine = CompositorEngine(preset=preset, cache_dir=root / "cache")
-        runs: dict[str, list[float]] = {"cold": [], "warm": []}
-        cpus: dict[str, list[float]] = {"cold": [], "warm": [], "floor": []}
+        runs: dict[str, list[float]] = {"cold": [], "spoken": [], "warm": []}
+        cpus: dict[str, list[float]] = {"cold": [], "spoken": [], "warm": [], "floor": []}
         floors: list[float] = []
         timings: list[dict[str, float]] = []
         outputs: list[Path] = []
         for i in range(repeat):
-            for kind in ("cold", "warm"):
+            for kind in ("cold", "spoken", "warm"):
                 if kind == "cold":
                     engine.cache_dir = root / f"cache{i}"  # an empty cache: every mask is computed
+                if kind != "warm":
+                    forget_takes()  # every line is spoken
                 job = _job(root / f"{kind}{i}", width, height, case)
                 start, cpu = time.perf_counter(), _cpu()
                 result = engine.render(job, lambda p: None, lambda: False)  # type: ignore[arg-type]
@@ -168,12 +173,13 @@ def child(width: int, height: int, repeat: int, preset: str, case: str, decoded:
             extra = {"decoded_floor_seconds": round(min(walls), 2)}
         frames = DURATION * 30
         # Best of N: on a shared machine the fastest run is the one least disturbed by others.
-        warm, cold, floor = min(runs["warm"]), min(runs["cold"]), min(floors)
+        warm, spoken, cold, floor = min(runs["warm"]), min(runs["spoken"]), min(runs["cold"]), min(floors)
         return {"case": case, "size": f"{width}*{height}", "preset": preset, "frames": frames,
                 "warm_seconds": round(warm, 2), "cold_seconds": round(cold, 2), "floor_seconds": round(floor, 2),
                 "fps": round(frames / warm, 1), "realtime": round(DURATION / warm, 2),
                 "cold_realtime": round(DURATION / cold, 2), "ratio_to_floor": round(warm / floor, 2),
-                "cold_ratio_to_floor": round(cold / floor, 2),
+                "cold_ratio_to_floor": round(cold / floor, 2), "spoken_seconds": round(spoken, 2),
+                "spoken_ratio_to_floor": round(spoken / floor, 2),
                 "cpu_seconds": {k: round(min(v), 2) for k, v in cpus.items()},
                 "peak_rss_mb": round(peak / 1024),
                 "stages": timings[runs["warm"].index(warm)], **extra}
@@ -204,16 +210,19 @@ def main() -> int:
         print(f"{r['size']:>10}: {r['fps']:6.1f} frames/s  {r['realtime']:.2f}x real time  render "
               f"{r['warm_seconds']:.2f} s / encode floor {r['floor_seconds']:.2f} s = {r['ratio_to_floor']:.2f}  "
               f"peak RSS {r['peak_rss_mb']} MB")
-        print(f"{'':>10}  new references (masks computed): {r['cold_seconds']:.2f} s, {r['cold_realtime']:.2f}x real "
-              f"time, {r['cold_ratio_to_floor']:.2f} x floor; stages {r['stages']}")
+        print(f"{'':>10}  new lines (spoken afresh): {r['spoken_seconds']:.2f} s, "
+              f"{r['spoken_ratio_to_floor']:.2f} x floor; new references and lines (masks computed too): "
+              f"{r['cold_seconds']:.2f} s, {r['cold_realtime']:.2f}x "
+              f"real time, {r['cold_ratio_to_floor']:.2f} x floor; stages {r['stages']}")
         if "decoded_floor_seconds" in r:
             d = r["decoded_floor_seconds"]
             print(f"{'':>10}  floor on frames decoded from the MP4 instead: {d:.2f} s, "
                   f"ratio {r['warm_seconds'] / d:.2f}")
         c = r["cpu_seconds"]
         # CPU seconds do not depend on what else the machine runs: the ratio to check on a busy machine.
-        print(f"{'':>10}  CPU seconds: render {c['warm']:.2f} (new references {c['cold']:.2f}), floor "
-              f"{c['floor']:.2f}: {c['warm'] / c['floor']:.2f} ({c['cold'] / c['floor']:.2f}) x floor")
+        print(f"{'':>10}  CPU seconds: render {c['warm']:.2f} (new lines {c['spoken']:.2f}, new references "
+              f"{c['cold']:.2f}), floor {c['floor']:.2f}: {c['warm'] / c['floor']:.2f} "
+              f"({c['spoken'] / c['floor']:.2f}, {c['cold'] / c['floor']:.2f}) x floor")
     return 0
 
 

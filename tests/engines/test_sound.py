@@ -17,6 +17,7 @@ from openr2v.engines.common.sound import (
     Soundtrack,
     build_soundtrack,
     cast_voices,
+    forget_takes,
     line_notes,
     plan_for,
     room_bed,
@@ -289,11 +290,36 @@ def test_a_line_said_twice_ahead_is_spoken_once(media_dir: Path, tmp_path: Path,
     synthesize = sound_module.synthesize_timed
     monkeypatch.setattr(sound_module, "synthesize_timed", lambda text, voice: spoken.append(text) or synthesize(
         text, voice))
+    forget_takes()
     ahead = speak_ahead(job)
     assert sorted(spoken) == ["Again.", "Hello."]
     assert {text for _, text, _ in ahead.placed} == {"Again.", "Hello."}
     monkeypatch.setattr(sound_module, "synthesize_timed", synthesize)
     assert np.array_equal(build_soundtrack(job, plan, {}, ahead).samples, build_soundtrack(job, plan, {}).samples)
+
+
+def test_lines_spoken_before_are_not_spoken_again(media_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job heard again (another seed, another framing) reuses its lines' takes, and sounds the same."""
+    refs = [resolved("character1", media_dir / "object.png"), resolved("character2", media_dir / "object.png")]
+    prompt = "character1 says to character2: 'We kept this line.' character2 answers: 'So did I.'"
+    job = make_job(tmp_path, refs, prompt)
+    forget_takes()
+    first = build_soundtrack(job, plan_for(job), {}, speak_ahead(job))
+    spoken: list[str] = []
+    synthesize = sound_module.synthesize_timed
+    monkeypatch.setattr(sound_module, "synthesize_timed", lambda text, voice: spoken.append(text) or synthesize(
+        text, voice))
+    again = build_soundtrack(job, plan_for(job), {}, speak_ahead(job))
+    assert spoken == []
+    assert np.array_equal(again.samples, first.samples)
+    other = make_job(tmp_path / "other", refs, prompt + " character1 says: 'A new one.'")
+    speak_ahead(other)
+    assert spoken == ["A new one."]
+    forget_takes()
+    fresh = build_soundtrack(job, plan_for(job), {}, speak_ahead(job))
+    assert sorted(spoken) == ["A new one.", "So did I.", "We kept this line."]
+    assert np.array_equal(fresh.samples, first.samples)
 
 
 def test_cast_voices_are_distinct_deterministic_and_fit_the_reference() -> None:

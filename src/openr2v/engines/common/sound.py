@@ -34,6 +34,7 @@ prompt never gave it. ``reference_voice`` overrides the video's own audio (the w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import threading
 from collections.abc import Callable
@@ -52,8 +53,8 @@ from openr2v.media.tts import Speech, Voice, default_engine, resample, synthesiz
 from openr2v.media.visemes import Phoneme, VisemeTrack, retime, silent_track, viseme_track
 from openr2v.media.voice import VoiceProfile, profile_from_file, transform
 
-__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_targets", "cast_voices", "line_notes", "plan_for",
-           "room_bed"]
+__all__ = ["PlacedLine", "Soundtrack", "build_soundtrack", "cast_targets", "cast_voices", "forget_takes", "line_notes",
+           "plan_for", "room_bed"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -67,6 +68,7 @@ MAX_FAST_WPM = 300  # eSpeak speeds up cleanly to about here; WORLD compresses t
 MIN_WINDOW = 0.12  # seconds: a window shorter than this cannot hold a word
 FEMALE_F0 = 165.0  # reference voices above this median F0 get a female base voice (less shifting)
 NARRATOR = "narrator"  # the speaker of a line the prompt attributes to no reference
+TAKES_KEPT = 32  # lines kept spoken per process: a 3 s take is 0.26 MB (22 kHz float32), a 15 s one 1.3 MB
 
 _MALE = ("en-us+m3", "en-us+m1", "en-us+m7", "en-us+m2", "en+m3", "en-us+m4", "en-us+m6")
 _FEMALE = ("en-us+f3", "en-us+f1", "en-us+f2", "en-us+f4", "en-us+f5")
@@ -179,10 +181,25 @@ def _two_at_a_time(work: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         return list(pool.map(work, items))
 
 
+@functools.lru_cache(maxsize=TAKES_KEPT)
+def _take(text: str, voice: Voice) -> Speech:
+    """``text`` spoken in ``voice``, kept: a server hears the same lines again (a CI suite's prompts, a scene
+    rendered again with another framing or seed), and the neural voice is most of a soundtrack's time. Speech is
+    deterministic, so a kept take is the one that would be spoken again; its samples are read-only, shared."""
+    speech = synthesize_timed(text, voice)
+    speech.samples.setflags(write=False)
+    return speech
+
+
+def forget_takes() -> None:
+    """Drop the kept takes: the next lines are spoken afresh (a benchmark of new lines, a test counting calls)."""
+    _take.cache_clear()
+
+
 def _first_takes(lines: list[tuple[str, Voice]]) -> dict[tuple[str, Voice], Speech]:
     """Every line spoken once at its voice's own pace."""
     todo = list(dict.fromkeys(lines))
-    return dict(zip(todo, _two_at_a_time(lambda line: synthesize_timed(*line), todo), strict=True))
+    return dict(zip(todo, _two_at_a_time(lambda line: _take(*line), todo), strict=True))
 
 
 def _window(ln: Line, busy_until: int, duration: float, n: int) -> tuple[int, int]:
@@ -195,14 +212,14 @@ def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
            take: Speech | None = None) -> tuple[np.ndarray, list[Phoneme]]:
     """``text`` in ``voice`` moved to ``profile``, at most ``window`` seconds long: mono float32 at 48 kHz,
     and its phonemes in seconds from its first sample. ``take``: ``text`` already spoken in ``voice``."""
-    speech = trim_speech(take if take is not None else synthesize_timed(text, voice))
+    speech = trim_speech(take if take is not None else _take(text, voice))
     if speech.samples.size == 0:
         return np.zeros(0, np.float32), []
     need = speech.seconds
     if need > window:
         # Faster delivery first: the engine re-times phonemes naturally; Praat then squeezes what is left.
         faster = dataclasses.replace(voice, rate=min(MAX_FAST_WPM, int(voice.rate * need / window * 1.05) + 1))
-        speech = trim_speech(synthesize_timed(text, faster))
+        speech = trim_speech(_take(text, faster))
         need = speech.seconds
     scale = min(1.0, window / need * 0.99) if need > 0 else 1.0
     x = speech.samples
@@ -362,7 +379,7 @@ def speak_ahead(job: RenderJob) -> SpokenAhead:
             future = takes.setdefault(key, Future())
         if mine:
             try:
-                future.set_result(synthesize_timed(*key))
+                future.set_result(_take(*key))
             except BaseException as exc:  # the other worker may be waiting for this take
                 future.set_exception(exc)
         take = future.result()
