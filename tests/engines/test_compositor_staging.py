@@ -8,7 +8,7 @@ import pytest
 
 from openr2v.engines.common.casting import Role
 from openr2v.engines.common.vision import Face
-from openr2v.engines.compositor.blend import Picture, blend, draw_picture, drawn_matrix, planes_of
+from openr2v.engines.compositor.blend import CROP_SLACK, Picture, blend, draw_picture, drawn_matrix, planes_of
 from openr2v.engines.compositor.camera import Subject, View, framing_view, keep_heads, plan_camera
 from openr2v.engines.compositor.cutouts import Cutout
 from openr2v.engines.compositor.staging import hand_point, stage_order, stage_shot
@@ -143,6 +143,31 @@ def test_a_still_picture_warped_from_its_interleaved_planes_is_the_same(angle: f
     assert np.array_equal(drawn[0], drawn[1])
 
 
+@pytest.mark.parametrize("offset", [(-260.3, -80.6), (-261.13, -79.94), (-500.5, -240.25), (-300.7, -3.35)])
+def test_a_picture_mostly_off_the_frame_is_resized_where_it_shows_as_a_warp_would_draw_it(
+        offset: tuple[float, float]) -> None:
+    """An axis-aligned picture mostly off the frame (a close-up's neighbour) is resized only where it shows, at
+    exactly its scale and within CROP_SLACK of its place: the pixels a warp by its drawn matrix gives."""
+    rng = np.random.default_rng(7)
+    h, w = 288, 256
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 2 + 50), (100, 165), 0, 0, 360, (255,), -1)
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+    pic = Picture.from_rgb(rgb, cv2.GaussianBlur(mask, (0, 0), 2))
+    m = np.array([[3.1, 0, offset[0]], [0, 3.1, offset[1]]])
+    drawn = drawn_matrix(pic.size, m, (720, 1280))
+    assert np.abs(drawn[:2, 2] - m[:, 2]).max() <= CROP_SLACK
+    base = rng.integers(0, 256, (720 * 3 // 2, 1280), dtype=np.uint8)
+    resized, warped = base.copy(), base.copy()
+    draw_picture(planes_of(resized), pic, m)
+    c, s = np.cos(1e-9), np.sin(1e-9)  # turned by a hair: warped
+    draw_picture(planes_of(warped), pic, np.array([[3.1 * c, -3.1 * s, drawn[0, 2]], [3.1 * s, 3.1 * c, drawn[1, 2]]]))
+    assert not np.array_equal(resized, base)
+    diff = np.abs(resized.astype(np.int16) - warped)
+    assert diff[:720].mean() < 0.1 and np.percentile(diff[:720], 99.9) <= 2
+    assert diff[720:].mean() < 0.5
+
+
 def test_a_still_picture_drawn_again_blends_as_a_fresh_one() -> None:
     """A kept resize reuses its coverage (per visible window); the pixels are those of a fresh blend."""
     rng = np.random.default_rng(3)
@@ -162,7 +187,8 @@ def test_a_still_picture_drawn_again_blends_as_a_fresh_one() -> None:
 
 @pytest.mark.parametrize("m", [np.array([[1.53, 0, 301.3], [0, 1.53, 99.6]]),  # a resize (whole pixels)
                                np.array([[2.05, 0, -50.4], [0, 2.05, 30.7]]),  # larger: rounding moves it ~1 px
-                               np.array([[1.5, 0.05, 300.2], [-0.05, 1.5, 99.4]])])  # a rotation: a warp
+                               np.array([[1.5, 0.05, 300.2], [-0.05, 1.5, 99.4]]),  # a rotation: a warp
+                               np.array([[3.137, 0, -512.3], [0, 3.137, -398.55]])])  # mostly off: a crop resized
 def test_drawn_matrix_is_where_the_picture_lands(m: np.ndarray) -> None:
     """What is drawn over a picture (a face's warp) uses ``drawn_matrix``: it must match the pixels drawn."""
     pic = cutout("p", 400, 300).pictures[0]

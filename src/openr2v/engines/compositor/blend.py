@@ -213,9 +213,75 @@ def resize_box(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...
     return None
 
 
+@dataclass(frozen=True)
+class _Span:
+    """One axis of a crop resize: picture pixels [start, start + length) scaled by exactly ``scale`` land at frame
+    pixel ``at``; ``offset`` is the translation that achieves (within ``CROP_SLACK`` of the one asked)."""
+
+    start: int
+    length: int
+    at: int
+    offset: float
+
+
+CROP_SLACK = 0.1  # pixels: how far a crop resize may place a picture from where it was asked
+_CROP_TRIES = 24  # crop starts tried (one picture pixel apart) for the closest placement
+
+
+def _span(n: int, scale: float, offset: float, lo: int, hi: int) -> _Span | None:
+    """The crop of an axis of ``n`` picture pixels (picture pixel i at scale * i + offset) that covers frame pixels
+    [lo, hi) by a resize. A resize by ``scale`` of a crop starting at picture pixel c puts c's centre at
+    (c + 0.5) * scale - 0.5 from a whole frame pixel: of the crop starts at or before the first one needed, the one
+    that lands closest to ``offset`` is taken (None if none is within CROP_SLACK). A start before the picture's
+    first pixel pads the crop (colour repeated, alpha 0, as a warp samples outside a picture)."""
+    first = max(0, math.floor((lo - offset) / scale) - 1)
+    end = min(n, math.ceil((hi - 1 - offset) / scale) + 2)
+    if end - first < 2:
+        return None
+    best: _Span | None = None
+    for c in range(first, max(-_CROP_TRIES, first - _CROP_TRIES), -1):
+        exact = offset + scale * c - 0.5 * (scale - 1)  # where the crop's first output pixel must be
+        at = round(exact)
+        if best is None or abs(at - exact) < abs(best.offset - offset):
+            best = _Span(c, end - c, at, offset + at - exact)
+    return best if best is not None and abs(best.offset - offset) <= CROP_SLACK else None
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """A picture mostly off the frame, drawn by resizing only the part that shows (luma spans, then chroma)."""
+
+    x: _Span
+    y: _Span
+    cx: _Span
+    cy: _Span
+    scale: tuple[float, float]
+
+
+def _crop(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...]) -> _Crop | None:
+    """How ``draw_picture`` resizes part of a ``size`` picture for an axis-aligned, not shrinking ``m`` mostly off the
+    frame (a resize is about five times cheaper than a warp), or None (it warps)."""
+    if not (m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] >= 0.8 and m[1, 1] >= 0.8):
+        return None
+    box = _box(m, size[0], size[1], frame_shape[1], frame_shape[0])
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    w, h = size
+    sx, sy = float(m[0, 0]), float(m[1, 1])
+    spans = (_span(w, sx, m[0, 2], x0, x1), _span(h, sy, m[1, 2], y0, y1),
+             _span(w // 2, sx, 0.5 * m[0, 2], x0 // 2, x1 // 2), _span(h // 2, sy, 0.5 * m[1, 2], y0 // 2, y1 // 2))
+    if any(span is None for span in spans):
+        return None
+    x, y, cx, cy = spans
+    assert x is not None and y is not None and cx is not None and cy is not None
+    return _Crop(x, y, cx, cy, (sx, sy))
+
+
 def drawn_matrix(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
     """The 3x3 matrix a ``size`` picture is really drawn with for ``m`` (the rounded box of a resize, whose
-    pixel centres map by (x + 0.5) * scale - 0.5), so what is drawn over it (a face's warp) lines up."""
+    pixel centres map by (x + 0.5) * scale - 0.5; a crop resize's placement), so what is drawn over it (a face's
+    warp) lines up."""
     box = resize_box(size, m, frame_shape)
     out = np.eye(3)
     out[:2] = m[:2]
@@ -223,6 +289,10 @@ def drawn_matrix(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, .
         x0, y0, ow, oh = box
         sx, sy = ow / size[0], oh / size[1]
         out[:2] = ((sx, 0.0, x0 + 0.5 * (sx - 1)), (0.0, sy, y0 + 0.5 * (sy - 1)))
+        return out
+    crop = _crop(size, m, frame_shape)
+    if crop is not None:
+        out[0, 2], out[1, 2] = crop.x.offset, crop.y.offset
     return out
 
 
@@ -239,6 +309,10 @@ def draw_picture(frame: Planes, pic: Picture, m: np.ndarray, opacity: float = 1.
     box = resize_box(pic.size, m, frame[0].shape)
     if box is not None:
         _resized(frame, pic, *box, opacity, still)
+        return
+    crop = _crop(pic.size, m, frame[0].shape)
+    if crop is not None:
+        _cropped(frame, pic, crop, opacity)
     else:
         _warped(frame, pic, m, opacity, still)
 
@@ -266,6 +340,27 @@ def _blend_clipped(plane: np.ndarray, src: np.ndarray, alpha: np.ndarray, x: int
     if sx1 > sx0 and sy1 > sy0:
         cov = kept.coverage(index, (sy0, sy1, sx0, sx1)) if kept is not None else None
         blend(plane[y + sy0:y + sy1, x + sx0:x + sx1], src[sy0:sy1, sx0:sx1], alpha[sy0:sy1, sx0:sx1], cov)
+
+
+def _cropped(frame: Planes, pic: Picture, crop: _Crop, opacity: float) -> None:
+    fy, fu, fv = frame
+    sx, sy = crop.scale
+    interp = cv2.INTER_LINEAR
+
+    def part(plane: np.ndarray, x: _Span, y: _Span, alpha: bool = False) -> np.ndarray:
+        piece = plane[max(0, y.start):y.start + y.length, max(0, x.start):x.start + x.length]
+        if x.start < 0 or y.start < 0:
+            piece = (cv2.copyMakeBorder(piece, -min(0, y.start), 0, -min(0, x.start), 0, cv2.BORDER_CONSTANT,
+                                        value=(0,)) if alpha else
+                     cv2.copyMakeBorder(piece, -min(0, y.start), 0, -min(0, x.start), 0, cv2.BORDER_REPLICATE))
+        # No output size: the scale is exactly the one given (a size would round it).
+        return cv2.resize(piece, None, fx=sx, fy=sy, interpolation=interp)
+
+    alpha = _faded(part(pic.a, crop.x, crop.y, alpha=True), opacity)
+    _blend_clipped(fy, part(pic.y, crop.x, crop.y), alpha, crop.x.at, crop.y.at)
+    alpha_c = _faded(part(pic.ac, crop.cx, crop.cy, alpha=True), opacity)
+    for plane, dst in ((pic.u, fu), (pic.v, fv)):
+        _blend_clipped(dst, part(plane, crop.cx, crop.cy), alpha_c, crop.cx.at, crop.cy.at)
 
 
 def _warped(frame: Planes, pic: Picture, m: np.ndarray, opacity: float, still: bool) -> None:
