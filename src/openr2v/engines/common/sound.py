@@ -184,7 +184,7 @@ def _two_at_a_time(work: Callable[[_T], _R], items: list[_T]) -> list[_R]:
 @functools.lru_cache(maxsize=TAKES_KEPT)
 def _take(text: str, voice: Voice) -> Speech:
     """``text`` spoken in ``voice``, kept: a server hears the same lines again (a CI suite's prompts, a scene
-    rendered again with another framing or seed), and the neural voice is most of a soundtrack's time. Speech is
+    rendered again with another framing or size), and the neural voice is most of a soundtrack's time. Speech is
     deterministic, so a kept take is the one that would be spoken again; its samples are read-only, shared."""
     speech = synthesize_timed(text, voice)
     speech.samples.setflags(write=False)

@@ -216,7 +216,7 @@ def resize_box(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...
 @dataclass(frozen=True)
 class _Span:
     """One axis of a crop resize: picture pixels [start, start + length) scaled by exactly ``scale`` land at frame
-    pixel ``at``; ``offset`` is the translation that achieves (within ``CROP_SLACK`` of the one asked)."""
+    pixel ``at``; ``offset`` is the translation that achieves (within ``CROP_SLACK`` of the one asked for)."""
 
     start: int
     length: int
@@ -225,6 +225,7 @@ class _Span:
 
 
 CROP_SLACK = 0.1  # pixels: how far a crop resize may place a picture from where it was asked
+CROP_MIN_SCALE = 0.8  # a crop is resized bilinearly: not for a picture shrunk more (that needs area averaging)
 _CROP_TRIES = 24  # crop starts tried (one picture pixel apart) for the closest placement
 
 
@@ -261,7 +262,7 @@ class _Crop:
 def _crop(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...]) -> _Crop | None:
     """How ``draw_picture`` resizes part of a ``size`` picture for an axis-aligned, not shrinking ``m`` mostly off the
     frame (a resize is about five times cheaper than a warp), or None (it warps)."""
-    if not (m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] >= 0.8 and m[1, 1] >= 0.8):
+    if not (m[0, 1] == 0 and m[1, 0] == 0 and min(m[0, 0], m[1, 1]) >= CROP_MIN_SCALE):
         return None
     box = _box(m, size[0], size[1], frame_shape[1], frame_shape[0])
     if box is None:
