@@ -115,7 +115,7 @@ def test_blend_is_exact_and_sprites_land_where_asked() -> None:
     draw_picture(frame, pic, np.array([[1.5, 0, 301.0], [0, 1.5, 99.0]]))
     ys, xs = np.nonzero(frame[0] == 120)
     assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (301, 99, 451, 399)
-    # Mostly off the frame (a close-up's body): only the visible part is drawn, by a warp.
+    # Mostly off the frame (a close-up's body): only the visible part is drawn (a crop, resized).
     draw_picture(frame, pic, np.array([[10.0, 0, -300.0], [0, 10.0, -1500.0]]))
     assert (frame[0][:200, :690] == 120).all() and (frame[0][:200, 710:] == 0).all()
 

@@ -206,8 +206,9 @@ def resize_box(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...
     ow, oh = max(2, 2 * round(w * m[0, 0] / 2)), max(2, 2 * round(h * m[1, 1] / 2))
     vw = min(x0 + ow, frame_shape[1]) - max(x0, 0)
     vh = min(y0 + oh, frame_shape[0]) - max(y0, 0)
-    # Mostly visible: a resize (kept while the camera holds its scale). A close-up mostly off the frame is
-    # warped instead: resizing it whole costs more, and whole-pixel steps of a large picture read as jitter.
+    # Mostly visible: a resize (kept while the camera holds its scale). A close-up mostly off the frame is drawn
+    # by its visible part instead (``_crop``, else a warp): resizing it whole costs more, and whole-pixel steps of
+    # a large picture read as jitter.
     if vw > 0 and vh > 0 and vw * vh >= 0.6 * ow * oh:
         return x0, y0, ow, oh
     return None
@@ -301,9 +302,10 @@ def draw_picture(frame: Planes, pic: Picture, m: np.ndarray, opacity: float = 1.
     """Resample ``pic`` by ``m`` (picture pixels -> frame pixels) and blend it onto the frame.
 
     An axis-aligned ``m`` whose picture is mostly inside the frame is a plain resize to the rounded box
-    (sub-pixel placement error under half a pixel; ``drawn_matrix`` is the matrix really used), clipped;
-    anything else (a rotation, or a close-up mostly off the frame) warps only the visible part. A
-    ``still`` picture (drawn again next frame) keeps its last resize.
+    (sub-pixel placement error under half a pixel; ``drawn_matrix`` is the matrix really used), clipped. One
+    mostly off the frame (a close-up's neighbour) has the part that shows resized at its exact scale, within
+    CROP_SLACK of its place; anything else (a rotation) warps only the visible part. A ``still`` picture (drawn
+    again next frame) keeps its last resize.
     """
     if opacity <= 0:
         return
