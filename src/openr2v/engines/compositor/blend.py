@@ -273,10 +273,9 @@ def _crop(size: tuple[int, int], m: np.ndarray, frame_shape: tuple[int, ...]) ->
     sx, sy = float(m[0, 0]), float(m[1, 1])
     spans = (_span(w, sx, m[0, 2], x0, x1), _span(h, sy, m[1, 2], y0, y1),
              _span(w // 2, sx, 0.5 * m[0, 2], x0 // 2, x1 // 2), _span(h // 2, sy, 0.5 * m[1, 2], y0 // 2, y1 // 2))
-    if any(span is None for span in spans):
-        return None
     x, y, cx, cy = spans
-    assert x is not None and y is not None and cx is not None and cy is not None
+    if x is None or y is None or cx is None or cy is None:
+        return None
     return _Crop(x, y, cx, cy, (sx, sy))
 
 
@@ -353,9 +352,8 @@ def _cropped(frame: Planes, pic: Picture, crop: _Crop, opacity: float) -> None:
     def part(plane: np.ndarray, x: _Span, y: _Span, alpha: bool = False) -> np.ndarray:
         piece = plane[max(0, y.start):y.start + y.length, max(0, x.start):x.start + x.length]
         if x.start < 0 or y.start < 0:
-            piece = (cv2.copyMakeBorder(piece, -min(0, y.start), 0, -min(0, x.start), 0, cv2.BORDER_CONSTANT,
-                                        value=(0,)) if alpha else
-                     cv2.copyMakeBorder(piece, -min(0, y.start), 0, -min(0, x.start), 0, cv2.BORDER_REPLICATE))
+            piece = cv2.copyMakeBorder(piece, -min(0, y.start), 0, -min(0, x.start), 0,
+                                       cv2.BORDER_CONSTANT if alpha else cv2.BORDER_REPLICATE, value=(0,))
         # No output size: the scale is exactly the one given (a size would round it).
         return cv2.resize(piece, None, fx=sx, fy=sy, interpolation=interp)
 
