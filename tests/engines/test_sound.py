@@ -24,6 +24,7 @@ from openr2v.engines.common.sound import (
     speak_ahead,
 )
 from openr2v.engines.compositor import CompositorEngine
+from openr2v.media import music as music_module
 from openr2v.media import piper_voice
 from openr2v.media.audio import decode_audio, rms_dbfs, room_tone
 from openr2v.media.probe import probe
@@ -205,6 +206,21 @@ def test_music_cue_when_the_prompt_names_music(media_dir: Path, tmp_path: Path, 
     assert (loudness > -36) if cue else (loudness < -40)
 
 
+def test_music_cue_is_made_ahead_with_the_room_tone(media_dir: Path, tmp_path: Path) -> None:
+    """An engine makes the room tone while the lines are spoken; the music cue's bed is made then too, and the
+    soundtrack mixes that very bed."""
+    refs = [resolved("character1", media_dir / "object.png")]
+    job = make_job(tmp_path, refs, "character1 drinks bubble tea while dancing spontaneously to the music.", seed=31)
+    fresh = build_soundtrack(job, plan_for(job), {})
+    music_module._music_bed.cache_clear()
+    bed = room_bed(job)
+    assert music_module._music_bed.cache_info().misses == 1  # the cue, made
+    assert np.array_equal(build_soundtrack(job, plan_for(job), {}, None, bed).samples, fresh.samples)
+    assert music_module._music_bed.cache_info().misses == 1  # and mixed, not made again
+    room_bed(make_job(tmp_path / "quiet", refs, "character1 drinks bubble tea by the window.", seed=31))
+    assert music_module._music_bed.cache_info().currsize == 1  # no music words: no cue
+
+
 def test_music_cue_follows_its_shots_and_yields_to_a_soundtrack(media_dir: Path, tmp_path: Path) -> None:
     refs = [resolved("character1", media_dir / "object.png")]
     prompt = "Shot 1 [0-2s]: character1 sits down. Shot 2 [2-4s]: character1 plays the guitar. Shot 3 [4-5s]: a bow."
@@ -300,25 +316,35 @@ def test_a_line_said_twice_ahead_is_spoken_once(media_dir: Path, tmp_path: Path,
 
 def test_lines_spoken_before_are_not_spoken_again(media_dir: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A job heard again (another seed, another framing) reuses its lines' takes, and sounds the same."""
+    """A job heard again (another seed, another framing) reuses its lines' takes and their fitting to the voice and
+    window, and sounds the same."""
     refs = [resolved("character1", media_dir / "object.png"), resolved("character2", media_dir / "object.png")]
     prompt = "character1 says to character2: 'We kept this line.' character2 answers: 'So did I.'"
     job = make_job(tmp_path, refs, prompt)
     forget_takes()
+    moved: list[int] = []
+    move = sound_module.transform
+    monkeypatch.setattr(sound_module, "transform", lambda x, *a, **k: moved.append(x.size) or move(x, *a, **k))
     first = build_soundtrack(job, plan_for(job), {}, speak_ahead(job))
+    moves = len(moved)
+    assert moves >= 1  # a line moved to its cast voice (Piper's targets)
     spoken: list[str] = []
     synthesize = sound_module.synthesize_timed
     monkeypatch.setattr(sound_module, "synthesize_timed", lambda text, voice: spoken.append(text) or synthesize(
         text, voice))
     again = build_soundtrack(job, plan_for(job), {}, speak_ahead(job))
-    assert spoken == []
+    assert spoken == [] and len(moved) == moves
     assert np.array_equal(again.samples, first.samples)
+    assert [pl.phonemes for pl in again.lines] == [pl.phonemes for pl in first.lines]
+    assert all(not samples.flags.writeable for samples, _ in speak_ahead(job).placed.values())  # shared: read-only
     other = make_job(tmp_path / "other", refs, prompt + " character1 says: 'A new one.'")
     speak_ahead(other)
     assert spoken == ["A new one."]
+    moves_before = len(moved)
     forget_takes()
     fresh = build_soundtrack(job, plan_for(job), {}, speak_ahead(job))
     assert sorted(spoken) == ["A new one.", "So did I.", "We kept this line."]
+    assert len(moved) == moves_before + moves  # and moved again
     assert np.array_equal(fresh.samples, first.samples)
 
 

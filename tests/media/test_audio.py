@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from openr2v.errors import UnsupportedFileFormat
+from openr2v.media import audio as audio_module
 from openr2v.media.audio import decode_audio, fit_length, loop_to, mix, rms_dbfs, room_tone
 
 
@@ -40,6 +41,19 @@ def test_room_tone_is_quiet_but_not_silent() -> None:
     assert np.abs(bed).max() < 0.1
     assert np.array_equal(bed, room_tone(2.0, seed=7))
     assert not np.array_equal(bed, room_tone(2.0, seed=8))
+
+
+def test_room_tone_made_before_is_kept_and_cannot_be_changed() -> None:
+    """A job seen again gets the bed made for it before: the same array, which nobody can write into."""
+    audio_module._room_tone.cache_clear()
+    bed = room_tone(3, seed=11)
+    assert room_tone(3.0, seed=11) is bed
+    assert room_tone(3, seed=12) is not bed and room_tone(3, seed=11, channels=1).shape == (1, 144_000)
+    with pytest.raises(ValueError):
+        bed[0, 0] = 1.0
+    audio_module._room_tone.cache_clear()
+    made_again = room_tone(3, seed=11)
+    assert made_again is not bed and np.array_equal(made_again, bed)
 
 
 def test_fit_and_loop() -> None:

@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from openr2v.media.encode import AUDIO_RATE
+from openr2v.media.kept import kept_arrays
 
 __all__ = ["music_bed", "music_kind"]
 
@@ -88,14 +89,17 @@ def _pluck(seconds: float, key: int, bpm: float, rate: int, rng: random.Random) 
 
 def _pad(seconds: float, key: int, bpm: float, rate: int) -> np.ndarray:
     n = int(round(seconds * rate))
-    t = np.arange(n) / rate
     bar = 4 * 60.0 / bpm
     out = np.zeros((2, n))
     bars = int(np.ceil(seconds / bar)) + 1
     for b in range(bars):
         chord = _PROGRESSION[b % len(_PROGRESSION)]
-        # A bar's chord swells in and overlaps the next by half a bar.
+        # A bar's chord swells in and overlaps the next by half a bar: it sounds only over those 1.5 bars.
         t0 = b * bar - bar / 4
+        first, last = max(0, int(np.floor(t0 * rate))), min(n, int(np.ceil((t0 + 1.5 * bar) * rate)) + 1)
+        if last <= first:
+            continue
+        t = np.arange(first, last) / rate
         env = np.clip((t - t0) / (bar / 2), 0, 1) * np.clip((t0 + 1.5 * bar - t) / (bar / 2), 0, 1)
         if not env.any():
             continue
@@ -103,14 +107,24 @@ def _pad(seconds: float, key: int, bpm: float, rate: int) -> np.ndarray:
         for semis in (chord[0] - 12, *chord):
             f = _hz(key + semis)
             for ch, detune in ((0, 0.997), (1, 1.003)):  # detuned per side: width without phasiness
-                tone = sum(np.sin(2 * np.pi * k * f * detune * t) / (k * k) for k in (1, 2, 3))
-                out[ch] += env * tone
+                # Harmonics 1-3 at 1/k^2 from one sine and one cosine: sin 2x = 2 sin x cos x,
+                # sin 3x = sin x (3 - 4 sin^2 x).
+                phase = 2 * np.pi * f * detune * t
+                s, c = np.sin(phase), np.cos(phase)
+                out[ch, first:last] += env * (s + s * c / 2 + s * (3 - 4 * s * s) / 9)
     return out.astype(np.float32)
 
 
 def music_bed(kind: str, seconds: float, *, seed: int, level_dbfs: float = -28.0,
               rate: int = AUDIO_RATE) -> np.ndarray:
-    """A stereo (2, n) music bed of ``kind`` (pluck | pad) at ``level_dbfs`` RMS, faded in and out."""
+    """A stereo (2, n) music bed of ``kind`` (pluck | pad) at ``level_dbfs`` RMS, faded in and out (the caller's own
+    copy: the soundtrack shapes it in place)."""
+    return _music_bed(kind, float(seconds), seed, float(level_dbfs), rate).copy()
+
+
+# Kept: a job seen again (a CI suite's prompts, a seed given) has the same cue, made before its first frame.
+@kept_arrays(maxsize=4)
+def _music_bed(kind: str, seconds: float, seed: int, level_dbfs: float, rate: int) -> np.ndarray:
     rng = random.Random(f"music:{seed}")
     key = rng.choice(_KEYS)
     bpm = rng.uniform(84, 100) if kind == "pluck" else rng.uniform(64, 76)

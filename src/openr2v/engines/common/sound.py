@@ -37,6 +37,7 @@ import dataclasses
 import functools
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,8 +193,11 @@ def _take(text: str, voice: Voice) -> Speech:
 
 
 def forget_takes() -> None:
-    """Drop the kept takes: the next lines are spoken afresh (a benchmark of new lines, a test counting calls)."""
+    """Drop the kept takes and fitted lines: the next lines are spoken afresh (a benchmark of new lines, a test
+    counting calls)."""
     _take.cache_clear()
+    with _fitted_lock:
+        _fitted.clear()
 
 
 def _first_takes(lines: list[tuple[str, Voice]]) -> dict[tuple[str, Voice], Speech]:
@@ -208,10 +212,38 @@ def _window(ln: Line, busy_until: int, duration: float, n: int) -> tuple[int, in
     return start, min(int(round(min(ln.end, duration) * AUDIO_RATE)), n)
 
 
+# Lines fitted before (voice, target and window -> samples and phonemes): the last TAKES_KEPT, like the takes.
+_fitted: OrderedDict[tuple[object, ...], tuple[np.ndarray, tuple[Phoneme, ...]]] = OrderedDict()
+_fitted_lock = threading.Lock()
+
+
 def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
            take: Speech | None = None) -> tuple[np.ndarray, list[Phoneme]]:
-    """``text`` in ``voice`` moved to ``profile``, at most ``window`` seconds long: mono float32 at 48 kHz,
-    and its phonemes in seconds from its first sample. ``take``: ``text`` already spoken in ``voice``."""
+    """``text`` in ``voice`` moved to ``profile``, at most ``window`` seconds long: mono float32 at 48 kHz
+    (read-only), and its phonemes in seconds from its first sample. ``take``: ``text`` already spoken in ``voice``.
+
+    Kept like the takes: moving a take to its target voice and window is the rest of a line's time (~40 ms a
+    line), on the way to a render's first frame. A 3 s line is 0.58 MB."""
+    key = (text, voice, None if profile is None else (profile.median_f0, profile.formant, None
+                                                      if profile.envelope is None else profile.envelope.tobytes()),
+           window)
+    with _fitted_lock:
+        kept = _fitted.get(key)
+        if kept is not None:
+            _fitted.move_to_end(key)
+    if kept is None:
+        samples, phonemes = _fit(text, voice, profile, window, take)
+        samples.setflags(write=False)
+        kept = samples, tuple(phonemes)
+        with _fitted_lock:
+            _fitted[key] = kept
+            while len(_fitted) > TAKES_KEPT:
+                _fitted.popitem(last=False)
+    return kept[0], list(kept[1])
+
+
+def _fit(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
+         take: Speech | None) -> tuple[np.ndarray, list[Phoneme]]:
     speech = trim_speech(take if take is not None else _take(text, voice))
     if speech.samples.size == 0:
         return np.zeros(0, np.float32), []
@@ -393,8 +425,17 @@ def speak_ahead(job: RenderJob) -> SpokenAhead:
 
 
 def room_bed(job: RenderJob) -> np.ndarray:
-    """The soundtrack's room tone (stage 1), which an engine may make ahead while it waits for something else."""
+    """The soundtrack's room tone (stage 1), which an engine may make ahead while it waits for something else (the
+    speech). The music cue's bed is made then too, when the prompt names music: it is kept for the soundtrack."""
+    kind = _music_cue(job)
+    if kind is not None:
+        music_bed(kind, float(job.duration), seed=job.seed, level_dbfs=MUSIC_DBFS)
     return room_tone(job.duration, seed=job.seed)
+
+
+def _music_cue(job: RenderJob) -> str | None:
+    """The instrument of the job's music cue: None without music words, or when the client's soundtrack is the music."""
+    return music_kind(job.request.prompt) if job.soundtrack is None else None
 
 
 def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, float],
@@ -457,7 +498,7 @@ def build_soundtrack(job: RenderJob, plan: ShotPlan, loop_seconds: dict[str, flo
     activity = np.max(np.stack(list(spoken_env.values())), axis=0) if spoken_env else np.zeros(frames)
 
     # 3. Music cue (the client's soundtrack, when there is one, is the music).
-    kind = music_kind(job.request.prompt) if job.soundtrack is None else None
+    kind = _music_cue(job)
     if kind is not None:
         bed = music_bed(kind, duration, seed=job.seed, level_dbfs=MUSIC_DBFS)
         bed *= _window_mask(_music_windows(plan, duration), n) * _duck_gain(activity, n, job.fps, MUSIC_DUCK_DB)
