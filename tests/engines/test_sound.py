@@ -348,6 +348,28 @@ def test_lines_spoken_before_are_not_spoken_again(media_dir: Path, tmp_path: Pat
     assert np.array_equal(fresh.samples, first.samples)
 
 
+def test_a_reference_voice_heard_again_is_not_analysed_again(media_dir: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same voice clip stored anew for another task (another path, the same bytes) keeps its profile; another
+    clip is analysed."""
+    forget_takes()
+    analysed: list[str] = []
+    analyse = sound_module.profile_from_file
+    monkeypatch.setattr(sound_module, "profile_from_file", lambda path: analysed.append(path.name) or analyse(path))
+    prompt = "character1 says: 'Is this still my voice?'"
+    sounds = []
+    for task, clip in (("a", "voice.wav"), ("b", "voice.wav"), ("c", "person2.mp4")):
+        stored = tmp_path / task / f"stored-{clip}"
+        stored.parent.mkdir(parents=True)
+        stored.write_bytes((media_dir / clip).read_bytes())
+        job = make_job(tmp_path / task, [resolved("character1", media_dir / "object.png", voice=stored)], prompt)
+        sounds.append(build_soundtrack(job, plan_for(job), {}))
+    assert analysed == ["stored-voice.wav", "stored-person2.mp4"]
+    assert np.array_equal(sounds[0].samples, sounds[1].samples)
+    assert sounds[0].sources[1] == "character1 speech (voice from reference_voice)"
+    assert not np.array_equal(sounds[0].samples, sounds[2].samples)
+
+
 def test_cast_voices_are_distinct_deterministic_and_fit_the_reference() -> None:
     speakers = [f"character{i}" for i in range(1, 6)]
     a = cast_voices(speakers, {}, seed=3)

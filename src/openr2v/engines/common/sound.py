@@ -37,18 +37,20 @@ import dataclasses
 import functools
 import random
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
 from openr2v.domain.prompt import Line, ShotPlan, plan_prompt
 from openr2v.engines.base import RenderJob, ResolvedReference
+from openr2v.engines.common.sources import file_digest
 from openr2v.media.audio import decode_audio, fit_length, mix, room_tone
 from openr2v.media.encode import AUDIO_RATE
+from openr2v.media.kept import Kept
 from openr2v.media.music import music_bed, music_kind
 from openr2v.media.tts import Speech, Voice, default_engine, resample, synthesize_timed, trim_speech
 from openr2v.media.visemes import Phoneme, VisemeTrack, retime, silent_track, viseme_track
@@ -167,10 +169,16 @@ def cast_targets(speakers: list[str], profiles: dict[str, VoiceProfile | None], 
 def _voice_source(ref: ResolvedReference) -> tuple[str, VoiceProfile | None] | None:
     """Which audio models ``ref``'s voice: its reference_voice, else a video's own track."""
     if ref.voice_path is not None:
-        return "reference_voice", profile_from_file(ref.voice_path)
+        return "reference_voice", _profile(ref.voice_path)
     if ref.kind == "video" and ref.info.has_audio:
-        return "its video's audio", profile_from_file(ref.path)
+        return "its video's audio", _profile(ref.path)
     return None
+
+
+def _profile(path: Path) -> VoiceProfile | None:
+    """The voice in ``path``'s audio, kept by the file's bytes: a job seen again (a CI suite's references, stored anew
+    for each task) is not analysed again (~0.1 s for a voice clip, before the first frame)."""
+    return _profiles.get(file_digest(path), lambda: profile_from_file(path))
 
 
 def _two_at_a_time(work: Callable[[_T], _R], items: list[_T]) -> list[_R]:
@@ -196,8 +204,8 @@ def forget_takes() -> None:
     """Drop the kept takes and fitted lines: the next lines are spoken afresh (a benchmark of new lines, a test
     counting calls)."""
     _take.cache_clear()
-    with _fitted_lock:
-        _fitted.clear()
+    _fitted.clear()
+    _profiles.clear()
 
 
 def _first_takes(lines: list[tuple[str, Voice]]) -> dict[tuple[str, Voice], Speech]:
@@ -212,9 +220,10 @@ def _window(ln: Line, busy_until: int, duration: float, n: int) -> tuple[int, in
     return start, min(int(round(min(ln.end, duration) * AUDIO_RATE)), n)
 
 
-# Lines fitted before (voice, target and window -> samples and phonemes): the last TAKES_KEPT, like the takes.
-_fitted: OrderedDict[tuple[object, ...], tuple[np.ndarray, tuple[Phoneme, ...]]] = OrderedDict()
-_fitted_lock = threading.Lock()
+# Lines fitted before (voice, target and window -> samples and phonemes), and voices profiled before (by the
+# digest of their file): the last TAKES_KEPT, like the takes.
+_fitted: Kept[tuple[np.ndarray, tuple[Phoneme, ...]]] = Kept(TAKES_KEPT)
+_profiles: Kept[VoiceProfile | None] = Kept(TAKES_KEPT)
 
 
 def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
@@ -227,26 +236,15 @@ def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
     key = (text, voice, None if profile is None else (profile.median_f0, profile.formant, None
                                                       if profile.envelope is None else profile.envelope.tobytes()),
            window)
-    with _fitted_lock:
-        kept = _fitted.get(key)
-        if kept is not None:
-            _fitted.move_to_end(key)
-    if kept is None:
-        samples, phonemes = _fit(text, voice, profile, window, take)
-        samples.setflags(write=False)
-        kept = samples, tuple(phonemes)
-        with _fitted_lock:
-            _fitted[key] = kept
-            while len(_fitted) > TAKES_KEPT:
-                _fitted.popitem(last=False)
-    return kept[0], list(kept[1])
+    samples, phonemes = _fitted.get(key, lambda: _fit(text, voice, profile, window, take))
+    return samples, list(phonemes)
 
 
 def _fit(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
-         take: Speech | None) -> tuple[np.ndarray, list[Phoneme]]:
+         take: Speech | None) -> tuple[np.ndarray, tuple[Phoneme, ...]]:
     speech = trim_speech(take if take is not None else _take(text, voice))
     if speech.samples.size == 0:
-        return np.zeros(0, np.float32), []
+        return _read_only(np.zeros(0, np.float32)), ()
     need = speech.seconds
     if need > window:
         # Faster delivery first: the engine re-times phonemes naturally; Praat then squeezes what is left.
@@ -260,7 +258,12 @@ def _fit(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
     y = resample(x, speech.rate, AUDIO_RATE)[: int(window * AUDIO_RATE)]  # the guard: never past the window
     # ``transform`` re-times uniformly (round(len * scale) samples), so the phonemes scale with it.
     stretch = x.size / speech.samples.size
-    return _level(y), retime(speech.phonemes, scale=stretch, limit=y.size / AUDIO_RATE)
+    return _read_only(_level(y)), tuple(retime(speech.phonemes, scale=stretch, limit=y.size / AUDIO_RATE))
+
+
+def _read_only(x: np.ndarray) -> np.ndarray:
+    x.setflags(write=False)
+    return x
 
 
 def _level(y: np.ndarray) -> np.ndarray:
