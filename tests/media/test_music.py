@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,7 @@ def test_a_bed_is_at_its_level_faded_in_and_out_and_the_same_for_a_seed(kind: st
     assert bed.shape == (2, 6 * RATE) and bed.dtype == np.float32
     assert rms_dbfs(bed) == pytest.approx(-28.0, abs=0.5)
     assert np.abs(bed[:, :100]).max() < 0.01 and np.abs(bed[:, -100:]).max() < 0.01
+    music_module._music_bed.cache_clear()  # made again, not handed the kept one
     assert np.array_equal(bed, music_bed(kind, 6, seed=4, level_dbfs=-28.0))
     assert not np.array_equal(bed, music_bed(kind, 6, seed=5, level_dbfs=-28.0))
 
@@ -31,8 +34,6 @@ def test_a_bed_is_at_its_level_faded_in_and_out_and_the_same_for_a_seed(kind: st
 def test_the_pad_plays_the_chord_of_each_bar() -> None:
     """The first bar's strong partials are the tonic chord's tones (with the bass an octave below the root, and their
     octave harmonics); the third bar's are the relative minor's."""
-    import random
-
     rng = random.Random("music:9")
     key, bpm = rng.choice(music_module._KEYS), rng.uniform(64, 76)
     bar = 4 * 60.0 / bpm

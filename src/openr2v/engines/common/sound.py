@@ -201,8 +201,8 @@ def _take(text: str, voice: Voice) -> Speech:
 
 
 def forget_takes() -> None:
-    """Drop the kept takes and fitted lines: the next lines are spoken afresh (a benchmark of new lines, a test
-    counting calls)."""
+    """Drop the kept takes, fitted lines and voice profiles: the next lines are spoken and fitted afresh, the next
+    voices analysed (a benchmark of new lines, a test counting calls)."""
     _take.cache_clear()
     _fitted.clear()
     _profiles.clear()
