@@ -114,3 +114,13 @@ def test_transform_is_deterministic(speech: np.ndarray) -> None:
     target = VoiceProfile(200.0, None, 1.15)
     runs = [transform(speech, NATIVE_RATE, target=target, time_scale=0.9) for _ in range(3)]
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
+def test_equal_profiles_have_the_same_key_and_others_another() -> None:
+    envelope = np.linspace(-1.0, 1.0, 96)
+    measured = VoiceProfile(median_f0=180.0, envelope=envelope)
+    assert measured.key == VoiceProfile(median_f0=180.0, envelope=envelope.copy()).key
+    assert hash(measured.key) == hash(VoiceProfile(median_f0=180.0, envelope=envelope.copy()).key)
+    assert measured.key != VoiceProfile(median_f0=180.0, envelope=envelope[::-1].copy()).key
+    assert VoiceProfile(median_f0=120.0, envelope=None, formant=1.1).key != VoiceProfile(
+        median_f0=120.0, envelope=None, formant=1.0).key

@@ -49,6 +49,11 @@ class VoiceProfile:
     envelope: np.ndarray | None  # mean log spectral envelope on _GRID, mean removed; None for a cast voice
     formant: float | None = None  # a cast voice's formant factor (a measured voice's comes from its envelope)
 
+    @property
+    def key(self) -> tuple[float, float | None, bytes | None]:
+        """The profile as a hashable value (equal for equal profiles): what speech moved to it is kept by."""
+        return self.median_f0, self.formant, None if self.envelope is None else self.envelope.tobytes()
+
 
 def _f0(x: np.ndarray, fs: int) -> tuple[np.ndarray, np.ndarray]:
     f0, t = pyworld.dio(x, fs, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=FRAME_MS)

@@ -233,9 +233,7 @@ def _speak(text: str, voice: Voice, profile: VoiceProfile | None, window: float,
 
     Kept like the takes: moving a take to its target voice and window is the rest of a line's time (~40 ms a
     line), on the way to a render's first frame. A 3 s line is 0.58 MB."""
-    key = (text, voice, None if profile is None else (profile.median_f0, profile.formant, None
-                                                      if profile.envelope is None else profile.envelope.tobytes()),
-           window)
+    key = (text, voice, None if profile is None else profile.key, window)
     samples, phonemes = _fitted.get(key, lambda: _fit(text, voice, profile, window, take))
     return samples, list(phonemes)
 
